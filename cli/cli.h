@@ -1,0 +1,56 @@
+// cli.h: the awqc command's shared pieces: options every subcommand takes
+// (model, threads, context), model loading with progress, and the
+// subcommands themselves (one file each).
+#ifndef AWQC_CLI_H
+#define AWQC_CLI_H
+
+#include <getopt.h>
+
+#include "runtime/interp.h"
+#include "runtime/model.h"
+
+// Options shared by the subcommands that run a model.
+typedef struct {
+    char *model;       // -m: checkpoint path (default: the cached default model)
+    const char *desc;  // --model-desc: explicit .model file
+    int threads;       // -t
+    int ctx;           // -c/--ctx (0: subcommand default)
+} CommonOpts;
+
+// getopt_long ids of the shared options (beyond any single character).
+enum { OPT_MODEL_DESC = 1000, OPT_FIRST_FREE };
+
+#define COMMON_LONG_OPTS                                      \
+    {"model", required_argument, 0, 'm'},                     \
+    {"model-desc", required_argument, 0, OPT_MODEL_DESC},     \
+    {"threads", required_argument, 0, 't'},                   \
+    {"ctx", required_argument, 0, 'c'},                       \
+    {"help", no_argument, 0, 'h'}
+
+#define COMMON_HELP                                                                            \
+    "  -m, --model PATH      GGUF file or Hugging Face folder (default: the cached\n"         \
+    "                        SmolLM2-135M-Instruct from scripts/setup.sh)\n"                \
+    "      --model-desc FILE model description to use instead of models/<arch>.model\n"     \
+    "  -t, --threads N       threads (default: all cores)\n"                                 \
+    "  -h, --help            this help\n"
+
+void common_init(CommonOpts *o);
+// Handles a shared option; false if opt is not one of them.
+bool common_option(CommonOpts *o, int opt, const char *arg);
+
+// Parsers that exit with a message naming the option on bad values.
+int parse_int_arg(const char *opt, const char *arg, int lo, int hi);
+double parse_float_arg(const char *opt, const char *arg, double lo, double hi);
+
+// Loads the model of o (exits with the error on failure).
+Model *load_model_or_die(const CommonOpts *o);
+Interp *new_interp_or_die(const Model *m, int n_ctx, int threads);
+
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void die_error(const AwqcError *err);
+
+int cmd_run(int argc, char **argv);
+int cmd_ppl(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

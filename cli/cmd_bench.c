@@ -1,0 +1,156 @@
+// cmd_bench.c: `awqc bench`: prompt-processing (ppP) and decode (tgN) speed,
+// llama-bench style: random token ids, a warm-up run, then R timed
+// repetitions from an empty cache; the median (and spread) is reported, plus
+// the weight bytes streamed per decoded token, since decode is memory-bound.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char bench_help[] =
+    "usage: awqc bench [options]\n"
+    "Measure prompt (pp) and decode (tg) speed of the reference interpreter.\n"
+    "  -p, --n-prompt N      prompt tokens for the pp test (default 512; 0 = skip)\n"
+    "  -n, --n-gen N         generated tokens for the tg test (default 128; 0 = skip)\n"
+    "  -r, --repetitions R   timed repetitions (default 3)\n"
+    "  -o, --output FMT      md, csv or json (default md)\n" COMMON_HELP;
+
+typedef struct {
+    CommonOpts common;
+    int n_prompt, n_gen, reps;
+    const char *format;
+} BenchOpts;
+
+typedef struct {
+    char test[32];
+    int n_tokens;
+    double median_tps, min_tps, max_tps;
+} BenchResult;
+
+static void parse_bench_options(int argc, char **argv, BenchOpts *o) {
+    static const struct option longs[] = {COMMON_LONG_OPTS,
+                                          {"n-prompt", required_argument, 0, 'p'},
+                                          {"n-gen", required_argument, 0, 'n'},
+                                          {"repetitions", required_argument, 0, 'r'},
+                                          {"output", required_argument, 0, 'o'},
+                                          {0, 0, 0, 0}};
+    *o = (BenchOpts){.n_prompt = 512, .n_gen = 128, .reps = 3, .format = "md"};
+    common_init(&o->common);
+    int c;
+    while ((c = getopt_long(argc, argv, "m:t:c:p:n:r:o:h", longs, NULL)) != -1) {
+        if (common_option(&o->common, c, optarg)) continue;
+        switch (c) {
+        case 'p': o->n_prompt = parse_int_arg("--n-prompt", optarg, 0, 1 << 16); break;
+        case 'n': o->n_gen = parse_int_arg("--n-gen", optarg, 0, 1 << 16); break;
+        case 'r': o->reps = parse_int_arg("--repetitions", optarg, 1, 1000); break;
+        case 'o': o->format = optarg; break;
+        case 'h': fputs(bench_help, stdout); exit(0);
+        default: fputs(bench_help, stderr); exit(2);
+        }
+    }
+    if (optind < argc) die("bench: unexpected argument '%s' (see awqc bench --help)", argv[optind]);
+    if (strcmp(o->format, "md") && strcmp(o->format, "csv") && strcmp(o->format, "json"))
+        die("bench: --output must be md, csv or json, got '%s'", o->format);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void forward_or_die(Interp *in, const int32_t *ids, int n) {
+    AwqcError err;
+    if (!interp_forward(in, ids, n, false, &err)) die_error(&err);
+}
+
+// Seconds for one repetition: a prompt of n tokens at once, or n single steps.
+static double time_once(Interp *in, const int32_t *ids, int n, bool decode) {
+    interp_reset(in);
+    double t0 = awqc_now();
+    if (decode)
+        for (int i = 0; i < n; i++) forward_or_die(in, ids + i, 1);
+    else
+        forward_or_die(in, ids, n);
+    return awqc_now() - t0;
+}
+
+static BenchResult run_test(Interp *in, const int32_t *ids, int n, bool decode, int reps) {
+    BenchResult r = {.n_tokens = n};
+    snprintf(r.test, sizeof r.test, "%s%d", decode ? "tg" : "pp", n);
+    time_once(in, ids, decode ? (n < 8 ? n : 8) : n, decode); // warm-up
+    double *tps = xmalloc(sizeof(double) * (size_t)reps);
+    for (int i = 0; i < reps; i++) {
+        tps[i] = n / time_once(in, ids, n, decode);
+        fprintf(stderr, "awqc: %s rep %d/%d: %.2f tok/s\n", r.test, i + 1, reps, tps[i]);
+    }
+    qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+    r.median_tps = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    r.min_tps = tps[0];
+    r.max_tps = tps[reps - 1];
+    free(tps);
+    return r;
+}
+
+static double weight_bytes(const Graph *g) {
+    double b = 0;
+    for (size_t i = 0; i < g->n_weights; i++) b += 4.0 * (double)ir_type_elements(&g->weights[i].type);
+    return b;
+}
+
+typedef struct {
+    const char *model;
+    double params, bytes;
+    int threads;
+} BenchInfo;
+
+static void print_results(const BenchOpts *o, const BenchInfo *info, const BenchResult *r, int n) {
+    bool md = !strcmp(o->format, "md"), csv = !strcmp(o->format, "csv");
+    if (md) printf("| model | params | weights | backend | threads | test | t/s (median) | min | max | weight GB/s |\n"
+                   "|---|---:|---:|---|---:|---|---:|---:|---:|---:|\n");
+    if (csv) printf("model,params,weight_bytes,backend,threads,test,tps_median,tps_min,tps_max,weight_gbps\n");
+    if (!md && !csv) printf("[\n");
+    for (int i = 0; i < n; i++) {
+        double gbps = r[i].test[0] == 't' ? info->bytes * r[i].median_tps / 1e9 : 0;
+        if (md)
+            printf("| %s | %.1fM | %.0f MiB f32 | ref-interp | %d | %s | %.2f | %.2f | %.2f | %.2f |\n", info->model,
+                   info->params / 1e6, info->bytes / 1048576.0, info->threads, r[i].test, r[i].median_tps,
+                   r[i].min_tps, r[i].max_tps, gbps);
+        else if (csv)
+            printf("%s,%.0f,%.0f,ref-interp,%d,%s,%.4f,%.4f,%.4f,%.4f\n", info->model, info->params, info->bytes,
+                   info->threads, r[i].test, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps);
+        else
+            printf("  {\"model\": \"%s\", \"params\": %.0f, \"weight_bytes\": %.0f, \"backend\": \"ref-interp\", "
+                   "\"threads\": %d, \"test\": \"%s\", \"reps\": %d, \"tps_median\": %.4f, \"tps_min\": %.4f, "
+                   "\"tps_max\": %.4f, \"weight_gbps\": %.4f}%s\n",
+                   info->model, info->params, info->bytes, info->threads, r[i].test, o->reps, r[i].median_tps,
+                   r[i].min_tps, r[i].max_tps, gbps, i + 1 < n ? "," : "");
+    }
+    if (!md && !csv) printf("]\n");
+}
+
+int cmd_bench(int argc, char **argv) {
+    BenchOpts o;
+    parse_bench_options(argc, argv, &o);
+    Model *m = load_model_or_die(&o.common);
+    int n_max = o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen;
+    int n_ctx = o.common.ctx ? o.common.ctx : (n_max > 16 ? n_max : 16);
+    if (n_max > n_ctx) die("bench: %d tokens do not fit the context of %d (raise --ctx)", n_max, n_ctx);
+    Interp *in = new_interp_or_die(m, n_ctx, o.common.threads);
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n_max + 1));
+    uint32_t state = 12345;
+    for (int i = 0; i <= n_max; i++) ids[i] = (int32_t)((state = state * 1664525u + 1013904223u) >> 8) % tok_vocab_size(m->tok);
+    BenchResult res[2];
+    int n = 0;
+    if (o.n_prompt) res[n++] = run_test(in, ids, o.n_prompt, false, o.reps);
+    if (o.n_gen) res[n++] = run_test(in, ids, o.n_gen, true, o.reps);
+    const char *slash = strrchr(ckpt_path(m->ckpt), '/');
+    BenchInfo info = {slash ? slash + 1 : ckpt_path(m->ckpt), weight_bytes(m->graph) / 4, weight_bytes(m->graph),
+                      interp_threads(in)};
+    print_results(&o, &info, res, n);
+    free(ids);
+    interp_free(in);
+    free(o.common.model);
+    model_free(m);
+    return 0;
+}

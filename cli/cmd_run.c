@@ -1,0 +1,159 @@
+// cmd_run.c: `awqc run`: generate text from a prompt, streaming tokens as they
+// come; with --chat the prompt is wrapped in the model's chat template.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runtime/sampler.h"
+
+static const char run_help[] =
+    "usage: awqc run [options] -p PROMPT\n"
+    "Generate text with the reference interpreter (FP32).\n"
+    "  -p, --prompt TEXT     the prompt\n"
+    "  -f, --file FILE       read the prompt from FILE\n"
+    "  -n, --n-predict N     tokens to generate (default 128)\n"
+    "      --chat            wrap the prompt as a user message in the model's chat template\n"
+    "      --system TEXT     system message for --chat (default: the template's own)\n"
+    "      --temp F          temperature; 0 = greedy (default 0)\n"
+    "      --top-k N         sample among the N most likely tokens (default 40; 0 = all)\n"
+    "      --top-p F         nucleus sampling mass (default 0.95; 1 = off)\n"
+    "      --seed N          random seed for sampling (default 42)\n"
+    "  -c, --ctx N           context size in tokens (default: min(training context, 2048))\n" COMMON_HELP;
+
+typedef struct {
+    CommonOpts common;
+    char *prompt;
+    const char *system;
+    int n_predict;
+    bool chat;
+    SamplerParams sampling;
+} RunOpts;
+
+enum { OPT_CHAT = OPT_FIRST_FREE, OPT_SYSTEM, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_SEED };
+
+static char *read_prompt_file(const char *path) {
+    AwqcError err;
+    char *text = awqc_read_file(path, NULL, &err);
+    if (!text) die_error(&err);
+    return text;
+}
+
+static void parse_run_options(int argc, char **argv, RunOpts *o) {
+    static const struct option longs[] = {
+        COMMON_LONG_OPTS,
+        {"prompt", required_argument, 0, 'p'},    {"file", required_argument, 0, 'f'},
+        {"n-predict", required_argument, 0, 'n'}, {"chat", no_argument, 0, OPT_CHAT},
+        {"system", required_argument, 0, OPT_SYSTEM}, {"temp", required_argument, 0, OPT_TEMP},
+        {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
+        {"seed", required_argument, 0, OPT_SEED}, {0, 0, 0, 0}};
+    *o = (RunOpts){.n_predict = 128, .sampling = {.temp = 0, .top_k = 40, .top_p = 0.95f, .seed = 42}};
+    common_init(&o->common);
+    int c;
+    while ((c = getopt_long(argc, argv, "m:t:c:p:f:n:h", longs, NULL)) != -1) {
+        if (common_option(&o->common, c, optarg)) continue;
+        switch (c) {
+        case 'p': free(o->prompt); o->prompt = xstrdup(optarg); break;
+        case 'f': free(o->prompt); o->prompt = read_prompt_file(optarg); break;
+        case 'n': o->n_predict = parse_int_arg("--n-predict", optarg, 0, 1 << 20); break;
+        case OPT_CHAT: o->chat = true; break;
+        case OPT_SYSTEM: o->system = optarg; break;
+        case OPT_TEMP: o->sampling.temp = (float)parse_float_arg("--temp", optarg, 0, 100); break;
+        case OPT_TOP_K: o->sampling.top_k = parse_int_arg("--top-k", optarg, 0, 1 << 30); break;
+        case OPT_TOP_P: o->sampling.top_p = (float)parse_float_arg("--top-p", optarg, 0, 1); break;
+        case OPT_SEED: o->sampling.seed = (uint64_t)parse_float_arg("--seed", optarg, 0, 1e18); break;
+        case 'h': fputs(run_help, stdout); exit(0);
+        default: fputs(run_help, stderr); exit(2);
+        }
+    }
+    if (optind < argc) die("run: unexpected argument '%s' (see awqc run --help)", argv[optind]);
+    if (!o->prompt) die("run: no prompt: give -p TEXT or -f FILE (see awqc run --help)");
+}
+
+// The text actually fed to the model: the raw prompt, or the chat rendering.
+static char *render_prompt(const RunOpts *o, const Model *m) {
+    if (!o->chat) return xstrdup(o->prompt);
+    ChatMessage msgs[2];
+    size_t n = 0;
+    if (o->system) msgs[n++] = (ChatMessage){"system", o->system};
+    msgs[n++] = (ChatMessage){"user", o->prompt};
+    AwqcError err;
+    char *text = tok_apply_chat_template(m->tok, msgs, n, true, &err);
+    if (!text) die_error(&err);
+    return text;
+}
+
+static void print_token(const Tokenizer *tok, int32_t id) {
+    char buf[256];
+    size_t n = tok_decode(tok, id, buf, sizeof buf);
+    fwrite(buf, 1, n, stdout);
+    fflush(stdout);
+}
+
+static int choose_ctx(const RunOpts *o, const Model *m) {
+    if (o->common.ctx) return o->common.ctx;
+    int64_t train = model_train_ctx(m);
+    return train > 0 && train < 2048 ? (int)train : 2048;
+}
+
+typedef struct {
+    int n_prompt, n_gen;
+    double t_prompt, t_gen;
+} RunStats;
+
+static const float *forward_or_die(Interp *in, const int32_t *ids, int n) {
+    AwqcError err;
+    const float *logits = interp_forward(in, ids, n, false, &err);
+    if (!logits) die_error(&err);
+    return logits;
+}
+
+static void generate(const RunOpts *o, const Model *m, Interp *in, const int32_t *ids, int n_ids, RunStats *st) {
+    Sampler *s = sampler_new(o->sampling, interp_vocab(in));
+    double t0 = awqc_now();
+    const float *logits = forward_or_die(in, ids, n_ids);
+    st->t_prompt = awqc_now() - t0;
+    t0 = awqc_now();
+    for (st->n_gen = 0; st->n_gen < o->n_predict; st->n_gen++) {
+        int32_t next = sampler_sample(s, logits);
+        if (tok_is_eog(m->tok, next)) break;
+        print_token(m->tok, next);
+        if (interp_pos(in) >= interp_n_ctx(in)) {
+            fprintf(stderr, "\nawqc: context full (%d tokens); stopping\n", interp_n_ctx(in));
+            st->n_gen++;
+            break;
+        }
+        logits = forward_or_die(in, &next, 1);
+    }
+    st->t_gen = awqc_now() - t0;
+    sampler_free(s);
+}
+
+int cmd_run(int argc, char **argv) {
+    RunOpts o;
+    parse_run_options(argc, argv, &o);
+    Model *m = load_model_or_die(&o.common);
+    char *text = render_prompt(&o, m);
+    int32_t *ids;
+    int n_ids = (int)tok_encode(m->tok, text, strlen(text), tok_add_bos(m->tok), true, &ids);
+    int n_ctx = choose_ctx(&o, m);
+    if (n_ids == 0) die("run: the prompt is empty after tokenization");
+    if (n_ids >= n_ctx)
+        die("run: the prompt has %d tokens, which does not fit the context of %d tokens (raise --ctx or shorten it)",
+            n_ids, n_ctx);
+    Interp *in = new_interp_or_die(m, n_ctx, o.common.threads);
+    if (!o.chat) fputs(o.prompt, stdout);
+    RunStats st = {.n_prompt = n_ids};
+    generate(&o, m, in, ids, n_ids, &st);
+    fputc('\n', stdout);
+    fprintf(stderr, "awqc: prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s)\n",
+            st.n_prompt, st.t_prompt, st.n_prompt / st.t_prompt, st.n_gen, st.t_gen,
+            st.n_gen > 0 ? st.n_gen / st.t_gen : 0.0);
+    interp_free(in);
+    free(ids);
+    free(text);
+    free(o.prompt);
+    free(o.common.model);
+    model_free(m);
+    return 0;
+}

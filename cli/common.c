@@ -1,0 +1,80 @@
+// common.c: option handling and model loading shared by the subcommands.
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+#ifndef AWQC_MODELS_DIR
+#define AWQC_MODELS_DIR "models"
+#endif
+
+void die(const char *fmt, ...) {
+    fflush(stdout);
+    fprintf(stderr, "awqc: error: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+void die_error(const AwqcError *err) { die("%s", err->msg); }
+
+void common_init(CommonOpts *o) { *o = (CommonOpts){.model = NULL, .threads = 0}; }
+
+int parse_int_arg(const char *opt, const char *arg, int lo, int hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || *end || end == arg || v < lo || v > hi)
+        die("%s: expected an integer in [%d, %d], got '%s'", opt, lo, hi, arg);
+    return (int)v;
+}
+
+double parse_float_arg(const char *opt, const char *arg, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || *end || end == arg || v < lo || v > hi)
+        die("%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, arg);
+    return v;
+}
+
+bool common_option(CommonOpts *o, int opt, const char *arg) {
+    switch (opt) {
+    case 'm': free(o->model); o->model = xstrdup(arg); return true;
+    case OPT_MODEL_DESC: o->desc = arg; return true;
+    case 't': o->threads = parse_int_arg("--threads", arg, 1, 1024); return true;
+    case 'c': o->ctx = parse_int_arg("--ctx", arg, 2, 1 << 20); return true;
+    default: return false;
+    }
+}
+
+// Models dir: $AWQC_MODELS_DIR, else the source tree's models/ baked in at build time.
+static const char *models_dir(void) {
+    const char *env = getenv("AWQC_MODELS_DIR");
+    return env && *env ? env : AWQC_MODELS_DIR;
+}
+
+Model *load_model_or_die(const CommonOpts *o) {
+    char *path = o->model ? xstrdup(o->model) : awqc_default_model_path();
+    ModelLoadOptions lo = {.models_dir = models_dir(), .description = o->desc, .load_weights = true};
+    AwqcError err;
+    Model *m = model_load(path, &lo, &err);
+    if (!m) {
+        if (!o->model) fprintf(stderr, "awqc: hint: run scripts/setup.sh to fetch the default model, or pass -m\n");
+        die_error(&err);
+    }
+    free(path);
+    return m;
+}
+
+Interp *new_interp_or_die(const Model *m, int n_ctx, int threads) {
+    AwqcError err;
+    Interp *in = interp_new(m->graph, n_ctx, threads, &err);
+    if (!in) die_error(&err);
+    return in;
+}

@@ -1,0 +1,53 @@
+// main.c: the awqc command: dispatches to one subcommand per file.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef AWQC_VERSION
+#define AWQC_VERSION "0.0.0"
+#endif
+
+static const char usage[] =
+    "usage: awqc <command> [options]\n"
+    "An ahead-of-time compiler and runtime for 4-bit (AWQ) LLMs.\n"
+    "\n"
+    "commands:\n"
+    "  run      generate text from a prompt (--chat for the chat template)\n"
+    "  ppl      perplexity of a text file\n"
+    "  bench    prompt and decode speed (pp/tg, median of repetitions)\n"
+    "\n"
+    "  awqc <command> --help   options of a command\n"
+    "  awqc --version          version and built-in targets\n";
+
+static void print_version(void) {
+    printf("awqc %s\n", AWQC_VERSION);
+    printf("executors: reference interpreter (FP32, host CPU, OpenMP)\n");
+    printf("code generation targets: none yet (planned: x86-64, aarch64, cuda:sm_80/sm_87/sm_90, orin)\n");
+}
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+} Command;
+
+static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench", cmd_bench}};
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        print_version();
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "awqc: error: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

@@ -1,0 +1,357 @@
+// interp.c: the reference interpreter: walks the graph in order, one plain C
+// kernel per op, all in FP32, every activation a row-major [T, features]
+// array. Buffers are freed after their last use so a 512-token prompt fits in
+// little memory. The KV cache holds, per attention node, n_ctx rows of K and V.
+#include "interp.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    float *k, *v; // [n_ctx, kv_dim]
+} KvCache;
+
+struct Interp {
+    const Graph *g;
+    int n_ctx, pos, n_threads;
+    float **vals;     // per node: [T, width] activations of the current step
+    int32_t *ids;     // the tokens of the current step (the input node's value)
+    int *last_use;    // per node: index of the last node reading it
+    int *kv_slot;     // per node: KV cache slot for attention nodes, else -1
+    KvCache *kv;
+    size_t n_kv;
+};
+
+// ----------------------------------------------------------------------------
+// set-up
+
+// Features per row of a node's value: the product of its non-T dimensions.
+static int64_t row_width(const Type *t) {
+    int64_t w = 1;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i].kind == DIM_CONST) w *= t->dims[i].size;
+    return w;
+}
+
+static bool check_runnable(const Graph *g, AwqcError *err) {
+    if (!ir_verify(g, err)) return false;
+    for (size_t i = 0; i < g->n_weights; i++)
+        if (!g->weights[i].data || g->weights[i].type.dtype != DT_F32)
+            return awqc_fail(err, "weight '%s' is not bound to f32 data; the reference interpreter needs it",
+                             g->weights[i].name);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Type *t = &g->nodes[i].type;
+        if (t->rank < 1 || t->dims[0].kind != DIM_T)
+            return awqc_fail(err, "node %%%zu: the interpreter expects values shaped [T, ...]", i);
+    }
+    return true;
+}
+
+static void compute_last_uses(Interp *in) {
+    const Graph *g = in->g;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        in->last_use[i] = (int)i;
+        for (int j = 0; j < g->nodes[i].n_in; j++)
+            if (g->nodes[i].in[j].kind == OPND_NODE) in->last_use[g->nodes[i].in[j].index] = (int)i;
+    }
+    for (size_t i = 0; i < g->n_outputs; i++) in->last_use[g->outputs[i]] = (int)g->n_nodes; // kept
+}
+
+static void alloc_kv_cache(Interp *in) {
+    const Graph *g = in->g;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        in->kv_slot[i] = -1;
+        if (g->nodes[i].op != OP_ATTENTION) continue;
+        in->kv_slot[i] = (int)in->n_kv++;
+    }
+    in->kv = xcalloc(in->n_kv ? in->n_kv : 1, sizeof *in->kv);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (in->kv_slot[i] < 0) continue;
+        int64_t kv_dim = row_width(ir_operand_type(g, g->nodes[i].in[1]));
+        KvCache *c = &in->kv[in->kv_slot[i]];
+        c->k = xcalloc((size_t)in->n_ctx * (size_t)kv_dim, sizeof(float));
+        c->v = xcalloc((size_t)in->n_ctx * (size_t)kv_dim, sizeof(float));
+    }
+}
+
+Interp *interp_new(const Graph *g, int n_ctx, int n_threads, AwqcError *err) {
+    if (n_ctx <= 0) return awqc_fail(err, "context size must be positive, got %d", n_ctx), NULL;
+    if (!check_runnable(g, err)) return NULL;
+    Interp *in = xcalloc(1, sizeof *in);
+    in->g = g;
+    in->n_ctx = n_ctx;
+    in->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    in->vals = xcalloc(g->n_nodes, sizeof *in->vals);
+    in->last_use = xcalloc(g->n_nodes, sizeof *in->last_use);
+    in->kv_slot = xcalloc(g->n_nodes, sizeof *in->kv_slot);
+    compute_last_uses(in);
+    alloc_kv_cache(in);
+    return in;
+}
+
+static void free_values(Interp *in) {
+    for (size_t i = 0; i < in->g->n_nodes; i++) {
+        free(in->vals[i]);
+        in->vals[i] = NULL;
+    }
+}
+
+void interp_free(Interp *in) {
+    if (!in) return;
+    free_values(in);
+    for (size_t i = 0; i < in->n_kv; i++) {
+        free(in->kv[i].k);
+        free(in->kv[i].v);
+    }
+    free(in->kv);
+    free(in->vals);
+    free(in->ids);
+    free(in->last_use);
+    free(in->kv_slot);
+    free(in);
+}
+
+void interp_reset(Interp *in) { in->pos = 0; }
+int interp_pos(const Interp *in) { return in->pos; }
+int interp_n_ctx(const Interp *in) { return in->n_ctx; }
+int interp_threads(const Interp *in) { return in->n_threads; }
+
+int64_t interp_vocab(const Interp *in) {
+    return row_width(&in->g->nodes[in->g->outputs[0]].type);
+}
+
+// ----------------------------------------------------------------------------
+// kernels: each works on T rows
+
+// A dot product with eight partial sums, so the compiler can keep them in
+// one vector register; the order of additions is fixed, so results are
+// reproducible run to run.
+static float dot(const float *a, const float *b, int64_t n) {
+    float acc[8] = {0};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[k + j] * b[k + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
+// y[T, N] = x[T, K] W[N, K]^T + bias. Rows of W are split over threads; each
+// W row is used for every token while it is in cache.
+static void k_linear(float *y, const float *x, const float *w, const float *bias, int T, int64_t K, int64_t N) {
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < N; o++) {
+        const float *wr = w + o * K;
+        float b = bias ? bias[o] : 0.0f;
+        for (int t = 0; t < T; t++) y[(int64_t)t * N + o] = dot(x + (int64_t)t * K, wr, K) + b;
+    }
+}
+
+static void k_embedding(float *y, const float *table, const int32_t *ids, int T, int64_t D) {
+    for (int t = 0; t < T; t++) memcpy(y + (int64_t)t * D, table + (int64_t)ids[t] * D, sizeof(float) * (size_t)D);
+}
+
+static void k_rms_norm(float *y, const float *x, const float *w, int T, int64_t D, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (int64_t)t * D;
+        double ss = 0;
+        for (int64_t i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+        float scale = (float)(1.0 / sqrt(ss / (double)D + eps));
+        for (int64_t i = 0; i < D; i++) y[(int64_t)t * D + i] = xr[i] * scale * w[i];
+    }
+}
+
+static void k_layer_norm(float *y, const float *x, const float *w, const float *b, int T, int64_t D, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (int64_t)t * D;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < D; i++) mean += xr[i];
+        mean /= (double)D;
+        for (int64_t i = 0; i < D; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        float inv = (float)(1.0 / sqrt(var / (double)D + eps));
+        for (int64_t i = 0; i < D; i++)
+            y[(int64_t)t * D + i] = (float)(xr[i] - mean) * inv * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+// Rotates pairs of each head by pos * theta^(-2i/head_dim). The frequencies
+// are computed in float as Hugging Face does, so both agree to rounding.
+static void k_rope(float *y, const float *x, int T, int pos0, int heads, int hd, float theta, bool halves) {
+    int64_t D = (int64_t)heads * hd;
+    memcpy(y, x, sizeof(float) * (size_t)(T * D));
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < hd / 2; i++) {
+            float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+            float angle = (float)(pos0 + t) * inv_freq;
+            float c = cosf(angle), s = sinf(angle);
+            for (int h = 0; h < heads; h++) {
+                float *head = y + (int64_t)t * D + (int64_t)h * hd;
+                int a = halves ? i : 2 * i, b = halves ? i + hd / 2 : 2 * i + 1;
+                float x0 = head[a], x1 = head[b];
+                head[a] = x0 * c - x1 * s;
+                head[b] = x0 * s + x1 * c;
+            }
+        }
+}
+
+typedef struct {
+    int heads, kv_heads, hd;
+    int pos0; // position of the first new token
+} AttnShape;
+
+// Causal attention of the T new queries over the cache rows 0..pos0+t,
+// after the new K and V rows have been stored in it.
+static void k_attention(float *y, const float *q, const KvCache *c, int T, AttnShape s) {
+    int64_t qd = (int64_t)s.heads * s.hd, kvd = (int64_t)s.kv_heads * s.hd;
+    int group = s.heads / s.kv_heads;
+    float scale = 1.0f / sqrtf((float)s.hd);
+#pragma omp parallel for collapse(2) schedule(dynamic)
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < s.heads; h++) {
+            int n = s.pos0 + t + 1, kvh = h / group;
+            const float *qh = q + (int64_t)t * qd + (int64_t)h * s.hd;
+            float *score = xmalloc(sizeof(float) * (size_t)n), mx = -INFINITY;
+            for (int j = 0; j < n; j++) {
+                score[j] = dot(qh, c->k + (int64_t)j * kvd + (int64_t)kvh * s.hd, s.hd) * scale;
+                if (score[j] > mx) mx = score[j];
+            }
+            double sum = 0;
+            for (int j = 0; j < n; j++) sum += score[j] = expf(score[j] - mx);
+            float *out = y + (int64_t)t * qd + (int64_t)h * s.hd;
+            memset(out, 0, sizeof(float) * (size_t)s.hd);
+            for (int j = 0; j < n; j++) {
+                float p = (float)(score[j] / sum);
+                const float *vr = c->v + (int64_t)j * kvd + (int64_t)kvh * s.hd;
+                for (int d = 0; d < s.hd; d++) out[d] += p * vr[d];
+            }
+            free(score);
+        }
+}
+
+static void k_unary(float *y, const float *x, int64_t n, OpKind op) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        switch (op) {
+        case OP_SILU: y[i] = v / (1.0f + expf(-v)); break;
+        case OP_RELU: y[i] = v > 0 ? v : 0; break;
+        case OP_GELU: y[i] = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v))); break;
+        default: AWQC_PANIC("not a unary op: %s", ir_op_name(op));
+        }
+    }
+}
+
+static void k_binary(float *y, const float *a, const float *b, int64_t n, OpKind op) {
+    for (int64_t i = 0; i < n; i++) y[i] = op == OP_ADD ? a[i] + b[i] : a[i] * b[i];
+}
+
+static void k_softmax(float *y, const float *x, int T, int64_t D) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (int64_t)t * D;
+        float *yr = y + (int64_t)t * D, mx = -INFINITY;
+        for (int64_t i = 0; i < D; i++) mx = xr[i] > mx ? xr[i] : mx;
+        double sum = 0;
+        for (int64_t i = 0; i < D; i++) sum += yr[i] = expf(xr[i] - mx);
+        for (int64_t i = 0; i < D; i++) yr[i] = (float)(yr[i] / sum);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// evaluation
+
+static const float *operand(const Interp *in, const Node *n, int i) {
+    if (i >= n->n_in) return NULL;
+    Operand o = n->in[i];
+    return o.kind == OPND_WEIGHT ? in->g->weights[o.index].data : in->vals[o.index];
+}
+
+static int64_t operand_width(const Interp *in, const Node *n, int i) {
+    return row_width(ir_operand_type(in->g, n->in[i]));
+}
+
+static void store_kv(Interp *in, const Node *n, int node, int T) {
+    KvCache *c = &in->kv[in->kv_slot[node]];
+    int64_t kvd = operand_width(in, n, 1);
+    memcpy(c->k + (int64_t)in->pos * kvd, operand(in, n, 1), sizeof(float) * (size_t)(T * kvd));
+    memcpy(c->v + (int64_t)in->pos * kvd, operand(in, n, 2), sizeof(float) * (size_t)(T * kvd));
+}
+
+static void run_attention(Interp *in, const Node *n, int node, float *y, int T) {
+    store_kv(in, n, node, T);
+    AttnShape s = {(int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "kv_heads", 0),
+                   (int)ir_node_attr_int(n, "head_dim", 0), in->pos};
+    k_attention(y, operand(in, n, 0), &in->kv[in->kv_slot[node]], T, s);
+}
+
+static void run_node(Interp *in, int i, int T) {
+    const Node *n = &in->g->nodes[i];
+    int64_t W = row_width(&n->type);
+    if (n->op == OP_INPUT) return; // its value is in->ids
+    float *y = in->vals[i] = xmalloc(sizeof(float) * (size_t)(T * W));
+    const float *x = operand(in, n, 0);
+    float eps = (float)ir_node_attr_float(n, "eps", 1e-5);
+    switch (n->op) {
+    case OP_EMBEDDING: k_embedding(y, x, in->ids, T, W); break;
+    case OP_RMS_NORM: k_rms_norm(y, x, operand(in, n, 1), T, W, eps); break;
+    case OP_LAYER_NORM: k_layer_norm(y, x, operand(in, n, 1), operand(in, n, 2), T, W, eps); break;
+    case OP_LINEAR: k_linear(y, x, operand(in, n, 1), operand(in, n, 2), T, operand_width(in, n, 0), W); break;
+    case OP_ROPE:
+        k_rope(y, x, T, in->pos, (int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "head_dim", 0),
+               (float)ir_node_attr_float(n, "theta", 10000.0),
+               strcmp(ir_node_attr_string(n, "mode", "pairs"), "halves") == 0);
+        break;
+    case OP_ATTENTION: run_attention(in, n, i, y, T); break;
+    case OP_SILU:
+    case OP_GELU:
+    case OP_RELU: k_unary(y, x, T * W, n->op); break;
+    case OP_ADD:
+    case OP_MUL: k_binary(y, x, operand(in, n, 1), T * W, n->op); break;
+    case OP_SOFTMAX: k_softmax(y, x, T, W); break;
+    case OP_INPUT:
+    case OP_COUNT: AWQC_PANIC("unexpected op");
+    }
+}
+
+// Frees the values whose last reader was node i.
+static void release_after(Interp *in, int i) {
+    const Node *n = &in->g->nodes[i];
+    for (int j = 0; j < n->n_in; j++) {
+        Operand o = n->in[j];
+        if (o.kind == OPND_NODE && in->last_use[o.index] == i) {
+            free(in->vals[o.index]);
+            in->vals[o.index] = NULL;
+        }
+    }
+}
+
+static bool check_tokens(const Interp *in, const int32_t *tokens, int n, AwqcError *err) {
+    if (n <= 0) return awqc_fail(err, "nothing to evaluate: 0 tokens");
+    if (in->pos + n > in->n_ctx)
+        return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, in->pos,
+                         in->n_ctx);
+    int64_t vocab = -1;
+    for (size_t i = 0; i < in->g->n_nodes; i++)
+        if (in->g->nodes[i].op == OP_EMBEDDING) vocab = ir_operand_type(in->g, in->g->nodes[i].in[0])->dims[0].size;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || (vocab >= 0 && tokens[i] >= vocab))
+            return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", tokens[i], i,
+                             (long long)vocab);
+    return true;
+}
+
+const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_rows, AwqcError *err) {
+    if (!check_tokens(in, tokens, n, err)) return NULL;
+    omp_set_num_threads(in->n_threads);
+    free_values(in);
+    free(in->ids);
+    in->ids = xmalloc(sizeof(int32_t) * (size_t)n);
+    memcpy(in->ids, tokens, sizeof(int32_t) * (size_t)n);
+    for (size_t i = 0; i < in->g->n_nodes; i++) {
+        run_node(in, (int)i, n);
+        release_after(in, (int)i);
+    }
+    in->pos += n;
+    const float *logits = in->vals[in->g->outputs[0]];
+    return all_rows ? logits : logits + (int64_t)(n - 1) * interp_vocab(in);
+}

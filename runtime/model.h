@@ -1,0 +1,31 @@
+// model.h: everything needed to run a checkpoint, loaded in one call: the
+// checkpoint itself, its model description lowered to a bound graph, and the
+// tokenizer.
+#ifndef AWQC_MODEL_H
+#define AWQC_MODEL_H
+
+#include "frontend/ckpt/checkpoint.h"
+#include "ir/ir.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+typedef struct {
+    const char *models_dir;  // where <arch>.model files live
+    const char *description; // explicit .model file, or NULL to pick by architecture
+    bool load_weights;       // false: shapes only
+    bool quiet;              // no progress on stderr
+} ModelLoadOptions;
+
+typedef struct {
+    Checkpoint *ckpt;
+    Graph *graph;
+    Tokenizer *tok;
+    char *description_path;
+} Model;
+
+Model *model_load(const char *path, const ModelLoadOptions *o, AwqcError *err);
+void model_free(Model *m);
+
+// The training context length recorded by the checkpoint, or 0 if unknown.
+int64_t model_train_ctx(const Model *m);
+
+#endif

