@@ -1,0 +1,186 @@
+// verify.c: structural checks on a Graph, run after every pass and before code
+// generation: operands defined before use, every type what shape inference
+// gives now, required attributes present, indexes in range, outputs present,
+// and weight data bound for all weights or for none.
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir.h"
+
+// ----------------------------------------------------------------------------
+// reporting
+
+// Every message names the graph, so a pass pipeline's log says which graph broke.
+static bool fail_in(const Graph *g, AwqcError *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail_in(const Graph *g, AwqcError *err, const char *fmt, ...) {
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return awqc_fail(err, "graph '%s': %s", g->name ? g->name : "", msg);
+}
+
+// ----------------------------------------------------------------------------
+// types
+
+static bool is_quantized(DType dt) { return dt == DT_Q4 || dt == DT_Q3; }
+
+// Checked before ir_type_str or ir_type_equal look at the type.
+static const char *type_problem(const Type *t) {
+    if (t->dtype < 0 || t->dtype >= DT_COUNT) return "invalid dtype";
+    if (t->rank < 0 || t->rank > IR_MAX_RANK) return "invalid rank";
+    if (t->group < 0 || (t->group > 0 && !is_quantized(t->dtype))) return "a group size on a non-quantized dtype";
+    for (int i = 0; i < t->rank; i++) {
+        const Dim *d = &t->dims[i];
+        if (d->kind != DIM_CONST && d->kind != DIM_T && d->kind != DIM_P) return "an invalid dimension kind";
+        if (d->kind == DIM_CONST && d->size < 0) return "a negative dimension";
+    }
+    return NULL;
+}
+
+static bool has_symbolic_dim(const Type *t) {
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i].kind != DIM_CONST) return true;
+    return false;
+}
+
+static bool is_input_type(const Type *t) {
+    return t->dtype == DT_I32 && t->group == 0 && t->rank == 1 && t->dims[0].kind == DIM_T;
+}
+
+// ----------------------------------------------------------------------------
+// weights, blocks, metadata
+
+static bool verify_weight(const Graph *g, size_t i, AwqcError *err) {
+    const Weight *w = &g->weights[i];
+    if (!w->name) return fail_in(g, err, "weight %zu has no name", i);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(g->weights[j].name, w->name) == 0) return fail_in(g, err, "weight @%s defined twice", w->name);
+    const char *problem = type_problem(&w->type);
+    if (problem) return fail_in(g, err, "weight @%s: %s", w->name, problem);
+    if (has_symbolic_dim(&w->type)) return fail_in(g, err, "weight @%s has a symbolic shape (T or P)", w->name);
+    return true;
+}
+
+// Weights are either all bound (an executable graph) or all unbound (a
+// shape-only graph); a mix means a loader forgot one.
+static bool verify_weight_data(const Graph *g, AwqcError *err) {
+    size_t bound = 0;
+    for (size_t i = 0; i < g->n_weights; i++) bound += g->weights[i].data != NULL;
+    if (bound == 0 || bound == g->n_weights) return true;
+    for (size_t i = 0; i < g->n_weights; i++)
+        if (!g->weights[i].data)
+            return fail_in(g, err, "weight @%s has no data while %zu other weight%s bound", g->weights[i].name, bound,
+                           bound == 1 ? " is" : "s are");
+    AWQC_PANIC("unreachable");
+}
+
+static bool verify_weights(const Graph *g, AwqcError *err) {
+    for (size_t i = 0; i < g->n_weights; i++)
+        if (!verify_weight(g, i, err)) return false;
+    return verify_weight_data(g, err);
+}
+
+static bool verify_blocks_and_meta(const Graph *g, AwqcError *err) {
+    for (size_t i = 0; i < g->n_blocks; i++) {
+        if (!g->blocks[i]) return fail_in(g, err, "block %zu has no name", i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(g->blocks[j], g->blocks[i]) == 0) return fail_in(g, err, "block \"%s\" appears twice", g->blocks[i]);
+    }
+    for (size_t i = 0; i < g->n_meta; i++) {
+        if (!g->meta[i].key) return fail_in(g, err, "meta entry %zu has no key", i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(g->meta[j].key, g->meta[i].key) == 0) return fail_in(g, err, "meta '%s' appears twice", g->meta[i].key);
+    }
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// nodes
+
+static bool verify_operands(const Graph *g, size_t i, AwqcError *err) {
+    const Node *n = &g->nodes[i];
+    const char *op = ir_op_name(n->op);
+    if (n->n_in < 0 || n->n_in > IR_MAX_OPERANDS) return fail_in(g, err, "node %%%zu (%s): %d operands", i, op, n->n_in);
+    for (int k = 0; k < n->n_in; k++) {
+        Operand o = n->in[k];
+        if (o.kind == OPND_NODE && (o.index < 0 || (size_t)o.index >= i))
+            return fail_in(g, err, "node %%%zu (%s): operand %d refers to %%%d, which is not defined before it", i, op,
+                           k + 1, o.index);
+        if (o.kind == OPND_WEIGHT && (o.index < 0 || (size_t)o.index >= g->n_weights))
+            return fail_in(g, err, "node %%%zu (%s): operand %d refers to weight %d of %zu", i, op, k + 1, o.index,
+                           g->n_weights);
+        if (o.kind != OPND_NODE && o.kind != OPND_WEIGHT)
+            return fail_in(g, err, "node %%%zu (%s): operand %d has an invalid kind", i, op, k + 1);
+    }
+    return true;
+}
+
+static bool verify_attrs(const Graph *g, size_t i, AwqcError *err) {
+    const Node *n = &g->nodes[i];
+    const char *op = ir_op_name(n->op);
+    if (n->n_attrs < 0 || n->n_attrs > IR_MAX_ATTRS) return fail_in(g, err, "node %%%zu (%s): %d attributes", i, op, n->n_attrs);
+    for (int k = 0; k < n->n_attrs; k++) {
+        const Attr *a = &n->attrs[k];
+        if (!a->key) return fail_in(g, err, "node %%%zu (%s): attribute %d has no key", i, op, k + 1);
+        if (a->kind != ATTR_INT && a->kind != ATTR_FLOAT && a->kind != ATTR_STRING)
+            return fail_in(g, err, "node %%%zu (%s): attribute '%s' has an invalid kind", i, op, a->key);
+        if (a->kind == ATTR_STRING && !a->s)
+            return fail_in(g, err, "node %%%zu (%s): string attribute '%s' has no value", i, op, a->key);
+        for (int j = 0; j < k; j++)
+            if (strcmp(n->attrs[j].key, a->key) == 0)
+                return fail_in(g, err, "node %%%zu (%s): attribute '%s' given twice", i, op, a->key);
+    }
+    return true;
+}
+
+// The stored type must be exactly what the op's schema infers from the
+// operands as they are now (a pass that rewrote an operand must retype).
+static bool verify_node_type(const Graph *g, size_t i, AwqcError *err) {
+    const Node *n = &g->nodes[i];
+    const char *op = ir_op_name(n->op);
+    const char *problem = type_problem(&n->type);
+    if (problem) return fail_in(g, err, "node %%%zu (%s): type has %s", i, op, problem);
+    char have[160], want[160];
+    if (n->op == OP_INPUT && !is_input_type(&n->type))
+        return fail_in(g, err, "node %%%zu (input): type is %s, inputs must be i32[T]", i,
+                       ir_type_str(&n->type, have, sizeof have));
+    AwqcError why;
+    Type inferred;
+    if (!ir_infer_type(g, n->op, n->in, n->n_in, n->attrs, n->n_attrs, &inferred, &why))
+        return fail_in(g, err, "node %%%zu: %s", i, why.msg);
+    if (!ir_type_equal(&inferred, &n->type))
+        return fail_in(g, err, "node %%%zu (%s): type is %s but its operands give %s", i, op,
+                       ir_type_str(&n->type, have, sizeof have), ir_type_str(&inferred, want, sizeof want));
+    return true;
+}
+
+static bool verify_node(const Graph *g, size_t i, AwqcError *err) {
+    const Node *n = &g->nodes[i];
+    if (n->op < 0 || n->op >= OP_COUNT) return fail_in(g, err, "node %%%zu: invalid op %d", i, (int)n->op);
+    if (n->block < -1 || (n->block >= 0 && (size_t)n->block >= g->n_blocks))
+        return fail_in(g, err, "node %%%zu (%s): block index %d out of range (%zu blocks)", i, ir_op_name(n->op),
+                       n->block, g->n_blocks);
+    return verify_operands(g, i, err) && verify_attrs(g, i, err) && verify_node_type(g, i, err);
+}
+
+static bool verify_outputs(const Graph *g, AwqcError *err) {
+    if (g->n_outputs == 0) return fail_in(g, err, "no outputs");
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] < 0 || (size_t)g->outputs[i] >= g->n_nodes)
+            return fail_in(g, err, "output %zu refers to %%%d, but the graph has %zu nodes", i + 1, g->outputs[i],
+                           g->n_nodes);
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// entry point
+
+bool ir_verify(const Graph *g, AwqcError *err) {
+    if (!verify_weights(g, err) || !verify_blocks_and_meta(g, err)) return false;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (!verify_node(g, i, err)) return false;
+    return verify_outputs(g, err);
+}
