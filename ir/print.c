@@ -69,6 +69,11 @@ static void format_double(double v, char *buf, size_t cap) {
         snprintf(buf, cap, v < 0 ? "-inf" : "inf");
         return;
     }
+    // Whole numbers of ordinary size read better in full: theta = 100000.0.
+    if (v == trunc(v) && fabs(v) < 1e15 && !(v == 0 && signbit(v))) {
+        snprintf(buf, cap, "%.1f", v);
+        return;
+    }
     for (int digits = 1; digits <= 17; digits++) {
         snprintf(buf, cap, "%.*g", digits, v);
         double back = strtod(buf, NULL);

@@ -163,7 +163,7 @@ static void test_spot_checks(const char *text) {
     CHECK(strstr(text, "  %0 = input {name = \"tokens\"} : i32[T]\n"));
     CHECK(strstr(text, "  %1 = embedding @token_embd.weight, %0 : f32[T, 64]\n"));
     CHECK(strstr(text, "  block \"layer.0.attn\" {\n    %2 = rms_norm %1, @blk.0.attn_norm.weight {eps = 1e-05}"));
-    CHECK(strstr(text, "{heads = 4, head_dim = 16, theta = 1e+04, mode = \"halves\"} : f32[T, 64]\n"));
+    CHECK(strstr(text, "{heads = 4, head_dim = 16, theta = 10000.0, mode = \"halves\"} : f32[T, 64]\n"));
     CHECK(strstr(text, "= linear %34, @token_embd.weight : f32[T, 256]\n  output %35\n}\n"));
 }
 
