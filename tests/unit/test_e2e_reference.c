@@ -135,7 +135,7 @@ static void test_ppl(const Model *m) {
     int32_t *first = json_ids(cJSON_GetObjectItem(j, "first_ids"), &n_first);
     CHECK(n_ids >= (size_t)n_first && memcmp(ids, first, sizeof(int32_t) * (size_t)n_first) == 0);
     CHECK_MSG(n_ids == (size_t)cJSON_GetObjectItem(j, "n_tokens_total")->valuedouble, "file tokens: ours %zu", n_ids);
-    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
+    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0);
     int ctx = (int)cJSON_GetObjectItem(run, "ctx")->valuedouble;
     int windows = (int)cJSON_GetObjectItem(run, "windows")->valuedouble;
     Interp *in = interp_new(m->graph, ctx, 0, &err);
