@@ -340,7 +340,7 @@ static bool place_tensors(Reader *r, Checkpoint *c, uint64_t align) {
 }
 
 static bool parse_gguf(Reader *r, Checkpoint *c) {
-    uint64_t n_tensors, n_kv, align;
+    uint64_t n_tensors = 0, n_kv = 0, align;
     if (!read_header(r, &n_tensors, &n_kv)) return false;
     for (uint64_t k = 0; k < n_kv; k++) {
         r->ctx[0] = 0;

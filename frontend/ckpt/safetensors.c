@@ -102,7 +102,7 @@ static bool read_entry(Checkpoint *c, uint32_t mi, const cJSON *item, uint64_t d
     int di = find_dtype(dtype->valuestring);
     if (di < 0) return awqc_fail(err, "%s: tensor '%s': unknown dtype '%s'", path, name, dtype->valuestring);
     CkptTensor t = {0};
-    uint64_t begin, end;
+    uint64_t begin = 0, end = 0;
     if (!read_shape(path, name, cJSON_GetObjectItemCaseSensitive(item, "shape"), &t, err)) return false;
     if (!read_offsets(path, name, cJSON_GetObjectItemCaseSensitive(item, "data_offsets"), data_size, &begin, &end,
                       err))
@@ -158,7 +158,7 @@ static cJSON *parse_header(const CkptMap *m, uint64_t len, AwqcError *err) {
 
 bool safetensors_read(Checkpoint *c, uint32_t mi, AwqcError *err) {
     const CkptMap *m = &c->maps[mi];
-    uint64_t len;
+    uint64_t len = 0;
     if (!read_header_len(m, &len, err)) return false;
     cJSON *root = parse_header(m, len, err);
     if (!root) return false;
