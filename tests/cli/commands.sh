@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# commands.sh: the awqc command as a user meets it: --help and --version,
+# bad options, a missing model, a prompt longer than the context, and one
+# real generation, ppl and bench run on the default model (skipped, exit 77,
+# when the model is not cached).
+set -u
+AWQC=${AWQC_BIN:?set by ctest}
+fails=0; checks=0
+
+# expect NAME WANT_RC PATTERN CMD...: runs CMD, checks its exit code and that
+# its stdout+stderr match PATTERN (grep -E).
+expect() {
+  local name=$1 want=$2 pattern=$3; shift 3
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  checks=$((checks + 1))
+  if [ "$rc" != "$want" ] || ! grep -qE -- "$pattern" <<<"$out"; then
+    fails=$((fails + 1))
+    echo "FAIL: $name: exit $rc (want $want), output:"; sed 's/^/    /' <<<"$out" | head -20
+  fi
+}
+
+expect version 0 'awqc [0-9]+\.[0-9]+\.[0-9]+' "$AWQC" --version
+expect usage 2 'usage: awqc <command>' "$AWQC"
+expect unknown-command 2 "unknown command 'frobnicate'" "$AWQC" frobnicate
+for cmd in run ppl bench; do
+  expect "$cmd-help" 0 "usage: awqc $cmd" "$AWQC" "$cmd" --help
+done
+expect run-no-prompt 1 'no prompt' "$AWQC" run -m /nonexistent.gguf
+expect bad-int 1 "--n-predict: expected an integer" "$AWQC" run -p hi -n many
+expect missing-model 1 '/nonexistent/model.gguf: cannot open' "$AWQC" run -m /nonexistent/model.gguf -p hi
+expect ppl-no-file 1 'no text' "$AWQC" ppl
+expect bench-format 1 "--output must be md, csv or json" "$AWQC" bench -o xml
+
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+printf 'GGUF\x03\x00\x00\x00\x01' >"$tmp/short.gguf"
+expect truncated-gguf 1 'short.gguf: offset [0-9]+: ' "$AWQC" run -m "$tmp/short.gguf" -p hi
+
+model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ ! -f "$model" ]; then echo "SKIP: default model not cached at $model (run scripts/setup.sh)"; exit 77; fi
+
+long=$(printf 'word %.0s' $(seq 1 100))
+expect prompt-too-long 1 'prompt has [0-9]+ tokens, which does not fit the context of 32 tokens' \
+  "$AWQC" run -m "$model" --ctx 32 -p "$long"
+expect run-greedy 0 'Paris' "$AWQC" run -m "$model" -t 2 -p "The capital of France is" -n 8
+expect run-chat 0 'Paris' "$AWQC" run -m "$model" -t 2 --chat -p "What is the capital of France?" -n 24
+expect run-sampled 0 'prompt 4 tokens' "$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 8 --temp 0.8 --seed 1
+echo "Hello world. This is a short text to score, with a few words in it, and then some more words." >"$tmp/t.txt"
+expect ppl-small 0 'ppl [0-9.]+ .*scored 15 tokens in 1 windows of 16' "$AWQC" ppl -m "$model" -t 2 -f "$tmp/t.txt" --ctx 16
+expect ppl-too-short 1 'fewer than one window of 4096' "$AWQC" ppl -m "$model" -f "$tmp/t.txt" --ctx 4096
+expect bench-json 0 '"test": "tg4"' "$AWQC" bench -m "$model" -t 2 -p 8 -n 4 -r 1 -o json
+
+echo "$((checks - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
