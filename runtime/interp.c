@@ -125,27 +125,76 @@ int64_t interp_vocab(const Interp *in) {
 // ----------------------------------------------------------------------------
 // kernels: each works on T rows
 
-// A dot product with eight partial sums, so the compiler can keep them in
-// one vector register; the order of additions is fixed, so results are
-// reproducible run to run.
+// Dot products keep eight partial sums (one vector register) and add them up
+// in a fixed order, so every path below gives bit-identical results and runs
+// repeat exactly.
+enum { LANES = 8, TILE_T = 8, TILE_N = 3 };
+
+static float sum_lanes(const float acc[LANES]) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 static float dot(const float *a, const float *b, int64_t n) {
-    float acc[8] = {0};
+    float acc[LANES] = {0};
     int64_t k = 0;
-    for (; k + 8 <= n; k += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[k + j] * b[k + j];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; k + LANES <= n; k += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += a[k + j] * b[k + j];
+    float s = sum_lanes(acc);
     for (; k < n; k++) s += a[k] * b[k];
     return s;
 }
 
-// y[T, N] = x[T, K] W[N, K]^T + bias. Rows of W are split over threads; each
-// W row is used for every token while it is in cache.
+// The same dot products for a tile of TILE_T tokens x TILE_N weight rows:
+// each weight vector loaded serves TILE_T tokens and each activation vector
+// TILE_N rows, which makes prompt processing bound by arithmetic rather than
+// by loads (3 x 8 measured best of 2x4 .. 6x4 on an AVX-512 machine: 24
+// accumulators fit its 32 vector registers). The eight lanes are a GCC/Clang vector type so that the tile's
+// accumulators stay in registers (plain arrays get spilled to the stack).
+typedef float f32x8 __attribute__((vector_size(LANES * sizeof(float))));
+
+static f32x8 load8(const float *p) {
+    f32x8 v;
+    memcpy(&v, p, sizeof v); // unaligned load
+    return v;
+}
+
+static void dot_tile(const float *x, const float *w, int64_t K, float out[TILE_N][TILE_T]) {
+    f32x8 acc[TILE_N][TILE_T] = {{{0}}};
+    int64_t k = 0;
+    for (; k + LANES <= K; k += LANES) {
+        f32x8 wv[TILE_N], xv[TILE_T];
+        for (int r = 0; r < TILE_N; r++) wv[r] = load8(w + r * K + k);
+        for (int t = 0; t < TILE_T; t++) xv[t] = load8(x + t * K + k);
+        for (int r = 0; r < TILE_N; r++)
+            for (int t = 0; t < TILE_T; t++) acc[r][t] += wv[r] * xv[t];
+    }
+    for (int r = 0; r < TILE_N; r++)
+        for (int t = 0; t < TILE_T; t++) {
+            float lanes[LANES];
+            memcpy(lanes, &acc[r][t], sizeof lanes);
+            float s = sum_lanes(lanes);
+            for (int64_t i = k; i < K; i++) s += w[r * K + i] * x[t * K + i];
+            out[r][t] = s;
+        }
+}
+
+// y[T, N] = x[T, K] W[N, K]^T + bias. Tiles of W rows are split over threads;
+// tokens go TILE_T at a time, the leftovers one at a time.
 static void k_linear(float *y, const float *x, const float *w, const float *bias, int T, int64_t K, int64_t N) {
+    int full_t = T - T % TILE_T;
 #pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < N; o++) {
-        const float *wr = w + o * K;
-        float b = bias ? bias[o] : 0.0f;
-        for (int t = 0; t < T; t++) y[(int64_t)t * N + o] = dot(x + (int64_t)t * K, wr, K) + b;
+    for (int64_t o0 = 0; o0 < N; o0 += TILE_N) {
+        int rows = N - o0 < TILE_N ? (int)(N - o0) : TILE_N;
+        for (int t0 = 0; rows == TILE_N && t0 < full_t; t0 += TILE_T) {
+            float out[TILE_N][TILE_T];
+            dot_tile(x + (int64_t)t0 * K, w + o0 * K, K, out);
+            for (int r = 0; r < TILE_N; r++)
+                for (int t = 0; t < TILE_T; t++)
+                    y[(int64_t)(t0 + t) * N + o0 + r] = out[r][t] + (bias ? bias[o0 + r] : 0.0f);
+        }
+        for (int r = 0; r < rows; r++)
+            for (int t = rows == TILE_N ? full_t : 0; t < T; t++)
+                y[(int64_t)t * N + o0 + r] = dot(x + (int64_t)t * K, w + (o0 + r) * K, K) + (bias ? bias[o0 + r] : 0.0f);
     }
 }
 
