@@ -94,6 +94,20 @@ void awqc_grow_at(void **buf, size_t *cap, size_t need, size_t elem_size, const 
     *cap = n;
 }
 
+void sb_append_n(StrBuf *b, const char *s, size_t len) {
+    GROW(b->s, b->cap, b->n + len + 1);
+    memcpy(b->s + b->n, s, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+}
+
+void sb_append(StrBuf *b, const char *s) { sb_append_n(b, s, strlen(s)); }
+
+char *sb_finish(StrBuf *b) {
+    if (!b->s) sb_append_n(b, "", 0);
+    return b->s;
+}
+
 char *awqc_asprintf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -55,6 +55,16 @@ void awqc_grow_at(void **buf, size_t *cap, size_t need, size_t elem_size, const 
 #define GROW(buf, cap, need) \
     awqc_grow_at((void **)&(buf), &(cap), (need), sizeof(*(buf)), __FILE__, __LINE__)
 
+// A growing NUL-terminated string; start from StrBuf b = {0}.
+typedef struct {
+    char *s;
+    size_t n, cap;
+} StrBuf;
+void sb_append_n(StrBuf *b, const char *s, size_t len);
+void sb_append(StrBuf *b, const char *s);
+// The string (never NULL, "" when nothing was appended); the caller frees it.
+char *sb_finish(StrBuf *b);
+
 // printf into a fresh heap string.
 char *awqc_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -2,6 +2,7 @@
 // scalars and flat arrays become metadata) and either model.safetensors or
 // shards listed in model.safetensors.index.json; or a lone .safetensors file.
 #include "frontend/ckpt/ckpt_internal.h"
+#include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -11,24 +12,6 @@
 
 // ----------------------------------------------------------------------------
 // JSON helpers
-
-static cJSON *parse_json_file(const char *path, AwqcError *err) {
-    size_t len;
-    char *text = awqc_read_file(path, &len, err);
-    if (!text) return NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-    if (!root) {
-        size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        awqc_fail(err, "%s: offset %zu: invalid JSON", path, at);
-    } else if (!cJSON_IsObject(root)) {
-        awqc_fail(err, "%s: the top level is not a JSON object", path);
-        cJSON_Delete(root);
-        root = NULL;
-    }
-    free(text);
-    return root;
-}
 
 // Integers beyond int64 (or with a fraction) stay floats.
 static bool json_is_int(const cJSON *v) {
@@ -107,7 +90,7 @@ static void set_config_value(CkptMeta *m, const cJSON *v) {
 }
 
 static bool read_config(Checkpoint *c, const char *path, AwqcError *err) {
-    cJSON *root = parse_json_file(path, err);
+    cJSON *root = awqc_json_read_object(path, err);
     if (!root) return false;
     bool ok = true;
     for (const cJSON *v = root->child; ok && v; v = v->next) {
@@ -168,7 +151,7 @@ static bool check_listed(const Checkpoint *c, const char *index_path, const cJSO
 }
 
 static bool read_index(Checkpoint *c, const char *dir, const char *index_path, AwqcError *err) {
-    cJSON *root = parse_json_file(index_path, err);
+    cJSON *root = awqc_json_read_object(index_path, err);
     if (!root) return false;
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     bool ok = cJSON_IsObject(map) || awqc_fail(err, "%s: no \"weight_map\" object", index_path);

@@ -9,21 +9,6 @@
 #include "eval.h"
 
 // ----------------------------------------------------------------------------
-// a growing string
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-} StrBuf;
-
-static void buf_append(StrBuf *b, const char *s, size_t len) {
-    GROW(b->s, b->cap, b->n + len + 1);
-    memcpy(b->s + b->n, s, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-}
-
-// ----------------------------------------------------------------------------
 // locations inside a literal: loc is the opening quote
 
 static Loc raw_loc(const char *raw, size_t offset, Loc loc) {
@@ -48,7 +33,7 @@ static bool append_escape(Lower *L, StrBuf *b, const char *raw, size_t at, Loc l
     case '}': out = c; break;
     default: return lang_error_at(L->err, L->src, raw_loc(raw, at, loc), "unknown escape '\\%c' in string", c);
     }
-    buf_append(b, &out, 1);
+    sb_append_n(b, &out, 1);
     return true;
 }
 
@@ -66,10 +51,10 @@ static bool append_value(Lower *L, StrBuf *b, const char *name, Loc at) {
     switch (bind->v.kind) {
     case V_INT: snprintf(tmp, sizeof tmp, "%lld", (long long)bind->v.i); break;
     case V_FLOAT: snprintf(tmp, sizeof tmp, "%g", bind->v.f); break;
-    case V_STRING: buf_append(b, bind->v.s, strlen(bind->v.s)); return true;
+    case V_STRING: sb_append_n(b, bind->v.s, strlen(bind->v.s)); return true;
     case V_TENSOR: return lang_error_at(L->err, L->src, at, "cannot interpolate '%s': it is a tensor", name);
     }
-    buf_append(b, tmp, strlen(tmp));
+    sb_append_n(b, tmp, strlen(tmp));
     return true;
 }
 
@@ -102,7 +87,7 @@ static bool decode(Lower *L, StrBuf *b, const char *raw, Loc loc) {
         } else if (raw[i] == '}') {
             return lang_error_at(L->err, L->src, raw_loc(raw, i, loc), "unmatched '}' in string (write \\} for a literal brace)");
         } else {
-            buf_append(b, &raw[i], 1);
+            sb_append_n(b, &raw[i], 1);
         }
     }
     return true;
@@ -110,7 +95,7 @@ static bool decode(Lower *L, StrBuf *b, const char *raw, Loc loc) {
 
 char *interp_string(Lower *L, const char *raw, Loc loc) {
     StrBuf b = {0};
-    buf_append(&b, "", 0);
+    sb_append_n(&b, "", 0);
     if (decode(L, &b, raw, loc)) return b.s;
     free(b.s);
     return NULL;

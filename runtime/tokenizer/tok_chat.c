@@ -9,28 +9,6 @@
 #include <string.h>
 
 // ----------------------------------------------------------------------------
-// A growing string
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-} StrBuf;
-
-static void sb_append_n(StrBuf *b, const char *s, size_t len) {
-    GROW(b->s, b->cap, b->n + len + 1);
-    memcpy(b->s + b->n, s, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-}
-
-static void sb_append(StrBuf *b, const char *s) { sb_append_n(b, s, strlen(s)); }
-
-static char *sb_finish(StrBuf *b) {
-    if (!b->s) sb_append_n(b, "", 0);
-    return b->s;
-}
-
-// ----------------------------------------------------------------------------
 // The default system prompt inside a ChatML template
 
 static const char CHATML_SYSTEM[] = "<|im_start|>system";

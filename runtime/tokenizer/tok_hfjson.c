@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "runtime/tokenizer/tok_internal.h"
+#include "common/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,17 +50,6 @@ static const cJSON *find_component(const cJSON *node, const char *type) {
 static const char *token_text(const cJSON *v) {
     if (cJSON_IsString(v)) return v->valuestring;
     return cJSON_IsObject(v) ? json_str(v, "content") : NULL;
-}
-
-static cJSON *parse_json_file(const char *path, AwqcError *err) {
-    size_t len;
-    char *text = awqc_read_file(path, &len, err);
-    if (!text) return NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-    if (!root) awqc_fail(err, "%s: offset %ld: malformed JSON", path, end ? (long)(end - text) : 0L);
-    free(text);
-    return root;
 }
 
 // ----------------------------------------------------------------------------
@@ -288,7 +278,7 @@ static bool read_config(Tokenizer *t, const cJSON *root, const char *json_path, 
     char *path = config_path_beside(json_path);
     cJSON *config = NULL;
     bool present = access(path, F_OK) == 0;
-    if (present && !(config = parse_json_file(path, err))) {
+    if (present && !(config = awqc_json_read_object(path, err))) {
         free(path);
         return false;
     }
@@ -325,7 +315,7 @@ static bool load_bpe_model(Tokenizer *t, const cJSON *root, const char *path, Aw
 }
 
 Tokenizer *tok_from_hf_json(const char *tokenizer_json_path, AwqcError *err) {
-    cJSON *root = parse_json_file(tokenizer_json_path, err);
+    cJSON *root = awqc_json_read_object(tokenizer_json_path, err);
     if (!root) return NULL;
     Tokenizer *t = tok_new_empty();
     bool ok = cJSON_IsObject(root) && load_bpe_model(t, root, tokenizer_json_path, err) &&

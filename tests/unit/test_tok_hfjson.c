@@ -218,7 +218,7 @@ static void expect_error(const char *name, const char *json, const char *needle)
 }
 
 static void check_malformed(void) {
-    expect_error("bad_syntax", "{\"model\": {\"type\": \"BPE\", \"vocab\": {", "malformed JSON");
+    expect_error("bad_syntax", "{\"model\": {\"type\": \"BPE\", \"vocab\": {", "invalid JSON");
     expect_error("not_object", "[1, 2]", "not a JSON object");
     expect_error("wordpiece", "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}", "not supported");
     expect_error("no_vocab", "{\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"merges\":[]}}",

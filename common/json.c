@@ -1,0 +1,22 @@
+// json.c: see json.h.
+#include "json.h"
+
+#include <stdlib.h>
+
+cJSON *awqc_json_read_object(const char *path, AwqcError *err) {
+    size_t len;
+    char *text = awqc_read_file(path, &len, err);
+    if (!text) return NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) {
+        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        awqc_fail(err, "%s: offset %zu: invalid JSON", path, at);
+    } else if (!cJSON_IsObject(root)) {
+        awqc_fail(err, "%s: the top level is not a JSON object", path);
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    free(text);
+    return root;
+}

@@ -1,0 +1,14 @@
+// json.h: reading JSON files (config.json, tokenizer.json, safetensors index)
+// with cJSON, the project's JSON library, with errors that name the file and
+// the byte offset where parsing stopped.
+#ifndef AWQC_JSON_H
+#define AWQC_JSON_H
+
+#include <cjson/cJSON.h>
+
+#include "common/util.h"
+
+// Parses a file whose top level must be a JSON object. NULL with err otherwise.
+cJSON *awqc_json_read_object(const char *path, AwqcError *err);
+
+#endif
