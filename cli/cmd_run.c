@@ -146,6 +146,7 @@ int cmd_run(int argc, char **argv) {
     RunStats st = {.n_prompt = n_ids};
     generate(&o, m, in, ids, n_ids, &st);
     fputc('\n', stdout);
+    fflush(stdout); // the statistics go to stderr, after the text
     fprintf(stderr, "awqc: prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s)\n",
             st.n_prompt, st.t_prompt, st.n_prompt / st.t_prompt, st.n_gen, st.t_gen,
             st.n_gen > 0 ? st.n_gen / st.t_gen : 0.0);

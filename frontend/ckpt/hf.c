@@ -60,8 +60,8 @@ static void set_string_array(CkptMeta *m, const cJSON *arr, size_t n) {
     m->arr.strs = (const char *const *)strs;
 }
 
-// Whether v is one of the kinds config metadata keeps (objects, nulls and
-// mixed or nested arrays are skipped).
+// Whether v is one of the kinds config metadata keeps as a value (nulls and
+// mixed or nested arrays are skipped; objects are flattened by the caller).
 static bool config_value_kept(const cJSON *v) {
     if (cJSON_IsBool(v) || cJSON_IsNumber(v) || cJSON_IsString(v)) return true;
     return cJSON_IsArray(v) && (array_all(v, cJSON_IsNumber) || array_all(v, cJSON_IsString));
@@ -89,20 +89,31 @@ static void set_config_value(CkptMeta *m, const cJSON *v) {
     }
 }
 
+// Adds the kept values of one JSON object; nested objects become dotted keys
+// ("rope_parameters.rope_theta", as transformers 5 writes RoPE settings), so
+// model descriptions can name them.
+static bool add_config_object(Checkpoint *c, const cJSON *obj, const char *prefix, const char *path,
+                              AwqcError *err) {
+    for (const cJSON *v = obj->child; v; v = v->next) {
+        char *key = prefix ? awqc_asprintf("%s.%s", prefix, v->string) : xstrdup(v->string);
+        bool ok = true;
+        if (cJSON_IsObject(v)) {
+            ok = add_config_object(c, v, key, path, err);
+        } else if (config_value_kept(v)) {
+            CkptMeta *m = ckpt_add_meta(c, xstrdup(key), err);
+            if (m) set_config_value(m, v);
+            else awqc_error_prefix(err, "%s", path), ok = false;
+        }
+        free(key);
+        if (!ok) return false;
+    }
+    return true;
+}
+
 static bool read_config(Checkpoint *c, const char *path, AwqcError *err) {
     cJSON *root = awqc_json_read_object(path, err);
     if (!root) return false;
-    bool ok = true;
-    for (const cJSON *v = root->child; ok && v; v = v->next) {
-        if (!config_value_kept(v)) continue;
-        CkptMeta *m = ckpt_add_meta(c, xstrdup(v->string), err);
-        if (!m) {
-            awqc_error_prefix(err, "%s", path);
-            ok = false;
-        } else {
-            set_config_value(m, v);
-        }
-    }
+    bool ok = add_config_object(c, root, NULL, path, err);
     cJSON_Delete(root);
     return ok;
 }

@@ -267,15 +267,24 @@ static void read_chat_template(Tokenizer *t, const cJSON *config) {
     }
 }
 
-static char *config_path_beside(const char *tokenizer_json_path) {
+// A file in the same folder as tokenizer.json.
+static char *path_beside(const char *tokenizer_json_path, const char *name) {
     const char *slash = strrchr(tokenizer_json_path, '/');
     int dir_len = slash ? (int)(slash - tokenizer_json_path + 1) : 0;
-    return awqc_asprintf("%.*stokenizer_config.json", dir_len, tokenizer_json_path);
+    return awqc_asprintf("%.*s%s", dir_len, tokenizer_json_path, name);
+}
+
+// transformers 5 saves the template as chat_template.jinja rather than in
+// tokenizer_config.json; an unreadable file just means no template.
+static void read_chat_template_file(Tokenizer *t, const char *json_path) {
+    char *path = path_beside(json_path, "chat_template.jinja");
+    if (access(path, R_OK) == 0) t->chat_template = awqc_read_file(path, NULL, NULL);
+    free(path);
 }
 
 // The config is optional; a malformed one is an error.
 static bool read_config(Tokenizer *t, const cJSON *root, const char *json_path, AwqcError *err) {
-    char *path = config_path_beside(json_path);
+    char *path = path_beside(json_path, "tokenizer_config.json");
     cJSON *config = NULL;
     bool present = access(path, F_OK) == 0;
     if (present && !(config = awqc_json_read_object(path, err))) {
@@ -289,6 +298,7 @@ static bool read_config(Tokenizer *t, const cJSON *root, const char *json_path, 
     const cJSON *add_bos = cJSON_GetObjectItemCaseSensitive(config, "add_bos_token");
     t->add_bos = cJSON_IsBool(add_bos) ? cJSON_IsTrue(add_bos) : post_processor_adds_bos(t, root);
     read_chat_template(t, config);
+    if (!t->chat_template) read_chat_template_file(t, json_path);
     cJSON_Delete(config);
     return true;
 }

@@ -173,11 +173,12 @@ static void check_config(const Checkpoint *c) {
     CHECK(ckpt_meta_array(c, "ids", &a) && a.elem_kind == META_INT && a.len == 3 && a.ints[2] == 3);
     CHECK(ckpt_meta_array(c, "mix", &a) && a.elem_kind == META_FLOAT && a.len == 2 && a.floats[1] == 2.0);
     CHECK(ckpt_meta_array(c, "empty", &a) && a.len == 0);
-    // Objects, nulls and mixed arrays are not metadata.
+    // Objects are flattened to dotted keys; nulls and mixed arrays are not metadata.
     CHECK(ckpt_meta_kind(c, "quantization_config") == META_NONE);
+    CHECK(ckpt_meta_int(c, "quantization_config.bits", &i) && i == 4);
     CHECK(ckpt_meta_kind(c, "rope_scaling") == META_NONE);
     CHECK(ckpt_meta_kind(c, "odd") == META_NONE);
-    CHECK(ckpt_meta_count(c) == 10);
+    CHECK(ckpt_meta_count(c) == 11);
 }
 
 static void check_folder(void) {

@@ -190,7 +190,7 @@ static void test_interpolation(void) {
 }
 
 int main(void) {
-    tiny_dir = tiny_hf_folder("tiny", true, false);
+    tiny_dir = tiny_hf_folder("tiny", true, false, false);
     AwqcError err;
     tiny = ckpt_open(tiny_dir, &err);
     CHECK_MSG(tiny != NULL, "%s", err.msg);

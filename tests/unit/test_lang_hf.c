@@ -49,7 +49,7 @@ static void check_weight_data(const Graph *g, bool with_lm_head) {
 // cases
 
 static void test_untied(const ModelAst *ast) {
-    char *dir = tiny_hf_folder("untied", true, false);
+    char *dir = tiny_hf_folder("untied", true, false, false);
     AwqcError err = {{0}};
     LowerOptions opts = {.load_weights = true};
     Graph *g = lower_folder(ast, dir, &opts, &err);
@@ -72,13 +72,14 @@ static void test_untied(const ModelAst *ast) {
 }
 
 static void test_tied_with_default_kv(const ModelAst *ast) {
-    char *dir = tiny_hf_folder("tied", false, true);
+    char *dir = tiny_hf_folder("tied", false, true, true);
     AwqcError err = {{0}};
     LowerOptions opts = {.load_weights = true};
     Graph *g = lower_folder(ast, dir, &opts, &err);
     CHECK_MSG(g != NULL, "%s", err.msg);
     if (g) {
         CHECK(ir_get_meta(g, "n_kv")->value.i == TINY_HEADS); // the default: n_heads
+        CHECK(ir_get_meta(g, "theta")->value.f == 500000.0);  // from rope_parameters.rope_theta
         const Node *head = &g->nodes[g->outputs[0]];
         CHECK(strcmp(g->weights[head->in[1].index].name, "model.embed_tokens.weight") == 0);
         CHECK(ir_find_weight(g, "lm_head.weight") < 0);
@@ -89,7 +90,7 @@ static void test_tied_with_default_kv(const ModelAst *ast) {
 }
 
 static void test_overrides(const ModelAst *ast) {
-    char *dir = tiny_hf_folder("overrides", true, false);
+    char *dir = tiny_hf_folder("overrides", true, false, false);
     AwqcError err = {{0}};
     const char *one_layer[] = {"n_layers=1", "rope_mode=pairs", NULL};
     LowerOptions opts = {.load_weights = false, .param_overrides = one_layer};
@@ -110,7 +111,7 @@ static void test_overrides(const ModelAst *ast) {
 }
 
 static void test_model_path(void) {
-    char *dir = tiny_hf_folder("path", true, false), *models = models_dir();
+    char *dir = tiny_hf_folder("path", true, false, false), *models = models_dir();
     AwqcError err = {{0}};
     Checkpoint *ck = ckpt_open(dir, &err);
     char *path = ck ? lang_model_path_for(ck, models, &err) : NULL;

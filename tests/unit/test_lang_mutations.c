@@ -64,7 +64,7 @@ static void replacements(const char *text, size_t len) {
 }
 
 int main(void) {
-    char *dir = tiny_hf_folder("tiny", true, false);
+    char *dir = tiny_hf_folder("tiny", true, false, false);
     AwqcError err;
     tiny = ckpt_open(dir, &err);
     CHECK_MSG(tiny != NULL, "%s", err.msg);

@@ -120,15 +120,19 @@ static void tiny_write_safetensors(const char *path, const TinyTensor *t, size_t
 // Writes <tmpdir>/<sub>/{config.json, model.safetensors}; returns the folder
 // (heap). Without lm_head the embedding is tied; without_kv drops
 // num_key_value_heads (so the model's default, n_heads, applies) and gives
-// k and v as many heads as q.
-static char *tiny_hf_folder(const char *sub, bool with_lm_head, bool without_kv) {
+// k and v as many heads as q. rope_nested writes RoPE settings the way
+// transformers 5 does ("rope_parameters": {"rope_theta": 500000.0}) instead of
+// the older top-level "rope_theta": 10000.
+static char *tiny_hf_folder(const char *sub, bool with_lm_head, bool without_kv, bool rope_nested) {
     char *dir = awqc_asprintf("%s/%s", test_tmpdir(), sub);
     if (mkdir(dir, 0755) != 0) AWQC_PANIC("cannot create %s", dir);
     char *config = awqc_asprintf(
         "{\"model_type\": \"llama\", \"hidden_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d,%s"
-        " \"intermediate_size\": %d, \"vocab_size\": %d, \"rms_norm_eps\": 1e-06, \"rope_theta\": 10000,"
+        " \"intermediate_size\": %d, \"vocab_size\": %d, \"rms_norm_eps\": 1e-06, %s,"
         " \"max_position_embeddings\": 256, \"tie_word_embeddings\": %s}",
         TINY_DIM, TINY_LAYERS, TINY_HEADS, without_kv ? "" : " \"num_key_value_heads\": 2,", TINY_FF, TINY_VOCAB,
+        rope_nested ? "\"rope_parameters\": {\"rope_theta\": 500000.0, \"rope_type\": \"default\"}"
+                    : "\"rope_theta\": 10000",
         with_lm_head ? "false" : "true");
     char *path = awqc_asprintf("%s/config.json", dir);
     test_write_file(path, config, strlen(config));

@@ -141,6 +141,13 @@ static void check_chat_templates(void) {
     s = render_with_config("unknown_template", UNKNOWN_TEMPLATE_CONFIG, &user, 1, &err);
     CHECK(s == NULL && strstr(err.msg, "chat template not supported: {{ bos_token }}") == err.msg);
     free(s);
+    // transformers 5 keeps the template in chat_template.jinja beside the config.
+    free(write_in_tmp("jinja_file", "chat_template.jinja",
+                      "{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+                      "'<|im_end|>\\n'}}{% endfor %}"));
+    s = render_with_config("jinja_file", "{\"eos_token\":\"<|end|>\"}", &user, 1, &err);
+    CHECK_MSG(s && strcmp(s, "<|im_start|>user\nhi<|im_end|>\n") == 0, "got \"%s\"", s ? s : err.msg);
+    free(s);
 }
 
 // ----------------------------------------------------------------------------
