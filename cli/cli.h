@@ -41,6 +41,7 @@ bool common_option(CommonOpts *o, int opt, const char *arg);
 // Parsers that exit with a message naming the option on bad values.
 int parse_int_arg(const char *opt, const char *arg, int lo, int hi);
 double parse_float_arg(const char *opt, const char *arg, double lo, double hi);
+uint64_t parse_u64_arg(const char *opt, const char *arg);
 
 // Loads the model of o (exits with the error on failure).
 Model *load_model_or_die(const CommonOpts *o);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 
 static const char bench_help[] =
@@ -14,7 +16,8 @@ static const char bench_help[] =
     "  -p, --n-prompt N      prompt tokens for the pp test (default 512; 0 = skip)\n"
     "  -n, --n-gen N         generated tokens for the tg test (default 128; 0 = skip)\n"
     "  -r, --repetitions R   timed repetitions (default 3)\n"
-    "  -o, --output FMT      md, csv or json (default md)\n" COMMON_HELP;
+    "  -o, --output FMT      md, csv or json (default md)\n"
+    "  -c, --ctx N           context size (default: the larger of -p and -n)\n" COMMON_HELP;
 
 typedef struct {
     CommonOpts common;
@@ -110,6 +113,8 @@ static void print_results(const BenchOpts *o, const BenchInfo *info, const Bench
                    "|---|---:|---:|---|---:|---|---:|---:|---:|---:|\n");
     if (csv) printf("model,params,weight_bytes,backend,threads,test,tps_median,tps_min,tps_max,weight_gbps\n");
     if (!md && !csv) printf("[\n");
+    cJSON *name = cJSON_CreateString(info->model);
+    char *quoted = cJSON_PrintUnformatted(name); // the model's file name, escaped for JSON
     for (int i = 0; i < n; i++) {
         double gbps = r[i].test[0] == 't' ? info->bytes * r[i].median_tps / 1e9 : 0;
         if (md)
@@ -120,13 +125,15 @@ static void print_results(const BenchOpts *o, const BenchInfo *info, const Bench
             printf("%s,%.0f,%.0f,ref-interp,%d,%s,%.4f,%.4f,%.4f,%.4f\n", info->model, info->params, info->bytes,
                    info->threads, r[i].test, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps);
         else
-            printf("  {\"model\": \"%s\", \"params\": %.0f, \"weight_bytes\": %.0f, \"backend\": \"ref-interp\", "
+            printf("  {\"model\": %s, \"params\": %.0f, \"weight_bytes\": %.0f, \"backend\": \"ref-interp\", "
                    "\"threads\": %d, \"test\": \"%s\", \"reps\": %d, \"tps_median\": %.4f, \"tps_min\": %.4f, "
                    "\"tps_max\": %.4f, \"weight_gbps\": %.4f}%s\n",
-                   info->model, info->params, info->bytes, info->threads, r[i].test, o->reps, r[i].median_tps,
+                   quoted, info->params, info->bytes, info->threads, r[i].test, o->reps, r[i].median_tps,
                    r[i].min_tps, r[i].max_tps, gbps, i + 1 < n ? "," : "");
     }
     if (!md && !csv) printf("]\n");
+    cJSON_free(quoted);
+    cJSON_Delete(name);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -139,7 +146,8 @@ int cmd_bench(int argc, char **argv) {
     Interp *in = new_interp_or_die(m, n_ctx, o.common.threads);
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n_max + 1));
     uint32_t state = 12345;
-    for (int i = 0; i <= n_max; i++) ids[i] = (int32_t)((state = state * 1664525u + 1013904223u) >> 8) % tok_vocab_size(m->tok);
+    for (int i = 0; i <= n_max; i++)
+        ids[i] = (int32_t)(((state = state * 1664525u + 1013904223u) >> 8) % (uint32_t)interp_vocab(in));
     BenchResult res[2];
     int n = 0;
     if (o.n_prompt) res[n++] = run_test(in, ids, o.n_prompt, false, o.reps);

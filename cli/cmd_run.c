@@ -12,13 +12,15 @@ static const char run_help[] =
     "Generate text with the reference interpreter (FP32).\n"
     "  -p, --prompt TEXT     the prompt\n"
     "  -f, --file FILE       read the prompt from FILE\n"
-    "  -n, --n-predict N     tokens to generate (default 128)\n"
+    "  -n, --n-predict N     tokens to generate (default 128; -1 = until the end of\n"
+    "                        generation or a full context)\n"
     "      --chat            wrap the prompt as a user message in the model's chat template\n"
     "      --system TEXT     system message for --chat (default: the template's own)\n"
     "      --temp F          temperature; 0 = greedy (default 0)\n"
     "      --top-k N         sample among the N most likely tokens (default 40; 0 = all)\n"
-    "      --top-p F         nucleus sampling mass (default 0.95; 1 = off)\n"
-    "      --seed N          random seed for sampling (default 42)\n"
+    "      --top-p F         nucleus sampling mass of the top-k survivors (default 0.95;\n"
+    "                        1 = off, 0 = the most likely token only)\n"
+    "  -s, --seed N          random seed for sampling (default 42)\n"
     "  -c, --ctx N           context size in tokens (default: min(training context, 2048))\n" COMMON_HELP;
 
 typedef struct {
@@ -30,7 +32,7 @@ typedef struct {
     SamplerParams sampling;
 } RunOpts;
 
-enum { OPT_CHAT = OPT_FIRST_FREE, OPT_SYSTEM, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_SEED };
+enum { OPT_CHAT = OPT_FIRST_FREE, OPT_SYSTEM, OPT_TEMP, OPT_TOP_K, OPT_TOP_P };
 
 static char *read_prompt_file(const char *path) {
     AwqcError err;
@@ -46,22 +48,22 @@ static void parse_run_options(int argc, char **argv, RunOpts *o) {
         {"n-predict", required_argument, 0, 'n'}, {"chat", no_argument, 0, OPT_CHAT},
         {"system", required_argument, 0, OPT_SYSTEM}, {"temp", required_argument, 0, OPT_TEMP},
         {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
-        {"seed", required_argument, 0, OPT_SEED}, {0, 0, 0, 0}};
+        {"seed", required_argument, 0, 's'}, {0, 0, 0, 0}};
     *o = (RunOpts){.n_predict = 128, .sampling = {.temp = 0, .top_k = 40, .top_p = 0.95f, .seed = 42}};
     common_init(&o->common);
     int c;
-    while ((c = getopt_long(argc, argv, "m:t:c:p:f:n:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:t:c:p:f:n:s:h", longs, NULL)) != -1) {
         if (common_option(&o->common, c, optarg)) continue;
         switch (c) {
         case 'p': free(o->prompt); o->prompt = xstrdup(optarg); break;
         case 'f': free(o->prompt); o->prompt = read_prompt_file(optarg); break;
-        case 'n': o->n_predict = parse_int_arg("--n-predict", optarg, 0, 1 << 20); break;
+        case 'n': o->n_predict = parse_int_arg("--n-predict", optarg, -1, INT32_MAX); break;
         case OPT_CHAT: o->chat = true; break;
         case OPT_SYSTEM: o->system = optarg; break;
         case OPT_TEMP: o->sampling.temp = (float)parse_float_arg("--temp", optarg, 0, 100); break;
         case OPT_TOP_K: o->sampling.top_k = parse_int_arg("--top-k", optarg, 0, 1 << 30); break;
         case OPT_TOP_P: o->sampling.top_p = (float)parse_float_arg("--top-p", optarg, 0, 1); break;
-        case OPT_SEED: o->sampling.seed = (uint64_t)parse_float_arg("--seed", optarg, 0, 1e18); break;
+        case 's': o->sampling.seed = parse_u64_arg("--seed", optarg); break;
         case 'h': fputs(run_help, stdout); exit(0);
         default: fputs(run_help, stderr); exit(2);
         }
@@ -114,7 +116,7 @@ static void generate(const RunOpts *o, const Model *m, Interp *in, const int32_t
     const float *logits = forward_or_die(in, ids, n_ids);
     st->t_prompt = awqc_now() - t0;
     t0 = awqc_now();
-    for (st->n_gen = 0; st->n_gen < o->n_predict; st->n_gen++) {
+    for (st->n_gen = 0; o->n_predict < 0 || st->n_gen < o->n_predict; st->n_gen++) {
         int32_t next = sampler_sample(s, logits);
         if (tok_is_eog(m->tok, next)) break;
         print_token(m->tok, next);
@@ -135,7 +137,10 @@ int cmd_run(int argc, char **argv) {
     Model *m = load_model_or_die(&o.common);
     char *text = render_prompt(&o, m);
     int32_t *ids;
-    int n_ids = (int)tok_encode(m->tok, text, strlen(text), tok_add_bos(m->tok), true, &ids);
+    // A chat rendering already holds the BOS its template wants (as Hugging
+    // Face's apply_chat_template text does); a raw prompt gets the model's.
+    bool add_bos = !o.chat && tok_add_bos(m->tok);
+    int n_ids = (int)tok_encode(m->tok, text, strlen(text), add_bos, true, &ids);
     int n_ctx = choose_ctx(&o, m);
     if (n_ids == 0) die("run: the prompt is empty after tokenization");
     if (n_ids >= n_ctx)

@@ -43,6 +43,14 @@ double parse_float_arg(const char *opt, const char *arg, double lo, double hi) {
     return v;
 }
 
+uint64_t parse_u64_arg(const char *opt, const char *arg) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || *end || end == arg || arg[0] == '-') die("%s: expected a non-negative integer, got '%s'", opt, arg);
+    return (uint64_t)v;
+}
+
 bool common_option(CommonOpts *o, int opt, const char *arg) {
     switch (opt) {
     case 'm': free(o->model); o->model = xstrdup(arg); return true;

@@ -41,11 +41,17 @@ static bool check_runnable(const Graph *g, AwqcError *err) {
         if (!g->weights[i].data || g->weights[i].type.dtype != DT_F32)
             return awqc_fail(err, "weight '%s' is not bound to f32 data; the reference interpreter needs it",
                              g->weights[i].name);
+    size_t inputs = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Type *t = &g->nodes[i].type;
-        if (t->rank < 1 || t->dims[0].kind != DIM_T)
-            return awqc_fail(err, "node %%%zu: the interpreter expects values shaped [T, ...]", i);
+        inputs += g->nodes[i].op == OP_INPUT;
+        bool rows = t->rank >= 1 && t->dims[0].kind == DIM_T;
+        for (int d = 1; d < t->rank; d++) rows = rows && t->dims[d].kind == DIM_CONST;
+        if (!rows) return awqc_fail(err, "node %%%zu: the interpreter expects values shaped [T, constant...]", i);
     }
+    if (inputs != 1) return awqc_fail(err, "the interpreter runs graphs with one token input, not %zu", inputs);
+    if (g->nodes[g->outputs[0]].type.dtype != DT_F32)
+        return awqc_fail(err, "the first output (%%%d) must be f32 logits", g->outputs[0]);
     return true;
 }
 
@@ -379,9 +385,12 @@ static bool check_tokens(const Interp *in, const int32_t *tokens, int n, AwqcErr
     if (in->pos + n > in->n_ctx)
         return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, in->pos,
                          in->n_ctx);
-    int64_t vocab = -1;
+    int64_t vocab = -1; // the smallest table any embedding looks ids up in
     for (size_t i = 0; i < in->g->n_nodes; i++)
-        if (in->g->nodes[i].op == OP_EMBEDDING) vocab = ir_operand_type(in->g, in->g->nodes[i].in[0])->dims[0].size;
+        if (in->g->nodes[i].op == OP_EMBEDDING) {
+            int64_t rows = ir_operand_type(in->g, in->g->nodes[i].in[0])->dims[0].size;
+            vocab = vocab < 0 || rows < vocab ? rows : vocab;
+        }
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || (vocab >= 0 && tokens[i] >= vocab))
             return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", tokens[i], i,

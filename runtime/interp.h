@@ -11,8 +11,8 @@
 typedef struct Interp Interp;
 
 // Prepares to run g (whose weights must be bound) with room for n_ctx tokens
-// in the KV cache. n_threads <= 0 means one per core. The graph must outlive
-// the interpreter. NULL with err when the graph cannot be run.
+// in the KV cache. n_threads <= 0 means one per logical CPU. The graph must
+// outlive the interpreter. NULL with err when the graph cannot be run.
 Interp *interp_new(const Graph *g, int n_ctx, int n_threads, AwqcError *err);
 void interp_free(Interp *in);
 

@@ -4,8 +4,26 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "frontend/lang/lang.h"
+
+// RoPE scaling (linear, YaRN, Llama 3.1's "llama3") changes every rotation
+// angle; the ops do not model it yet, so such checkpoints are refused rather
+// than run with silently wrong positions.
+static bool check_rope_scaling(const Checkpoint *c, AwqcError *err) {
+    static const char *const type_keys[] = {"llama.rope.scaling.type", "rope_scaling.rope_type", "rope_scaling.type",
+                                            "rope_parameters.rope_type"};
+    for (size_t i = 0; i < sizeof type_keys / sizeof *type_keys; i++) {
+        const char *type;
+        if (ckpt_meta_string(c, type_keys[i], &type) && strcmp(type, "none") && strcmp(type, "default"))
+            return awqc_fail(err, "%s: RoPE scaling '%s' (%s) is not supported yet", ckpt_path(c), type, type_keys[i]);
+    }
+    if (ckpt_find_tensor(c, "rope_freqs.weight"))
+        return awqc_fail(err, "%s: RoPE frequency factors (rope_freqs.weight, Llama 3.1 scaling) are not supported yet",
+                         ckpt_path(c));
+    return true;
+}
 
 static Graph *lower_description(Model *m, const ModelLoadOptions *o, AwqcError *err) {
     m->description_path = o->description ? xstrdup(o->description) : lang_model_path_for(m->ckpt, o->models_dir, err);
@@ -23,7 +41,7 @@ Model *model_load(const char *path, const ModelLoadOptions *o, AwqcError *err) {
     Model *m = xcalloc(1, sizeof *m);
     if (!o->quiet) fprintf(stderr, "awqc: loading %s\n", path);
     m->ckpt = ckpt_open(path, err);
-    if (m->ckpt) m->graph = lower_description(m, o, err);
+    if (m->ckpt && check_rope_scaling(m->ckpt, err)) m->graph = lower_description(m, o, err);
     if (m->graph) m->tok = tok_from_checkpoint(m->ckpt, err);
     if (!m->tok) {
         model_free(m);

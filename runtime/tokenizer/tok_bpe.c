@@ -168,7 +168,9 @@ static uint32_t spell_bytes(BpeWork *w, const char *word, size_t len) {
 
 void bpe_encode_bytes(const Tokenizer *t, BpeWork *w, const char *word, size_t len, IdBuf *out) {
     if (t->ignore_merges) {
-        int32_t whole = strmap_get(&t->piece_ids, w->text, spell_bytes(w, word, len));
+        // spell_bytes may move w->text: call it before reading the pointer.
+        uint32_t n = spell_bytes(w, word, len);
+        int32_t whole = strmap_get(&t->piece_ids, w->text, n);
         if (whole >= 0) {
             idbuf_push(out, whole);
             return;

@@ -47,10 +47,12 @@ size_t tok_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos
 // otherwise). Streaming output may split UTF-8 sequences across tokens.
 size_t tok_decode(const Tokenizer *t, int32_t id, char *buf, size_t cap);
 
-// Chat messages and the model's template. Only ChatML (<|im_start|>role\n...
-// <|im_end|>\n, as SmolLM2 and Qwen2 use) is rendered now; the default system
-// prompt of the model's template is added when the first message is not a
-// system message. Returns a heap string.
+// Chat messages and the model's template. Two template families are
+// recognised (the Jinja text itself is not interpreted): ChatML
+// (<|im_start|>role\n...<|im_end|>\n, SmolLM2 and Qwen2; the template's own
+// default system prompt is added when the first message is not a system one)
+// and Llama 2's [INST] ... [/INST] (the rendering starts with the BOS text, so
+// encode it without add_bos). Other templates are an error. Returns a heap string.
 typedef struct {
     const char *role;    // "system", "user", "assistant"
     const char *content;

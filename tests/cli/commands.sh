@@ -44,7 +44,14 @@ expect prompt-too-long 1 'prompt has [0-9]+ tokens, which does not fit the conte
   "$AWQC" run -m "$model" --ctx 32 -p "$long"
 expect run-greedy 0 'Paris' "$AWQC" run -m "$model" -t 2 -p "The capital of France is" -n 8
 expect run-chat 0 'Paris' "$AWQC" run -m "$model" -t 2 --chat -p "What is the capital of France?" -n 24
-expect run-sampled 0 'prompt 4 tokens' "$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 8 --temp 0.8 --seed 1
+expect run-sampled 0 'prompt 4 tokens' "$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 8 --temp 0.8 -s 1
+# The same seed gives the same text; sampling at a high temperature differs from greedy.
+checks=$((checks + 1))
+a=$("$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 12 --temp 1.5 --seed 7 2>/dev/null)
+b=$("$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 12 --temp 1.5 --seed 7 2>/dev/null)
+g=$("$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 12 2>/dev/null)
+if [ "$a" != "$b" ] || [ "$a" = "$g" ]; then fails=$((fails + 1)); echo "FAIL: seeded sampling: '$a' / '$b' / greedy '$g'"; fi
+expect run-until-eog 0 'generated [0-9] tokens' "$AWQC" run -m "$model" -t 2 --chat -p "What is the capital of France?" -n -1
 echo "Hello world. This is a short text to score, with a few words in it, and then some more words." >"$tmp/t.txt"
 expect ppl-small 0 'ppl [0-9.]+ .*scored 15 tokens in 1 windows of 16' "$AWQC" ppl -m "$model" -t 2 -f "$tmp/t.txt" --ctx 16
 expect ppl-too-short 1 'fewer than one window of 4096' "$AWQC" ppl -m "$model" -f "$tmp/t.txt" --ctx 4096

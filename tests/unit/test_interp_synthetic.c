@@ -166,32 +166,47 @@ static void test_rope_modes_agree(void) {
     ir_graph_free(gguf);
 }
 
-// One linear and one rms_norm against the same maths in double.
+// One linear and one rms_norm against the same maths in double, with sizes
+// that leave leftovers everywhere in the tiled linear: K = 37 (not a multiple
+// of the 8 lanes), N = 7 rows (tiles of 3), T = 11 tokens (tiles of 8).
+enum { KD = 37, NR = 7, NT = 11 };
+
 static void test_kernels_against_double(void) {
     rng = 99;
     Graph *g = ir_graph_new("k");
     Attr name = ir_attr_string("name", "tokens");
     int tokens = node(g, OP_INPUT, -1, 0, (Operand){0}, (Operand){0}, (Operand){0}, 1, &name);
-    int embd = weight(g, "embd", VOCAB, DIM, 2.0f), nw = weight(g, "nw", DIM, 0, 1), w = weight(g, "w", 7, DIM, 1.0f);
+    int embd = weight(g, "embd", VOCAB, KD, 2.0f), nw = weight(g, "nw", KD, 0, 1), w = weight(g, "w", NR, KD, 1.0f);
     int x = node(g, OP_EMBEDDING, -1, 2, ir_weight_ref(embd), ir_node_ref(tokens), (Operand){0}, 0, NULL);
     ir_add_output(g, linear(g, -1, rms(g, -1, x, nw), w));
     AwqcError err;
-    Interp *in = interp_new(g, 4, 1, &err);
-    int32_t ids[2] = {11, 31};
-    const float *y = interp_forward(in, ids, 2, true, &err);
+    Interp *in = interp_new(g, NT, 2, &err);
+    int32_t ids[NT] = {11, 31, 0, 49, 7, 7, 23, 1, 2, 3, 44};
+    const float *y = interp_forward(in, ids, NT, true, &err);
     double worst = 0;
-    for (int t = 0; t < 2; t++) {
-        const float *e = g->weights[embd].data + ids[t] * DIM;
+    for (int t = 0; t < NT; t++) {
+        const float *e = g->weights[embd].data + ids[t] * KD;
         double ss = 0;
-        for (int i = 0; i < DIM; i++) ss += (double)e[i] * e[i];
-        double inv = 1.0 / sqrt(ss / DIM + 1e-5);
-        for (int o = 0; o < 7; o++) {
+        for (int i = 0; i < KD; i++) ss += (double)e[i] * e[i];
+        double inv = 1.0 / sqrt(ss / KD + 1e-5);
+        for (int o = 0; o < NR; o++) {
             double acc = 0;
-            for (int i = 0; i < DIM; i++) acc += e[i] * inv * g->weights[nw].data[i] * g->weights[w].data[o * DIM + i];
-            worst = fmax(worst, fabs(acc - y[t * 7 + o]));
+            for (int i = 0; i < KD; i++) acc += e[i] * inv * g->weights[nw].data[i] * g->weights[w].data[o * KD + i];
+            worst = fmax(worst, fabs(acc - y[t * NR + o]));
         }
     }
     CHECK_MSG(worst < 1e-5, "linear(rms_norm) differs from double by %g", worst);
+    // The tiles and the one-token path must agree bit for bit.
+    float *batch = xmalloc(sizeof(float) * NT * NR);
+    memcpy(batch, y, sizeof(float) * NT * NR);
+    bool identical = true;
+    for (int t = 0; t < NT; t++) {
+        interp_reset(in);
+        const float *row = interp_forward(in, &ids[t], 1, false, &err);
+        identical = identical && memcmp(row, batch + t * NR, sizeof(float) * NR) == 0;
+    }
+    CHECK_MSG(identical, "tiled and one-token linear results differ");
+    free(batch);
     interp_free(in);
     ir_graph_free(g);
 }
