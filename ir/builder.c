@@ -144,7 +144,7 @@ const char *ir_node_attr_string(const Node *n, const char *key, const char *dflt
     return a && a->kind == ATTR_STRING ? a->s : dflt;
 }
 
-static void attr_free(Attr *a) {
+void ir_attr_free(Attr *a) {
     free(a->key);
     free(a->s);
 }
@@ -161,7 +161,7 @@ Graph *ir_graph_new(const char *name) {
 void ir_graph_free(Graph *g) {
     if (!g) return;
     for (size_t i = 0; i < g->n_nodes; i++)
-        for (int j = 0; j < g->nodes[i].n_attrs; j++) attr_free(&g->nodes[i].attrs[j]);
+        for (int j = 0; j < g->nodes[i].n_attrs; j++) ir_attr_free(&g->nodes[i].attrs[j]);
     for (size_t i = 0; i < g->n_weights; i++) {
         free(g->weights[i].name);
         free(g->weights[i].data);
@@ -169,7 +169,7 @@ void ir_graph_free(Graph *g) {
     for (size_t i = 0; i < g->n_blocks; i++) free(g->blocks[i]);
     for (size_t i = 0; i < g->n_meta; i++) {
         free(g->meta[i].key);
-        attr_free(&g->meta[i].value);
+        ir_attr_free(&g->meta[i].value);
     }
     free(g->nodes);
     free(g->weights);
@@ -234,7 +234,7 @@ const Meta *ir_get_meta(const Graph *g, const char *key) {
 void ir_set_meta(Graph *g, const char *key, Attr value) {
     for (size_t i = 0; i < g->n_meta; i++)
         if (strcmp(g->meta[i].key, key) == 0) {
-            attr_free(&g->meta[i].value);
+            ir_attr_free(&g->meta[i].value);
             g->meta[i].value = value;
             return;
         }
@@ -340,7 +340,8 @@ static bool infer_linear(const InferCtx *c, Type *out) {
 static bool infer_rope(const InferCtx *c, Type *out) {
     int64_t heads = attr_int(c, "heads"), hd = attr_int(c, "head_dim");
     const Attr *mode = find_attr(c->attrs, c->n_attrs, "mode");
-    if (heads <= 0 || hd <= 0 || hd % 2 || heads > MAX_HEAD_ATTR || hd > MAX_HEAD_ATTR) return awqc_fail(c->err, "rope: heads and an even head_dim must be positive integers (at most 2^24)");
+    if (heads <= 0 || hd <= 0 || hd % 2 || heads > MAX_HEAD_ATTR || hd > MAX_HEAD_ATTR)
+        return awqc_fail(c->err, "rope: heads and an even head_dim must be positive integers (at most 2^24)");
     if (mode->kind != ATTR_STRING || (strcmp(mode->s, "pairs") && strcmp(mode->s, "halves")))
         return awqc_fail(c->err, "rope: mode must be \"pairs\" or \"halves\"");
     if (!last_dim_is(c->t[0], heads * hd)) return fail_shapes(c, "last dimension must equal heads * head_dim");
@@ -350,8 +351,15 @@ static bool infer_rope(const InferCtx *c, Type *out) {
 
 static bool infer_attention(const InferCtx *c, Type *out) {
     int64_t h = attr_int(c, "heads"), hkv = attr_int(c, "kv_heads"), hd = attr_int(c, "head_dim");
-    if (h <= 0 || hkv <= 0 || hd <= 0 || h > MAX_HEAD_ATTR || hkv > MAX_HEAD_ATTR || hd > MAX_HEAD_ATTR) return awqc_fail(c->err, "attention: heads, kv_heads, head_dim must be positive integers (at most 2^24)");
-    if (h % hkv) return awqc_fail(c->err, "attention: heads (%lld) must be a multiple of kv_heads (%lld)", (long long)h, (long long)hkv);
+    if (h <= 0 || hkv <= 0 || hd <= 0 || h > MAX_HEAD_ATTR || hkv > MAX_HEAD_ATTR || hd > MAX_HEAD_ATTR)
+        return awqc_fail(c->err, "attention: heads, kv_heads, head_dim must be positive integers (at most 2^24)");
+    if (h % hkv)
+        return awqc_fail(c->err, "attention: heads (%lld) must be a multiple of kv_heads (%lld)", (long long)h,
+                         (long long)hkv);
+    // q, k and v are per-token rows of the same tokens: [T, features] each.
+    for (int i = 0; i < 3; i++)
+        if (c->t[i]->rank != 2 || !dim_equal(c->t[i]->dims[0], c->t[0]->dims[0]))
+            return awqc_fail(c->err, "attention: q, k and v must be 2-D [tokens, features] over the same tokens");
     if (!last_dim_is(c->t[0], h * hd)) return fail_shapes(c, "q's last dimension must equal heads * head_dim");
     if (!last_dim_is(c->t[1], hkv * hd) || !last_dim_is(c->t[2], hkv * hd))
         return awqc_fail(c->err, "attention: k and v must have kv_heads * head_dim = %lld features", (long long)(hkv * hd));
@@ -385,6 +393,16 @@ static bool infer_by_op(const InferCtx *c, Type *out) {
     AWQC_PANIC("unknown op %d", (int)c->op);
 }
 
+// Token ids (i32) feed only an embedding's second operand; every other value
+// is f32. Weights (a linear's or embedding's matrix, a norm's scale) may be
+// stored in any dtype, e.g. quantized.
+static bool operand_dtype_ok(OpKind op, int i, Operand o, DType dt) {
+    if (op == OP_EMBEDDING && i == 1) return dt == DT_I32;
+    if (dt == DT_I32) return false;
+    bool weight_slot = op == OP_LINEAR || op == OP_EMBEDDING || i > 0;
+    return dt == DT_F32 || (o.kind == OPND_WEIGHT && weight_slot);
+}
+
 bool ir_infer_type(const Graph *g, OpKind op, const Operand *in, int n_in, const Attr *attrs, int n_attrs,
                    Type *out, AwqcError *err) {
     AWQC_ASSERT(op >= 0 && op < OP_COUNT);
@@ -400,9 +418,9 @@ bool ir_infer_type(const Graph *g, OpKind op, const Operand *in, int n_in, const
     InferCtx c = {.g = g, .op = op, .n_in = n_in, .attrs = attrs, .n_attrs = n_attrs, .err = err};
     for (int i = 0; i < n_in; i++) {
         c.t[i] = ir_operand_type(g, in[i]);
-        bool weight_ok = in[i].kind == OPND_WEIGHT && (op == OP_LINEAR || op == OP_EMBEDDING || i > 0);
-        if (c.t[i]->dtype != DT_F32 && c.t[i]->dtype != DT_I32 && !weight_ok)
-            return awqc_fail(err, "%s: operand %d must be f32", ir_op_name(op), i + 1);
+        if (!operand_dtype_ok(op, i, in[i], c.t[i]->dtype))
+            return awqc_fail(err, "%s: operand %d must be %s, not %s", ir_op_name(op), i + 1,
+                             op == OP_EMBEDDING && i == 1 ? "i32 token ids" : "f32", ir_dtype_name(c.t[i]->dtype));
     }
     return infer_by_op(&c, out);
 }
@@ -412,7 +430,7 @@ int ir_add_node(Graph *g, OpKind op, const Operand *in, int n_in, const Attr *at
     AWQC_ASSERT(n_in <= IR_MAX_OPERANDS && n_attrs <= IR_MAX_ATTRS);
     Type t;
     if (!ir_infer_type(g, op, in, n_in, attrs, n_attrs, &t, err)) {
-        for (int i = 0; i < n_attrs; i++) attr_free((Attr *)&attrs[i]);
+        for (int i = 0; i < n_attrs; i++) ir_attr_free((Attr *)&attrs[i]);
         return -1;
     }
     GROW(g->nodes, g->cap_nodes, g->n_nodes + 1);

@@ -144,6 +144,8 @@ char *ir_type_str(const Type *t, char *buf, size_t cap);
 Attr ir_attr_int(const char *key, int64_t v);
 Attr ir_attr_float(const char *key, double v);
 Attr ir_attr_string(const char *key, const char *v);
+// Frees an attribute's key and string value (not the Attr itself).
+void ir_attr_free(Attr *a);
 const Attr *ir_node_attr(const Node *n, const char *key); // NULL if absent
 int64_t ir_node_attr_int(const Node *n, const char *key, int64_t dflt);
 double ir_node_attr_float(const Node *n, const char *key, double dflt);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/diag.h"
 #include "ir.h"
 
 // ----------------------------------------------------------------------------
@@ -52,43 +53,20 @@ typedef struct {
 #define MAX_GROUP 65536
 
 // ----------------------------------------------------------------------------
-// errors: "name:line:col: message", the source line, and a caret under the column
-
-// At most this many bytes of the line are shown around the column.
-#define SHOWN_BEFORE 80
-#define SHOWN_AFTER 80
-
-static void caret_line(const char *from, const char *at, bool elided, char *out, size_t cap) {
-    size_t n = 0;
-    if (elided) n += (size_t)snprintf(out, cap, "...");
-    // Tabs stay tabs so the caret lines up; UTF-8 continuation bytes take no column.
-    for (const char *q = from; q < at && n + 2 < cap; q++)
-        if (((unsigned char)*q & 0xC0) != 0x80) out[n++] = *q == '\t' ? '\t' : ' ';
-    out[n++] = '^';
-    out[n] = 0;
-}
+// errors: "name:line:col: message", the source line, and a caret under the
+// column (common/diag.c, shared with the model language)
 
 static void fail_at(Parser *ps, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail_at(Parser *ps, const char *at, const char *fmt, ...) {
     if (ps->failed) return;
     ps->failed = true;
-    char msg[1024];
+    size_t len = strlen(ps->src);
+    int line, col;
+    diag_line_col(ps->src, len, (size_t)(at - ps->src), &line, &col);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    diag_vfail(ps->err, ps->name, ps->src, len, line, col, fmt, ap);
     va_end(ap);
-    int line = 1;
-    const char *line_start = ps->src;
-    for (const char *q = ps->src; q < at; q++)
-        if (*q == '\n') line++, line_start = q + 1;
-    const char *line_end = at;
-    while (*line_end && *line_end != '\n') line_end++;
-    const char *from = at - line_start > SHOWN_BEFORE ? at - SHOWN_BEFORE : line_start;
-    const char *to = line_end - at > SHOWN_AFTER ? at + SHOWN_AFTER : line_end;
-    char caret[SHOWN_BEFORE + 8];
-    caret_line(from, at, from > line_start, caret, sizeof caret);
-    awqc_fail(ps->err, "%s:%d:%d: %s\n%s%.*s%s\n%s", ps->name, line, (int)(at - line_start) + 1, msg,
-              from > line_start ? "..." : "", (int)(to - from), from, to < line_end ? "..." : "", caret);
 }
 
 // How a token is named in "expected X, got Y".
@@ -512,13 +490,6 @@ typedef struct {
     Type printed;
 } NodeText;
 
-static void free_attrs(Attr *attrs, int n) {
-    for (int i = 0; i < n; i++) {
-        free(attrs[i].key);
-        free(attrs[i].s);
-    }
-}
-
 static bool parse_operand(Parser *ps, Operand *o) {
     const Token *t = &ps->tok;
     if (t->kind == TK_VALUE) {
@@ -643,8 +614,11 @@ static void parse_node(Parser *ps, int block) {
         nt.type_at = ps->tok.start;
         ok = parse_type(ps, &nt.printed);
     }
-    if (ok) add_node(ps, &nt, block);
-    else free_attrs(nt.attrs, nt.n_attrs);
+    if (ok) {
+        add_node(ps, &nt, block); // the attrs now belong to the graph (or were freed by the builder)
+        return;
+    }
+    for (int i = 0; i < nt.n_attrs; i++) ir_attr_free(&nt.attrs[i]);
 }
 
 // block "name" { nodes }

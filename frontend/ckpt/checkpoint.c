@@ -171,20 +171,35 @@ static void convert_halves(const uint8_t *src, float *dst, int64_t n, float (*co
     }
 }
 
+#define LOADABLE_TYPES "F32, F16, BF16, Q8_0, Q4_0, Q4_1"
+
+bool ckpt_tensor_loadable(const CkptTensor *t) {
+    switch (t->type) {
+    case ST_F32: case ST_F16: case ST_BF16: case ST_Q8_0: case ST_Q4_0: case ST_Q4_1: return true;
+    default: return false;
+    }
+}
+
 static bool unsupported(const Checkpoint *c, const CkptEntry *e, AwqcError *err) {
     const CkptMap *m = &c->maps[e->map];
+    const char *name = e->info.name;
     if (e->info.type == ST_I32 || e->info.type == ST_I8)
-        return awqc_fail(err, "%s: tensor '%s': storage type %s is not convertible to f32", m->path,
-                         e->info.name, ckpt_storage_name(e->info.type));
-    if (c->format == CKPT_GGUF)
-        return awqc_fail(err, "%s: tensor '%s': ggml type %d is not supported for loading", m->path,
-                         e->info.name, e->raw_type);
-    return awqc_fail(err, "%s: tensor '%s': dtype %s is not supported for loading", m->path, e->info.name,
-                     safetensors_dtype_name(e->raw_type));
+        return awqc_fail(err, "%s: tensor '%s': storage type %s is not convertible to f32", m->path, name,
+                         ckpt_storage_name(e->info.type));
+    if (c->format == CKPT_HF)
+        return awqc_fail(err, "%s: tensor '%s': dtype %s is not supported (supported: " LOADABLE_TYPES ")", m->path,
+                         name, safetensors_dtype_name(e->raw_type));
+    const char *type_name = gguf_type_name(e->raw_type);
+    if (!type_name)
+        return awqc_fail(err, "%s: tensor '%s': ggml type %d is not supported (supported: " LOADABLE_TYPES ")",
+                         m->path, name, e->raw_type);
+    return awqc_fail(err, "%s: tensor '%s': ggml type %d (%s) is not supported (supported: " LOADABLE_TYPES ")",
+                     m->path, name, e->raw_type, type_name);
 }
 
 bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcError *err) {
     const CkptEntry *e = entry_of(c, t);
+    if (!ckpt_tensor_loadable(t)) return unsupported(c, e, err);
     const uint8_t *src = ckpt_raw_data(c, t);
     int64_t n = t->n_elements;
     if (n == 0) return true;
@@ -196,6 +211,6 @@ bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcErr
     case ST_Q8_0: dequant_q8_0(src, dst, n); return true;
     case ST_Q4_0: dequant_q4_0(src, dst, n); return true;
     case ST_Q4_1: dequant_q4_1(src, dst, n); return true;
-    default: return unsupported(c, e, err);
+    default: AWQC_PANIC("storage type %d passed ckpt_tensor_loadable", (int)t->type);
     }
 }

@@ -86,9 +86,14 @@ size_t ckpt_tensor_count(const Checkpoint *c);
 const CkptTensor *ckpt_tensor_at(const Checkpoint *c, size_t i);
 const CkptTensor *ckpt_find_tensor(const Checkpoint *c, const char *name); // NULL if absent
 
+// Whether ckpt_load_f32 can convert t's storage type (F32, F16, BF16, Q8_0,
+// Q4_0, Q4_1). Check it before allocating t->n_elements floats: for other
+// types the element count is not bounded by the file's size.
+bool ckpt_tensor_loadable(const CkptTensor *t);
 // Converts a tensor to f32 (dequantizing GGUF blocks) into dst, which holds
-// t->n_elements floats, in row-major order. False (with err) on an
-// unsupported type or an I/O problem.
+// t->n_elements floats, in row-major order. False (with err naming the file,
+// the tensor and its type) when !ckpt_tensor_loadable(t); dst is then not
+// touched and may be NULL.
 bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcError *err);
 // The raw bytes of a tensor as stored (mmapped; valid until ckpt_close).
 const void *ckpt_raw_data(const Checkpoint *c, const CkptTensor *t);

@@ -5,6 +5,7 @@
 #ifndef AWQC_CKPT_INTERNAL_H
 #define AWQC_CKPT_INTERNAL_H
 
+#include "common/strmap.h"
 #include "frontend/ckpt/checkpoint.h"
 
 // Tensor bytes are copied/reinterpreted as little-endian values.
@@ -24,13 +25,10 @@ bool ckpt_map_file(const char *path, CkptMap *m, AwqcError *err);
 void ckpt_unmap(CkptMap *m);
 
 // ----------------------------------------------------------------------------
-// Name index: open addressing over borrowed, stable key strings.
+// Name index: metadata key / tensor name -> index, over the shared StrMap
+// (common/strmap.h) with NUL-terminated keys that stay alive and unchanged.
 
-typedef struct {
-    const char **keys;
-    uint32_t *ids;
-    size_t cap, used;
-} NameIndex;
+typedef StrMap NameIndex;
 
 // False when key is already present (the index is left unchanged).
 bool name_index_insert(NameIndex *ix, const char *key, uint32_t id);
@@ -73,6 +71,21 @@ struct Checkpoint {
 
 Checkpoint *ckpt_new(CkptFormat format, const char *path, const char *dir);
 
+// String-array metadata is one block: the pointer table, then the
+// NUL-terminated bytes. Start a pack with the count and the total length of
+// the strings (NULs not counted), add each string in order, then hand the
+// pack to a CkptMeta, which owns it from then on.
+typedef struct {
+    char **strs;
+    char *next; // where the next string's bytes go
+    size_t n, added;
+} StrPack;
+
+StrPack strpack_new(size_t n, size_t total_len);
+void strpack_add(StrPack *p, const char *s, size_t len);
+// Makes m a string array holding the pack's strings (all n must be added).
+void ckpt_meta_take_strings(CkptMeta *m, StrPack *p);
+
 // Adds an empty metadata entry owning key (a heap string); NULL (with err
 // naming the key) when the key is already present.
 CkptMeta *ckpt_add_meta(Checkpoint *c, char *key, AwqcError *err);
@@ -95,6 +108,8 @@ Checkpoint *hf_open_safetensors(const char *file, AwqcError *err);
 bool safetensors_read(Checkpoint *c, uint32_t map, AwqcError *err);
 // The safetensors dtype name behind a CkptEntry.raw_type of an HF tensor.
 const char *safetensors_dtype_name(int raw_type);
+// The GGUF specification's name of a ggml type id ("Q4_K"), or NULL if unknown.
+const char *gguf_type_name(int id);
 
 // dirname() into a fresh heap string ("." when path has no slash).
 char *ckpt_dirname(const char *path);

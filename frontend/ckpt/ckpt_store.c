@@ -1,6 +1,7 @@
 // ckpt_store.c: the plumbing the format readers share: read-only mmaps, the
 // name index behind metadata and tensor lookups, adding entries to a
-// Checkpoint, and shape arithmetic that cannot overflow.
+// Checkpoint (string arrays packed into one block), and shape arithmetic that
+// cannot overflow.
 #include "frontend/ckpt/ckpt_internal.h"
 
 #include <errno.h>
@@ -48,52 +49,24 @@ void ckpt_unmap(CkptMap *m) {
 // ----------------------------------------------------------------------------
 // Name index
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ull; // FNV-1a
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
-static void name_index_place(NameIndex *ix, const char *key, uint32_t id) {
-    size_t mask = ix->cap - 1, i = (size_t)hash_name(key) & mask;
-    while (ix->keys[i]) i = (i + 1) & mask;
-    ix->keys[i] = key;
-    ix->ids[i] = id;
-}
-
-static void name_index_grow(NameIndex *ix) {
-    NameIndex old = *ix;
-    ix->cap = old.cap ? old.cap * 2 : 64;
-    ix->keys = xcalloc(ix->cap, sizeof *ix->keys);
-    ix->ids = xcalloc(ix->cap, sizeof *ix->ids);
-    for (size_t i = 0; i < old.cap; i++)
-        if (old.keys[i]) name_index_place(ix, old.keys[i], old.ids[i]);
-    free(old.keys);
-    free(old.ids);
+// Ids stay below INT32_MAX (the callers cap their counts there), so they fit
+// the map's values; keys are names read from files, far below 4 GiB.
+static uint32_t key_len(const char *key) {
+    size_t n = strlen(key);
+    AWQC_ASSERT(n <= UINT32_MAX);
+    return (uint32_t)n;
 }
 
 int64_t name_index_find(const NameIndex *ix, const char *key) {
-    if (!ix->cap) return -1;
-    size_t mask = ix->cap - 1, i = (size_t)hash_name(key) & mask;
-    for (; ix->keys[i]; i = (i + 1) & mask)
-        if (strcmp(ix->keys[i], key) == 0) return ix->ids[i];
-    return -1;
+    return strmap_get(ix, key, key_len(key));
 }
 
 bool name_index_insert(NameIndex *ix, const char *key, uint32_t id) {
-    if (name_index_find(ix, key) >= 0) return false;
-    // Keep the load under one half so probe chains stay short.
-    if ((ix->used + 1) * 2 > ix->cap) name_index_grow(ix);
-    name_index_place(ix, key, id);
-    ix->used++;
-    return true;
+    AWQC_ASSERT(id <= INT32_MAX);
+    return strmap_put(ix, key, key_len(key), (int32_t)id);
 }
 
-void name_index_free(NameIndex *ix) {
-    free(ix->keys);
-    free(ix->ids);
-    memset(ix, 0, sizeof *ix);
-}
+void name_index_free(NameIndex *ix) { strmap_free(ix); }
 
 // ----------------------------------------------------------------------------
 // Building a Checkpoint
@@ -107,8 +80,10 @@ Checkpoint *ckpt_new(CkptFormat format, const char *path, const char *dir) {
 }
 
 CkptMeta *ckpt_add_meta(Checkpoint *c, char *key, AwqcError *err) {
-    if (!name_index_insert(&c->meta_index, key, (uint32_t)c->n_meta)) {
-        awqc_fail(err, "duplicate metadata key '%s'", key);
+    bool full = c->n_meta >= INT32_MAX;
+    if (full || !name_index_insert(&c->meta_index, key, (uint32_t)c->n_meta)) {
+        if (full) awqc_fail(err, "too many metadata keys (at most %d)", INT32_MAX);
+        else awqc_fail(err, "duplicate metadata key '%s'", key);
         free(key);
         return NULL;
     }
@@ -120,8 +95,10 @@ CkptMeta *ckpt_add_meta(Checkpoint *c, char *key, AwqcError *err) {
 }
 
 CkptEntry *ckpt_add_tensor(Checkpoint *c, char *name, AwqcError *err) {
-    if (c->n_tensors >= UINT32_MAX || !name_index_insert(&c->tensor_index, name, (uint32_t)c->n_tensors)) {
-        awqc_fail(err, "duplicate tensor name '%s'", name);
+    bool full = c->n_tensors >= INT32_MAX;
+    if (full || !name_index_insert(&c->tensor_index, name, (uint32_t)c->n_tensors)) {
+        if (full) awqc_fail(err, "too many tensors (at most %d)", INT32_MAX);
+        else awqc_fail(err, "duplicate tensor name '%s'", name);
         free(name);
         return NULL;
     }
@@ -130,6 +107,30 @@ CkptEntry *ckpt_add_tensor(Checkpoint *c, char *name, AwqcError *err) {
     memset(e, 0, sizeof *e);
     e->info.name = name;
     return e;
+}
+
+StrPack strpack_new(size_t n, size_t total_len) {
+    AWQC_ASSERT(n <= (SIZE_MAX - total_len) / (sizeof(char *) + 1));
+    char **strs = xmalloc(n * sizeof(char *) + total_len + n);
+    return (StrPack){.strs = strs, .next = (char *)(strs + n), .n = n};
+}
+
+void strpack_add(StrPack *p, const char *s, size_t len) {
+    AWQC_ASSERT(p->added < p->n);
+    memcpy(p->next, s, len);
+    p->next[len] = 0;
+    p->strs[p->added++] = p->next;
+    p->next += len + 1;
+}
+
+void ckpt_meta_take_strings(CkptMeta *m, StrPack *p) {
+    AWQC_ASSERT(p->added == p->n);
+    m->kind = META_ARRAY;
+    m->arr.elem_kind = META_STRING;
+    m->arr.len = p->n;
+    m->arr.strs = (const char *const *)p->strs;
+    m->arr_storage = p->strs;
+    *p = (StrPack){0};
 }
 
 int64_t ckpt_add_map(Checkpoint *c, const char *path, AwqcError *err) {

@@ -138,7 +138,7 @@ static bool read_scalar(Reader *r, uint32_t t, CkptMeta *m) {
     return rd_number(r, t, &m->i, &m->f);
 }
 
-// String arrays are copied into one block: the pointer table, then the bytes.
+// String arrays: every length is checked first, then the strings are packed.
 static bool read_string_array(Reader *r, uint64_t count, CkptMeta *m) {
     size_t start = r->pos;
     uint64_t total = 0;
@@ -150,21 +150,16 @@ static bool read_string_array(Reader *r, uint64_t count, CkptMeta *m) {
             return rfail(r, at, "string array element %" PRIu64 ": length %" PRIu64
                          " exceeds file size (only %zu bytes left)", k, len, left(r));
         r->pos += (size_t)len;
-        total += len + 1;
+        total += len;
     }
-    char **strs = xmalloc((size_t)count * sizeof(char *) + (size_t)total);
-    char *bytes = (char *)(strs + count);
+    StrPack pack = strpack_new((size_t)count, (size_t)total);
     r->pos = start;
     for (uint64_t k = 0; k < count; k++) { // pass 2: copy
         size_t len = (size_t)take_le(r, 8);
-        memcpy(bytes, r->p + r->pos, len);
-        bytes[len] = 0;
-        strs[k] = bytes;
-        bytes += len + 1;
+        strpack_add(&pack, (const char *)r->p + r->pos, len);
         r->pos += len;
     }
-    m->arr_storage = strs;
-    m->arr.strs = (const char *const *)strs;
+    ckpt_meta_take_strings(m, &pack);
     return true;
 }
 
@@ -226,23 +221,36 @@ static bool read_kv(Reader *r, Checkpoint *c) {
 
 typedef struct {
     uint32_t id;
+    const char *name;
     StorageType st;
     uint32_t block, bytes; // elements per block and bytes per block; 0 if unknown
 } GgmlType;
 
-// ggml type ids, with block geometry for those we can bound-check but not load.
+// ggml type ids and names from the GGUF specification, with block geometry
+// for the types whose size we can bound-check (loadable or not). Ids the
+// format retired (4, 5, 31-33, 36-38) are left out.
 static const GgmlType GGML_TYPES[] = {
-    {0, ST_F32, 1, 4},      {1, ST_F16, 1, 2},       {2, ST_Q4_0, 32, 18},    {3, ST_Q4_1, 32, 20},
-    {6, ST_OTHER, 32, 22},  {7, ST_OTHER, 32, 24},   {8, ST_Q8_0, 32, 34},    {9, ST_OTHER, 32, 36},
-    {10, ST_OTHER, 256, 84}, {11, ST_OTHER, 256, 110}, {12, ST_OTHER, 256, 144}, {13, ST_OTHER, 256, 176},
-    {14, ST_OTHER, 256, 210}, {15, ST_OTHER, 256, 292}, {24, ST_I8, 1, 1},      {25, ST_OTHER, 1, 2},
-    {26, ST_I32, 1, 4},     {27, ST_OTHER, 1, 8},    {28, ST_OTHER, 1, 8},    {30, ST_BF16, 1, 2},
+    {0, "F32", ST_F32, 1, 4},           {1, "F16", ST_F16, 1, 2},         {2, "Q4_0", ST_Q4_0, 32, 18},
+    {3, "Q4_1", ST_Q4_1, 32, 20},       {6, "Q5_0", ST_OTHER, 32, 22},    {7, "Q5_1", ST_OTHER, 32, 24},
+    {8, "Q8_0", ST_Q8_0, 32, 34},       {9, "Q8_1", ST_OTHER, 32, 36},    {10, "Q2_K", ST_OTHER, 256, 84},
+    {11, "Q3_K", ST_OTHER, 256, 110},   {12, "Q4_K", ST_OTHER, 256, 144}, {13, "Q5_K", ST_OTHER, 256, 176},
+    {14, "Q6_K", ST_OTHER, 256, 210},   {15, "Q8_K", ST_OTHER, 256, 292}, {16, "IQ2_XXS", ST_OTHER, 0, 0},
+    {17, "IQ2_XS", ST_OTHER, 0, 0},     {18, "IQ3_XXS", ST_OTHER, 0, 0},  {19, "IQ1_S", ST_OTHER, 0, 0},
+    {20, "IQ4_NL", ST_OTHER, 0, 0},     {21, "IQ3_S", ST_OTHER, 0, 0},    {22, "IQ2_S", ST_OTHER, 0, 0},
+    {23, "IQ4_XS", ST_OTHER, 0, 0},     {24, "I8", ST_I8, 1, 1},          {25, "I16", ST_OTHER, 1, 2},
+    {26, "I32", ST_I32, 1, 4},          {27, "I64", ST_OTHER, 1, 8},      {28, "F64", ST_OTHER, 1, 8},
+    {29, "IQ1_M", ST_OTHER, 0, 0},      {30, "BF16", ST_BF16, 1, 2},      {34, "TQ1_0", ST_OTHER, 0, 0},
+    {35, "TQ2_0", ST_OTHER, 0, 0},      {39, "MXFP4", ST_OTHER, 0, 0},
 };
 
 static GgmlType ggml_type(uint32_t id) {
     for (size_t i = 0; i < sizeof GGML_TYPES / sizeof GGML_TYPES[0]; i++)
         if (GGML_TYPES[i].id == id) return GGML_TYPES[i];
-    return (GgmlType){id, ST_OTHER, 0, 0};
+    return (GgmlType){id, NULL, ST_OTHER, 0, 0};
+}
+
+const char *gguf_type_name(int id) {
+    return id >= 0 ? ggml_type((uint32_t)id).name : NULL;
 }
 
 // Fills shape (reversed to row-major), element count and byte size.
@@ -348,7 +356,7 @@ static bool parse_gguf(Reader *r, Checkpoint *c) {
     }
     r->ctx[0] = 0;
     // 24 bytes: the smallest tensor info (empty name, n_dims 0, type, offset).
-    if (n_tensors > left(r) / 24 || n_tensors > UINT32_MAX)
+    if (n_tensors > left(r) / 24 || n_tensors > INT32_MAX)
         return rfail(r, 8, "tensor count %" PRIu64 " exceeds file size (only %zu bytes left)", n_tensors, left(r));
     for (uint64_t k = 0; k < n_tensors; k++)
         if (!read_tensor_info(r, c, k)) return false;

@@ -45,19 +45,10 @@ static void set_number_array(CkptMeta *m, const cJSON *arr, size_t n) {
 
 static void set_string_array(CkptMeta *m, const cJSON *arr, size_t n) {
     size_t total = 0;
-    for (const cJSON *v = arr->child; v; v = v->next) total += strlen(v->valuestring) + 1;
-    char **strs = xmalloc(n * sizeof(char *) + total);
-    char *bytes = (char *)(strs + n);
-    size_t k = 0;
-    for (const cJSON *v = arr->child; v; v = v->next, k++) {
-        size_t len = strlen(v->valuestring);
-        memcpy(bytes, v->valuestring, len + 1);
-        strs[k] = bytes;
-        bytes += len + 1;
-    }
-    m->arr_storage = strs;
-    m->arr.elem_kind = META_STRING;
-    m->arr.strs = (const char *const *)strs;
+    for (const cJSON *v = arr->child; v; v = v->next) total += strlen(v->valuestring);
+    StrPack pack = strpack_new(n, total);
+    for (const cJSON *v = arr->child; v; v = v->next) strpack_add(&pack, v->valuestring, strlen(v->valuestring));
+    ckpt_meta_take_strings(m, &pack);
 }
 
 // Whether v is one of the kinds config metadata keeps as a value (nulls and

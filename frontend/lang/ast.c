@@ -12,14 +12,25 @@ Expr *ast_expr(ExprKind kind, Loc loc) {
     Expr *e = xcalloc(1, sizeof *e);
     e->kind = kind;
     e->loc = loc;
+    e->depth = 1;
     return e;
 }
+
+static int deeper(int a, int b) { return a > b ? a : b; }
 
 Expr *ast_binary(char op, Loc loc, Expr *lhs, Expr *rhs) {
     Expr *e = ast_expr(op == 'o' || op == 'd' ? E_FALLBACK : E_BINARY, loc);
     e->op = op;
     e->lhs = lhs;
     e->rhs = rhs;
+    e->depth = 1 + deeper(lhs->depth, rhs->depth);
+    return e;
+}
+
+Expr *ast_neg(Loc loc, Expr *operand) {
+    Expr *e = ast_expr(E_NEG, loc);
+    e->lhs = operand;
+    e->depth = 1 + operand->depth;
     return e;
 }
 
@@ -32,6 +43,7 @@ Expr *ast_call(char *name, Loc loc) {
 void ast_call_add_arg(Expr *call, char *name, Loc loc, Expr *value) {
     GROW(call->args, call->cap_args, call->n_args + 1);
     call->args[call->n_args++] = (Arg){.name = name, .loc = loc, .value = value};
+    call->depth = deeper(call->depth, 1 + value->depth);
 }
 
 void ast_expr_free(Expr *e) {

@@ -74,9 +74,12 @@ static EvalStatus call_meta(Lower *L, const Expr *call, bool may_miss, Value *ou
 // ----------------------------------------------------------------------------
 // tensor(gguf_name, hf_name)
 
+// Only for loadable types does the file's size bound the element count, so
+// the f32 copy is allocated after that check; otherwise ckpt_load_f32 just
+// explains why not, and a bad tensor is a located error, not an abort.
 static bool load_weight(Lower *L, int w, const CkptTensor *t, Loc loc) {
     Weight *wt = &L->g->weights[w];
-    wt->data = xmalloc((size_t)t->n_elements * sizeof(float));
+    if (ckpt_tensor_loadable(t)) wt->data = xmalloc((size_t)t->n_elements * sizeof(float));
     AwqcError why;
     if (ckpt_load_f32(L->ckpt, t, wt->data, &why)) return true;
     return lang_error_at(L->err, L->src, loc, "cannot load weight '%s': %s", t->name, why.msg);

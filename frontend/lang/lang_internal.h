@@ -61,7 +61,12 @@ struct Expr {
     Expr *lhs, *rhs; // E_BINARY, E_FALLBACK; lhs only for E_NEG
     Arg *args;       // E_CALL
     size_t n_args, cap_args;
+    int depth;       // 1 for a leaf, else 1 + the deepest operand or argument
 };
+
+// The parser refuses deeper expressions, so the recursive walkers
+// (evaluation, freeing) cannot run out of stack on a hostile file.
+#define LANG_MAX_EXPR_DEPTH 256
 
 typedef enum {
     S_PARAM,  // param name[: type] = expr;
@@ -102,6 +107,7 @@ struct ModelAst {
 
 Expr *ast_expr(ExprKind kind, Loc loc);
 Expr *ast_binary(char op, Loc loc, Expr *lhs, Expr *rhs);
+Expr *ast_neg(Loc loc, Expr *operand);
 Expr *ast_call(char *name, Loc loc);
 void ast_call_add_arg(Expr *call, char *name, Loc loc, Expr *value);
 void ast_expr_free(Expr *e);

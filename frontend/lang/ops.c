@@ -59,13 +59,6 @@ static bool eval_attr(Lower *L, const Arg *a, Attr *out) {
     return ok;
 }
 
-static void attrs_free(Attr *attrs, int n) {
-    for (int i = 0; i < n; i++) {
-        free(attrs[i].key);
-        free(attrs[i].s);
-    }
-}
-
 // ----------------------------------------------------------------------------
 // argument lists
 
@@ -138,7 +131,7 @@ EvalStatus op_call(Lower *L, const Expr *call, Value *out) {
         bool ok = call->args[i].name ? eval_attr(L, &call->args[i], &attrs[n_attrs++])
                                      : eval_operand(L, call, i, &in[n_in++]);
         if (!ok) {
-            attrs_free(attrs, n_attrs);
+            for (int k = 0; k < n_attrs; k++) ir_attr_free(&attrs[k]);
             return EV_FAIL;
         }
     }

@@ -18,6 +18,17 @@ void lang_yyerror(LANG_YYLTYPE *lloc, yyscan_t scanner, ParseState *st, const ch
 
 static Loc at(LANG_YYLTYPE l) { return (Loc){l.first_line, l.first_column}; }
 static ParamType param_type(ParseState *st, const char *name, Loc loc);
+static bool depth_ok(ParseState *st, const Expr *e);
+
+// Ends the parse at an expression nested too deeply. Bison frees neither the
+// result nor the parts of the rule being reduced, so the new tree goes here.
+#define CHECK_DEPTH(e)               \
+    do {                             \
+        if (!depth_ok(st, (e))) {    \
+            ast_expr_free(e);        \
+            YYABORT;                 \
+        }                            \
+    } while (0)
 }
 
 %define api.pure full
@@ -98,14 +109,14 @@ param_type
 
 /* expr := expr ("or" | "default") expr | expr ("+" | "-" | "*" | "/") expr | "-" expr | primary */
 expr
-    : expr OR expr               { $$ = ast_binary('o', $1->loc, $1, $3); }
-    | expr DEFAULT expr          { $$ = ast_binary('d', $1->loc, $1, $3); }
-    | expr '+' expr              { $$ = ast_binary('+', at(@2), $1, $3); }
-    | expr '-' expr              { $$ = ast_binary('-', at(@2), $1, $3); }
-    | expr '*' expr              { $$ = ast_binary('*', at(@2), $1, $3); }
-    | expr '/' expr              { $$ = ast_binary('/', at(@2), $1, $3); }
-    | '-' expr %prec NEG         { $$ = ast_expr(E_NEG, at(@1)); $$->lhs = $2; }
-    | primary                    { $$ = $1; }
+    : expr OR expr               { $$ = ast_binary('o', $1->loc, $1, $3); CHECK_DEPTH($$); }
+    | expr DEFAULT expr          { $$ = ast_binary('d', $1->loc, $1, $3); CHECK_DEPTH($$); }
+    | expr '+' expr              { $$ = ast_binary('+', at(@2), $1, $3); CHECK_DEPTH($$); }
+    | expr '-' expr              { $$ = ast_binary('-', at(@2), $1, $3); CHECK_DEPTH($$); }
+    | expr '*' expr              { $$ = ast_binary('*', at(@2), $1, $3); CHECK_DEPTH($$); }
+    | expr '/' expr              { $$ = ast_binary('/', at(@2), $1, $3); CHECK_DEPTH($$); }
+    | '-' expr %prec NEG         { $$ = ast_neg(at(@1), $2); CHECK_DEPTH($$); }
+    | primary                    { $$ = $1; CHECK_DEPTH($$); } /* a call is as deep as its arguments + 1 */
     ;
 
 /* primary := INT | FLOAT | STRING | IDENT | IDENT "(" [args] ")" | "(" expr ")" */
@@ -191,6 +202,14 @@ void lang_yyerror(LANG_YYLTYPE *lloc, yyscan_t scanner, ParseState *st, const ch
     if (st->failed) return;
     lang_error_at(st->err, st->src, at(*lloc), "nesting too deep (%s)", msg);
     st->failed = true;
+}
+
+static bool depth_ok(ParseState *st, const Expr *e) {
+    if (e->depth <= LANG_MAX_EXPR_DEPTH) return true;
+    if (!st->failed)
+        lang_error_at(st->err, st->src, e->loc, "expression nested too deeply (more than %d levels)", LANG_MAX_EXPR_DEPTH);
+    st->failed = true;
+    return false;
 }
 
 // An unknown type name is reported, and parsing goes on (the first error wins).

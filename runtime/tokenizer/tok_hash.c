@@ -1,6 +1,7 @@
-// tok_hash.c: the two lookup tables the tokenizer's inner loops use: token
-// text -> id, and (left id, right id) -> merge rank. Open addressing with
-// linear probing, kept at most half full so probes stay short.
+// tok_hash.c: the merge table the tokenizer's inner loop uses: (left id,
+// right id) -> merge rank and merged id. Open addressing with linear probing,
+// kept at most half full so probes stay short (token text -> id is the shared
+// StrMap of common/strmap.h).
 #include "runtime/tokenizer/tok_internal.h"
 
 #include <stdlib.h>
@@ -8,17 +9,6 @@
 
 // ----------------------------------------------------------------------------
 // Hashing
-
-static uint64_t hash_bytes(const char *s, uint32_t len) {
-    // FNV-1a, then a final mix so the low bits (the slot) depend on every byte.
-    uint64_t h = 1469598103934665603ull;
-    for (uint32_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 29;
-    return h;
-}
 
 static uint64_t hash_u64(uint64_t x) {
     x ^= x >> 33;
@@ -33,62 +23,6 @@ static size_t table_cap_for(size_t expected) {
     size_t cap = 16;
     while (cap < expected * 2 + 2) cap *= 2;
     return cap;
-}
-
-// ----------------------------------------------------------------------------
-// StrMap
-
-void strmap_init(StrMap *m, size_t expected) {
-    m->cap = table_cap_for(expected);
-    m->count = 0;
-    m->keys = xcalloc(m->cap, sizeof(*m->keys));
-    m->key_lens = xcalloc(m->cap, sizeof(*m->key_lens));
-    m->vals = xcalloc(m->cap, sizeof(*m->vals));
-}
-
-void strmap_free(StrMap *m) {
-    free(m->keys);
-    free(m->key_lens);
-    free(m->vals);
-    memset(m, 0, sizeof(*m));
-}
-
-static void strmap_grow(StrMap *m) {
-    StrMap bigger;
-    bigger.cap = m->cap * 2;
-    bigger.count = 0;
-    bigger.keys = xcalloc(bigger.cap, sizeof(*bigger.keys));
-    bigger.key_lens = xcalloc(bigger.cap, sizeof(*bigger.key_lens));
-    bigger.vals = xcalloc(bigger.cap, sizeof(*bigger.vals));
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i]) strmap_put(&bigger, m->keys[i], m->key_lens[i], m->vals[i]);
-    strmap_free(m);
-    *m = bigger;
-}
-
-void strmap_put(StrMap *m, const char *key, uint32_t len, int32_t val) {
-    AWQC_ASSERT(key != NULL && m->cap > 0);
-    if ((m->count + 1) * 2 > m->cap) strmap_grow(m);
-    size_t mask = m->cap - 1;
-    for (size_t i = hash_bytes(key, len) & mask;; i = (i + 1) & mask) {
-        if (!m->keys[i]) {
-            m->keys[i] = key;
-            m->key_lens[i] = len;
-            m->vals[i] = val;
-            m->count++;
-            return;
-        }
-        if (m->key_lens[i] == len && memcmp(m->keys[i], key, len) == 0) return;
-    }
-}
-
-int32_t strmap_get(const StrMap *m, const char *key, uint32_t len) {
-    if (m->cap == 0) return -1;
-    size_t mask = m->cap - 1;
-    for (size_t i = hash_bytes(key, len) & mask;; i = (i + 1) & mask) {
-        if (!m->keys[i]) return -1;
-        if (m->key_lens[i] == len && memcmp(m->keys[i], key, len) == 0) return m->vals[i];
-    }
 }
 
 // ----------------------------------------------------------------------------

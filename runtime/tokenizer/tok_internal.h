@@ -5,6 +5,7 @@
 #ifndef AWQC_TOK_INTERNAL_H
 #define AWQC_TOK_INTERNAL_H
 
+#include "common/strmap.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 // Token types, numbered as GGUF's tokenizer.ggml.token_type numbers them.
@@ -19,22 +20,7 @@ enum {
 };
 
 // ----------------------------------------------------------------------------
-// tok_hash.c: open-addressing tables
-
-// Byte string -> token id. Keys point into memory the caller keeps alive.
-typedef struct {
-    const char **keys;
-    uint32_t *key_lens;
-    int32_t *vals;
-    size_t cap; // power of two; 0 when empty
-    size_t count;
-} StrMap;
-
-void strmap_init(StrMap *m, size_t expected);
-void strmap_free(StrMap *m);
-// Inserts or keeps the first value (a later duplicate piece loses, as in HF).
-void strmap_put(StrMap *m, const char *key, uint32_t len, int32_t val);
-int32_t strmap_get(const StrMap *m, const char *key, uint32_t len); // -1 if absent
+// tok_hash.c: the merge table (token text -> id is a StrMap, common/strmap.h)
 
 // (left id, right id) -> (rank, merged id): the byte-level merge table.
 typedef struct {

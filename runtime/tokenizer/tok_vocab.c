@@ -144,16 +144,23 @@ static int special_longer_first(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static bool is_special(const Tokenizer *t, int32_t i) {
+    return (t->types[i] == TT_CONTROL || t->types[i] == TT_USER) && t->decoded_lens[i] > 0;
+}
+
+// Counted first so the table is allocated once, not grown per token.
 static void collect_specials(Tokenizer *t) {
+    size_t n = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++) n += is_special(t, i);
+    if (n == 0) return;
+    t->specials = xmalloc(n * sizeof(*t->specials));
     for (int32_t i = 0; i < t->n_vocab; i++) {
-        if ((t->types[i] != TT_CONTROL && t->types[i] != TT_USER) || t->decoded_lens[i] == 0) continue;
-        size_t cap = t->n_specials;
-        GROW(t->specials, cap, t->n_specials + 1);
+        if (!is_special(t, i)) continue;
         t->specials[t->n_specials++] =
             (SpecialTok){t->decoded[i], t->decoded_lens[i], i, t->types[i] == TT_CONTROL};
         t->special_first[(uint8_t)t->decoded[i][0]] = 1;
     }
-    if (t->n_specials) qsort(t->specials, t->n_specials, sizeof(*t->specials), special_longer_first);
+    qsort(t->specials, t->n_specials, sizeof(*t->specials), special_longer_first);
 }
 
 static const char *const EOG_NAMES[] = {"<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>",

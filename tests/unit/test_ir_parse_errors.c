@@ -29,7 +29,9 @@ static const BadCase bad_cases[] = {
     {GOOD_HEADER GOOD_INPUT "  %1 = embedding @v, %0 : f32[T, 4]\n" GOOD_TAIL, "t.ir:4:18:", "unknown weight @v"},
     {GOOD_HEADER GOOD_INPUT "  %1 = embedding @w, %0 : f32[T, 5]\n" GOOD_TAIL, "t.ir:4:27:",
      "type mismatch: printed f32[T, 5] but embedding gives f32[T, 4]"},
-    {GOOD_HEADER GOOD_INPUT "  %1 = embedding %0, @w : f32[T, 4]\n" GOOD_TAIL, "t.ir:4:8:", "embedding: table must be 2-D"},
+    {GOOD_HEADER GOOD_INPUT "  %1 = embedding %0, @w : f32[T, 4]\n" GOOD_TAIL, "t.ir:4:8:",
+     "embedding: operand 1 must be f32, not i32"},
+    {"graph \"t\" {\n  weight @w : f32[8]\n" GOOD_INPUT GOOD_EMBED GOOD_TAIL, "t.ir:4:8:", "embedding: table must be 2-D"},
     {GOOD_HEADER GOOD_INPUT "  %1 = embedding @w : f32[T, 4]\n" GOOD_TAIL, "t.ir:4:8:", "embedding takes 2 operands, got 1"},
     {GOOD_HEADER "  %0 = input : i32[T]\n" GOOD_EMBED GOOD_TAIL, "t.ir:3:8:", "input needs the attribute 'name'"},
     {GOOD_HEADER GOOD_INPUT "  %1 embedding @w, %0 : f32[T, 4]\n" GOOD_TAIL, "t.ir:4:6:", "expected '=', got 'embedding'"},
@@ -102,6 +104,10 @@ static void test_exact_message(void) {
     // Tabs in the source line stay tabs under it, so the caret still lines up.
     CHECK(!ir_parse("graph \"t\" {\n\tmeta x = @\n}\n", "t.ir", &err));
     CHECK_MSG(strstr(err.msg, "t.ir:2:11: ") == err.msg && strstr(err.msg, "\n\tmeta x = @\n\t         ^"), "%s", err.msg);
+    // Columns count UTF-8 characters: "\xc3\xa9" is one column and one caret space.
+    CHECK(!ir_parse("graph \"t\" {\n  meta \"\xc3\xa9\" = @\n}\n", "t.ir", &err));
+    CHECK_MSG(strcmp(err.msg, "t.ir:2:14: expected a weight name after '@'\n  meta \"\xc3\xa9\" = @\n             ^") == 0,
+              "%s", err.msg);
     CHECK(!ir_parse("graph \"t\" {", NULL, &err));
     CHECK_MSG(strstr(err.msg, "<ir>:1:") == err.msg, "%s", err.msg);
 }

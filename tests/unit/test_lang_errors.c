@@ -2,11 +2,13 @@
 // reported as "path:line:col: message", the source line and a caret under the
 // column: syntax errors, unknown ops, undefined names, missing weights and
 // metadata keys, shape mismatches, wrong argument counts, type errors and bad
-// interpolation. Lowering runs against a tiny HF folder written by the test.
+// interpolation, expressions nested too deeply, tensors of a type that cannot
+// be loaded. Lowering runs against a tiny HF folder written by the test.
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontend/lang/lang.h"
+#include "test_ckpt_gguf_writer.h"
 #include "test_lang_tiny_hf.h"
 #include "test_support.h"
 
@@ -189,6 +191,116 @@ static void test_interpolation(void) {
     expect_body_error("  w = tensor(\"a\", \"{embd}\");\n", 6, "embd}", "cannot interpolate 'embd': it is a tensor");
 }
 
+// ----------------------------------------------------------------------------
+// limits: deep expressions, unloadable tensors
+
+// "  param p = " then n terms joined by op (e.g. "1+1+1"), as a heap string.
+static char *chain(const char *term, char op, int n) {
+    StrBuf b = {0};
+    sb_append(&b, PRELUDE "  param p = ");
+    for (int i = 0; i < n; i++) {
+        if (i) sb_append_n(&b, &op, 1);
+        sb_append(&b, term);
+    }
+    sb_append(&b, ";\n" EPILOGUE);
+    return sb_finish(&b);
+}
+
+// Deep nesting stops the parse with a located error: the walkers after it
+// (evaluation, freeing) recurse once per level and would overflow the stack.
+static void test_deep_expressions(void) {
+    // 200000 terms: the 256th '+' (column 14 + 2 * 255) makes level 257.
+    char *text = chain("1", '+', 200000);
+    AwqcError err;
+    ModelAst *ast = lang_parse(text, strlen(text), "deep.model", &err);
+    const char *want = "deep.model:6:524: expression nested too deeply (more than 256 levels)\n...";
+    CHECK_MSG(!ast && strncmp(err.msg, want, strlen(want)) == 0, "%.300s", err.msg);
+    CHECK(strlen(err.msg) < 500); // the 400 kB line is shown as a window
+    lang_ast_free(ast);
+    free(text);
+    // 256 levels are fine, and evaluate.
+    text = chain("1", '+', 256);
+    ast = lang_parse(text, strlen(text), "ok.model", &err);
+    CHECK_MSG(ast != NULL, "%s", err.msg);
+    LowerOptions opts = {.load_weights = false};
+    Graph *g = ast ? lang_lower(ast, tiny, &opts, &err) : NULL;
+    CHECK_MSG(g && ir_get_meta(g, "p") && ir_get_meta(g, "p")->value.i == 256, "%s", g ? "p != 256" : err.msg);
+    ir_graph_free(g);
+    lang_ast_free(ast);
+    free(text);
+}
+
+// Other ways to nest: unary minus, calls, and parentheses (which add no tree
+// level; bison's own stack limit catches those).
+static void expect_too_deep(const char *open, const char *close, int n, const char *msg) {
+    StrBuf b = {0};
+    sb_append(&b, PRELUDE "  param p = ");
+    for (int i = 0; i < n; i++) sb_append(&b, open);
+    sb_append(&b, "1");
+    for (int i = 0; close[0] && i < n; i++) sb_append(&b, close);
+    sb_append(&b, ";\n" EPILOGUE);
+    char *text = sb_finish(&b);
+    AwqcError err;
+    ModelAst *ast = lang_parse(text, strlen(text), "deep.model", &err);
+    CHECK_MSG(!ast && strstr(err.msg, "deep.model:6:") == err.msg && strstr(err.msg, msg), "%s: %.200s", open,
+              err.msg);
+    lang_ast_free(ast);
+    free(text);
+}
+
+static void test_other_nesting(void) {
+    expect_too_deep("-", "", 300, "expression nested too deeply (more than 256 levels)");
+    expect_too_deep("f(", ")", 300, "expression nested too deeply (more than 256 levels)");
+    expect_too_deep("(", ")", 100000, "nesting too deep");
+    expect_too_deep("-", "", 100000, "nesting too deep");
+}
+
+// A GGUF file whose tensor "big" has the given ggml type and 2-D shape, and
+// no data (the reader cannot size types it does not know).
+static char *gguf_with_tensor(const char *file, uint32_t type, uint64_t rows, uint64_t cols, size_t nbytes) {
+    GgufMeta m = {0};
+    meta_str(&m, "general.architecture", "llama");
+    uint8_t *data = xcalloc(1, nbytes + 1);
+    GgufTensorW t = {.name = "big", .n_dims = 2, .ne = {cols, rows}, .type = type, .data = data, .nbytes = nbytes};
+    Buf b = gguf_build(3, &m, &t, 1, 32, NULL);
+    char *path = awqc_asprintf("%s/%s", test_tmpdir(), file);
+    test_write_file(path, b.p, b.n);
+    free(b.p);
+    free(m.kv.p);
+    free(data);
+    return path;
+}
+
+// A tensor of a type ckpt_load_f32 cannot convert is refused before its f32
+// copy is allocated (2^40 elements here), with a located error.
+static void expect_unloadable(const char *file, uint32_t type, uint64_t rows, uint64_t cols, size_t nbytes,
+                              const char *why) {
+    char *path = gguf_with_tensor(file, type, rows, cols, nbytes);
+    AwqcError err;
+    Checkpoint *c = ckpt_open(path, &err);
+    CHECK_MSG(c != NULL, "%s", err.msg);
+    const char *text = "model t {\n  input tokens;\n  weight w = tensor(\"big\", \"big\");\n"
+                       "  output out = embedding(w, tokens);\n}\n";
+    ModelAst *ast = c ? lang_parse(text, strlen(text), "w.model", &err) : NULL;
+    LowerOptions opts = {.load_weights = true};
+    Graph *g = ast ? lang_lower(ast, c, &opts, &err) : NULL;
+    CHECK(ast && !g);
+    char *want = awqc_asprintf("w.model:3:14: cannot load weight 'big': %s: tensor 'big': %s", path, why);
+    CHECK_MSG(strncmp(err.msg, want, strlen(want)) == 0, "\nwant: %s\ngot:  %s", want, err.msg);
+    free(want);
+    ir_graph_free(g);
+    lang_ast_free(ast);
+    ckpt_close(c);
+    free(path);
+}
+
+static void test_unloadable_weights(void) {
+    expect_unloadable("unknown_type.gguf", 99, 1u << 20, 1u << 20, 0,
+                      "ggml type 99 is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)");
+    expect_unloadable("q4k.gguf", 12, 2, 256, 2 * 144,
+                      "ggml type 12 (Q4_K) is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)");
+}
+
 int main(void) {
     tiny_dir = tiny_hf_folder("tiny", true, false, false);
     AwqcError err;
@@ -202,6 +314,9 @@ int main(void) {
     test_shapes();
     test_types();
     test_interpolation();
+    test_deep_expressions();
+    test_other_nesting();
+    test_unloadable_weights();
     ckpt_close(tiny);
     free(tiny_dir);
     return test_result();

@@ -1,6 +1,7 @@
 // test_tok_hfjson.c: tokenizers built from small hand-written tokenizer.json
-// files (byte-level and SentencePiece-style), checked against ids worked out
-// by hand from their merges; and clean errors for malformed files.
+// files (byte-level, with and without Llama-3's ignore_merges, and
+// SentencePiece-style), checked against ids worked out by hand from their
+// merges; and clean errors for malformed files.
 #include <sys/stat.h>
 
 #include "test_tok_fixture.h"
@@ -212,6 +213,56 @@ static void check_nfc(const char *dir_name, const char *normalizer, bool compose
 }
 
 // ----------------------------------------------------------------------------
+// Llama-3 style "ignore_merges": a pre-token that is a whole vocabulary entry
+// is one token even where the merges would split it differently.
+
+static const char IGNORE_MERGES_JSON[] =
+    "{\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true},"
+    "\"decoder\":{\"type\":\"ByteLevel\"},"
+    "\"model\":{\"type\":\"BPE\",\"ignore_merges\":%s,\"vocab\":{\"h\":0,\"e\":1,\"l\":2,\"o\":3,"
+    "\"\xc4\xa0\":4,\"he\":5,\"ll\":6,\"hell\":7,\"hello\":8,\"\xc4\xa0hello\":9},"
+    "\"merges\":[\"h e\",\"l l\",\"he ll\"]}}";
+
+// "hello " then 101 l's: a short word, then one long enough to move the
+// buffer the whole-word lookup spells into.
+static char *long_text(void) {
+    char l[102];
+    memset(l, 'l', 101);
+    l[101] = 0;
+    return awqc_asprintf("hello %s", l);
+}
+
+static void expect_long_word(const Tokenizer *t) {
+    int32_t want[53] = {8, 4};
+    for (int i = 0; i < 50; i++) want[2 + i] = 6; // "ll" x 50, then "l"
+    want[52] = 2;
+    char *text = long_text();
+    expect_ids(t, text, false, false, want, 53);
+    free(text);
+}
+
+static void check_ignore_merges(const char *dir_name, bool ignore) {
+    char *json = awqc_asprintf(IGNORE_MERGES_JSON, ignore ? "true" : "false");
+    char *path = write_in_tmp(dir_name, "tokenizer.json", json);
+    AwqcError err;
+    Tokenizer *t = tok_from_hf_json(path, &err);
+    CHECK_MSG(t != NULL, "%s", err.msg);
+    if (t && ignore) {
+        EXPECT(t, "hello", false, false, 8);          // merges would give "hell" "o"
+        EXPECT(t, "hello hello", false, false, 8, 9); // " hello" is spelled "\u0120hello"
+        EXPECT(t, "ohell", false, false, 3, 7);       // not a whole entry: merged as usual
+        expect_long_word(t);
+    }
+    if (t && !ignore) {
+        EXPECT(t, "hello", false, false, 7, 3);
+        EXPECT(t, "hello hello", false, false, 7, 3, 4, 7, 3);
+    }
+    tok_free(t);
+    free(json);
+    free(path);
+}
+
+// ----------------------------------------------------------------------------
 // Malformed files
 
 static void expect_error(const char *name, const char *json, const char *needle) {
@@ -261,6 +312,8 @@ int main(void) {
     check_nfc("nfc", "{\"type\":\"NFC\"}", true);
     check_nfc("nfc_seq", "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"}]}", true);
     check_nfc("no_nfc", "null", false);
+    check_ignore_merges("ignore_merges", true);
+    check_ignore_merges("use_merges", false);
     check_malformed();
     return test_result();
 }
