@@ -46,6 +46,8 @@ uint64_t parse_u64_arg(const char *opt, const char *arg);
 // Loads the model of o (exits with the error on failure).
 Model *load_model_or_die(const CommonOpts *o);
 Interp *new_interp_or_die(const Model *m, int n_ctx, int threads);
+// interp_forward of n tokens, last row of logits; exits with the error.
+const float *forward_or_die(Interp *in, const int32_t *ids, int n);
 
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void die_error(const AwqcError *err);

@@ -62,11 +62,6 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void forward_or_die(Interp *in, const int32_t *ids, int n) {
-    AwqcError err;
-    if (!interp_forward(in, ids, n, false, &err)) die_error(&err);
-}
-
 // Seconds for one repetition: a prompt of n tokens at once, or n single steps.
 static double time_once(Interp *in, const int32_t *ids, int n, bool decode) {
     interp_reset(in);

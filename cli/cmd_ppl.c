@@ -1,15 +1,13 @@
-// cmd_ppl.c: `awqc ppl`: perplexity of a text file. Protocol: the file is
-// read verbatim and tokenized as one text; the ids are cut into consecutive,
-// non-overlapping windows of C tokens (the incomplete tail is dropped); each
-// window runs from an empty cache and every position but its first is scored
-// (models that want a BOS get it as each window's first token, as llama.cpp
-// does); ppl = exp(mean NLL over all scored positions).
-#include <math.h>
+// cmd_ppl.c: `awqc ppl`: perplexity of a text file, read verbatim and
+// tokenized as one text, then scored in windows by the protocol of
+// runtime/perplexity.h (models that want a BOS get it as each window's first
+// token, as llama.cpp does).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "runtime/perplexity.h"
 
 static const char ppl_help[] =
     "usage: awqc ppl [options] -f TEXT\n"
@@ -48,24 +46,15 @@ static void parse_ppl_options(int argc, char **argv, PplOpts *o) {
     if (!o->file) die("ppl: no text: give -f FILE (see awqc ppl --help)");
 }
 
-// Negative log-likelihood of `target` under a logits row, in double.
-static double nll(const float *logits, int64_t vocab, int32_t target) {
-    float mx = logits[0];
-    for (int64_t i = 1; i < vocab; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0;
-    for (int64_t i = 0; i < vocab; i++) sum += exp((double)logits[i] - mx);
-    return log(sum) + mx - (double)logits[target];
-}
+typedef struct {
+    double t0;
+    int ctx;
+} Progress;
 
-static double window_nll(Interp *in, int32_t *ids, int ctx) {
-    AwqcError err;
-    interp_reset(in);
-    const float *logits = interp_forward(in, ids, ctx, true, &err);
-    if (!logits) die_error(&err);
-    int64_t vocab = interp_vocab(in);
-    double total = 0;
-    for (int j = 1; j < ctx; j++) total += nll(logits + (int64_t)(j - 1) * vocab, vocab, ids[j]);
-    return total;
+static void show_progress(const PplResult *r, size_t total, void *user) {
+    const Progress *p = user;
+    fprintf(stderr, "\r[%zu/%zu] ppl %.4f  (%.1f tok/s)", r->windows, total, ppl_value(r),
+            (double)r->windows * p->ctx / (awqc_now() - p->t0));
 }
 
 int cmd_ppl(int argc, char **argv) {
@@ -81,24 +70,20 @@ int cmd_ppl(int argc, char **argv) {
     size_t n_ids = tok_encode(m->tok, text, len, false, false, &ids);
     fprintf(stderr, "awqc: %s: %zu bytes, %zu tokens (tokenized in %.2f s)\n", o.file, len, n_ids, awqc_now() - t0);
     int ctx = o.common.ctx;
-    size_t windows = n_ids / (size_t)ctx;
-    if (o.chunks && (size_t)o.chunks < windows) windows = (size_t)o.chunks;
-    if (windows == 0) die("ppl: %s has %zu tokens, fewer than one window of %d (lower --ctx)", o.file, n_ids, ctx);
+    if (n_ids < (size_t)ctx)
+        die("ppl: %s has %zu tokens, fewer than one window of %d (lower --ctx)", o.file, n_ids, ctx);
     Interp *in = new_interp_or_die(m, ctx, o.common.threads);
-    double total = 0;
-    t0 = awqc_now();
-    for (size_t w = 0; w < windows; w++) {
-        int32_t *win = ids + w * (size_t)ctx;
-        if (tok_add_bos(m->tok) && tok_bos(m->tok) >= 0) win[0] = tok_bos(m->tok);
-        total += window_nll(in, win, ctx);
-        double scored = (double)(w + 1) * (ctx - 1);
-        fprintf(stderr, "\r[%zu/%zu] ppl %.4f  (%.1f tok/s)", w + 1, windows, exp(total / scored),
-                (double)(w + 1) * ctx / (awqc_now() - t0));
-    }
-    size_t scored = windows * (size_t)(ctx - 1);
+    Progress progress = {awqc_now(), ctx};
+    PplOptions po = {.ctx = ctx,
+                     .max_windows = (size_t)o.chunks,
+                     .bos = tok_add_bos(m->tok) ? tok_bos(m->tok) : -1,
+                     .progress = show_progress,
+                     .user = &progress};
+    PplResult r;
+    if (!ppl_evaluate(in, ids, n_ids, &po, &r, &err)) die_error(&err);
     fprintf(stderr, "\n");
-    printf("ppl %.4f  nll_sum %.6f  scored %zu tokens in %zu windows of %d  (file: %zu tokens)\n",
-           exp(total / (double)scored), total, scored, windows, ctx, n_ids);
+    printf("ppl %.4f  nll_sum %.6f  scored %zu tokens in %zu windows of %d  (file: %zu tokens)\n", ppl_value(&r),
+           r.nll_sum, r.scored, r.windows, ctx, n_ids);
     interp_free(in);
     free(ids);
     free(text);

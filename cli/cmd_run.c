@@ -103,13 +103,6 @@ typedef struct {
     double t_prompt, t_gen;
 } RunStats;
 
-static const float *forward_or_die(Interp *in, const int32_t *ids, int n) {
-    AwqcError err;
-    const float *logits = interp_forward(in, ids, n, false, &err);
-    if (!logits) die_error(&err);
-    return logits;
-}
-
 static void generate(const RunOpts *o, const Model *m, Interp *in, const int32_t *ids, int n_ids, RunStats *st) {
     Sampler *s = sampler_new(o->sampling, interp_vocab(in));
     double t0 = awqc_now();

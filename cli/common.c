@@ -86,3 +86,10 @@ Interp *new_interp_or_die(const Model *m, int n_ctx, int threads) {
     if (!in) die_error(&err);
     return in;
 }
+
+const float *forward_or_die(Interp *in, const int32_t *ids, int n) {
+    AwqcError err;
+    const float *logits = interp_forward(in, ids, n, false, &err);
+    if (!logits) die_error(&err);
+    return logits;
+}

@@ -4,8 +4,9 @@
 //  - logits: the same argmax at every position of every prompt, and the
 //    largest absolute difference over the stored logits (the top 32 and every
 //    64th id of each position) within 1e-3 of that position's logit range;
-//  - perplexity over the first windows of wikitext-2 test: within 0.5%,
-//    with our own tokenizer (whose first ids must equal transformers').
+//  - perplexity over the first windows of wikitext-2 test (the protocol of
+//    runtime/perplexity.h, as `awqc ppl` runs it): within 0.5%, with our own
+//    tokenizer (whose first ids and total count must equal transformers').
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "runtime/interp.h"
 #include "runtime/model.h"
+#include "runtime/perplexity.h"
 #include "test_support.h"
 
 static cJSON *load_json(const char *rel) {
@@ -104,23 +106,6 @@ static void test_logits(const Model *m) {
     cJSON_Delete(j);
 }
 
-static double window_nll(Interp *in, const int32_t *ids, int ctx) {
-    AwqcError err;
-    interp_reset(in);
-    const float *logits = interp_forward(in, ids, ctx, true, &err);
-    AWQC_ASSERT(logits);
-    int64_t vocab = interp_vocab(in);
-    double total = 0;
-    for (int j = 1; j < ctx; j++) {
-        const float *row = logits + (j - 1) * vocab;
-        double mx = row[0], sum = 0;
-        for (int64_t i = 1; i < vocab; i++) mx = fmax(mx, row[i]);
-        for (int64_t i = 0; i < vocab; i++) sum += exp(row[i] - mx);
-        total += log(sum) + mx - row[ids[j]];
-    }
-    return total;
-}
-
 static void test_ppl(const Model *m) {
     cJSON *j = load_json("tests/fixtures/reference/ppl.json");
     char path[4096];
@@ -139,9 +124,11 @@ static void test_ppl(const Model *m) {
     int ctx = (int)cJSON_GetObjectItem(run, "ctx")->valuedouble;
     int windows = (int)cJSON_GetObjectItem(run, "windows")->valuedouble;
     Interp *in = interp_new(m->graph, ctx, 0, &err);
-    double total = 0;
-    for (int w = 0; w < windows; w++) total += window_nll(in, ids + (size_t)w * ctx, ctx);
-    double ours = exp(total / ((double)windows * (ctx - 1))), theirs = cJSON_GetObjectItem(run, "ppl")->valuedouble;
+    PplOptions po = {.ctx = ctx, .max_windows = (size_t)windows, .bos = -1};
+    PplResult r;
+    CHECK_MSG(ppl_evaluate(in, ids, n_ids, &po, &r, &err), "%s", err.msg);
+    CHECK(r.windows == (size_t)windows && r.scored == (size_t)windows * (size_t)(ctx - 1));
+    double ours = ppl_value(&r), theirs = cJSON_GetObjectItem(run, "ppl")->valuedouble;
     printf("ppl (ctx %d, first %d windows): ours %.4f, transformers %.4f, difference %.4f%%\n", ctx, windows, ours,
            theirs, 100 * fabs(ours - theirs) / theirs);
     CHECK(fabs(ours - theirs) / theirs < 0.005);

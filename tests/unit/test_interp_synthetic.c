@@ -3,12 +3,13 @@
 // logits one token at a time as all at once; linear and rms_norm match a
 // double-precision computation; the two RoPE layouts agree once Q/K rows are
 // permuted the way GGUF conversion permutes them; bad token ids and context
-// overflow are errors, not crashes.
+// overflow are errors, not crashes; the perplexity protocol's windows.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/interp.h"
+#include "runtime/perplexity.h"
 #include "test_support.h"
 
 enum { DIM = 32, HEADS = 4, KV_HEADS = 2, HD = 8, FFN = 48, VOCAB = 50, LAYERS = 2 };
@@ -231,7 +232,37 @@ static void test_bad_tokens_and_overflow(void) {
     ir_graph_free(g);
 }
 
+// The perplexity protocol: two windows of 4 out of 10 tokens (the tail is
+// dropped), BOS put first in each, the sum equal to scoring by hand.
+static void test_perplexity_windows(void) {
+    Graph *g = tiny_llama("halves");
+    AwqcError err;
+    Interp *in = interp_new(g, 4, 1, &err);
+    int32_t ids[10] = {3, 9, 27, 31, 14, 15, 9, 26, 5, 35};
+    PplResult r;
+    PplOptions o = {.ctx = 4, .bos = 1};
+    CHECK_MSG(ppl_evaluate(in, ids, 10, &o, &r, &err), "%s", err.msg);
+    CHECK(r.windows == 2 && r.scored == 6);
+    double by_hand = 0;
+    for (int w = 0; w < 2; w++) {
+        int32_t win[4] = {1, ids[4 * w + 1], ids[4 * w + 2], ids[4 * w + 3]};
+        interp_reset(in);
+        const float *logits = interp_forward(in, win, 4, true, &err);
+        for (int j = 1; j < 4; j++) by_hand += nll_of(logits + (j - 1) * VOCAB, VOCAB, win[j]);
+    }
+    CHECK_MSG(fabs(by_hand - r.nll_sum) < 1e-9, "ppl_evaluate %f, by hand %f", r.nll_sum, by_hand);
+    CHECK(fabs(ppl_value(&r) - exp(by_hand / 6)) < 1e-9);
+    CHECK(ids[0] == 3 && ids[4] == 14); // the caller's ids are left alone
+    o.max_windows = 1;
+    CHECK(ppl_evaluate(in, ids, 10, &o, &r, &err) && r.windows == 1);
+    o.ctx = 11;
+    CHECK(!ppl_evaluate(in, ids, 10, &o, &r, &err) && strstr(err.msg, "fewer than one window of 11"));
+    interp_free(in);
+    ir_graph_free(g);
+}
+
 int main(void) {
+    test_perplexity_windows();
     test_incremental_equals_batch();
     test_rope_modes_agree();
     test_kernels_against_double();
