@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -73,7 +74,8 @@ Model *load_model_or_die(const CommonOpts *o) {
     AwqcError err;
     Model *m = model_load(path, &lo, &err);
     if (!m) {
-        if (!o->model) fprintf(stderr, "awqc: hint: run scripts/setup.sh to fetch the default model, or pass -m\n");
+        if (!o->model && access(path, F_OK) != 0)
+            fprintf(stderr, "awqc: hint: run scripts/setup.sh to fetch the default model, or pass -m\n");
         die_error(&err);
     }
     free(path);

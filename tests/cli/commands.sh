@@ -40,6 +40,10 @@ model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/Smol
 if [ ! -f "$model" ]; then echo "SKIP: default model not cached at $model (run scripts/setup.sh)"; exit 77; fi
 
 long=$(printf 'word %.0s' $(seq 1 100))
+expect bad-model-desc 1 'unknown_op.model:6:14: unknown op .rmsnorm.' \
+  "$AWQC" run -m "$model" --model-desc "$AWQC_SOURCE_DIR/tests/fixtures/lang/unknown_op.model" -p hi -n 1
+expect bad-model-caret 1 '^ +\^$' \
+  "$AWQC" run -m "$model" --model-desc "$AWQC_SOURCE_DIR/tests/fixtures/lang/syntax_error.model" -p hi -n 1
 expect prompt-too-long 1 'prompt has [0-9]+ tokens, which does not fit the context of 32 tokens' \
   "$AWQC" run -m "$model" --ctx 32 -p "$long"
 expect run-greedy 0 'Paris' "$AWQC" run -m "$model" -t 2 -p "The capital of France is" -n 8
