@@ -4,7 +4,8 @@
 // table of named weights, graph-level metadata (hyper-parameters), and layer
 // blocks ("layer.7.attn") that group nodes so tools can address them.
 // This header is the module map of ir/: builder.c (construction and shape
-// inference), verify.c, print.c, parse.c.
+// inference), verify.c, print.c, parse.c; scale_groups.c (the AWQ scale-group
+// pattern, shared by the quantizer and the folding pass) has its own header.
 #ifndef AWQC_IR_H
 #define AWQC_IR_H
 
