@@ -22,6 +22,8 @@ struct Interp {
     int *kv_slot;     // per node: KV cache slot for attention nodes, else -1
     KvCache *kv;
     size_t n_kv;
+    InterpObserver observer; // NULL: nobody watches
+    void *observer_user;
 };
 
 // ----------------------------------------------------------------------------
@@ -123,6 +125,11 @@ void interp_reset(Interp *in) { in->pos = 0; }
 int interp_pos(const Interp *in) { return in->pos; }
 int interp_n_ctx(const Interp *in) { return in->n_ctx; }
 int interp_threads(const Interp *in) { return in->n_threads; }
+
+void interp_set_observer(Interp *in, InterpObserver fn, void *user) {
+    in->observer = fn;
+    in->observer_user = user;
+}
 
 int64_t interp_vocab(const Interp *in) {
     return row_width(&in->g->nodes[in->g->outputs[0]].type);
@@ -380,6 +387,13 @@ static void release_after(Interp *in, int i) {
     }
 }
 
+// Shows node i's fresh value to the observer, before its inputs are freed.
+static void notify_observer(const Interp *in, int i, int T) {
+    const Node *n = &in->g->nodes[i];
+    if (!in->observer || n->op == OP_INPUT) return;
+    in->observer(in->g, i, in->vals[i], T, row_width(&n->type), in->observer_user);
+}
+
 static bool check_tokens(const Interp *in, const int32_t *tokens, int n, AwqcError *err) {
     if (n <= 0) return awqc_fail(err, "nothing to evaluate: 0 tokens");
     if (in->pos + n > in->n_ctx)
@@ -407,6 +421,7 @@ const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_r
     memcpy(in->ids, tokens, sizeof(int32_t) * (size_t)n);
     for (size_t i = 0; i < in->g->n_nodes; i++) {
         run_node(in, (int)i, n);
+        notify_observer(in, (int)i, n);
         release_after(in, (int)i);
     }
     in->pos += n;

@@ -29,4 +29,15 @@ int64_t interp_vocab(const Interp *in); // last dimension of the first output
 // fit in the context or an id is out of range.
 const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_rows, AwqcError *err);
 
+// ----------------------------------------------------------------------------
+// Observing activations (calibration, debugging)
+
+// Sees the value of one node right after the interpreter computed it during
+// a forward: T rows of width floats, row-major, valid only during the call.
+// Called for every node but the input, in node order.
+typedef void (*InterpObserver)(const Graph *g, int node, const float *value, int T, int64_t width, void *user);
+
+// Installs fn (NULL removes it); user is passed back on every call.
+void interp_set_observer(Interp *in, InterpObserver fn, void *user);
+
 #endif
