@@ -2,6 +2,7 @@
 // kernel per op, all in FP32, every activation a row-major [T, features]
 // array. Buffers are freed after their last use so a 512-token prompt fits in
 // little memory. The KV cache holds, per attention node, n_ctx rows of K and V.
+// interp_eval_node (interp_node.h) is the per-node step, shared with interp_region.c.
 #include "interp.h"
 
 #include <math.h>
@@ -9,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    float *k, *v; // [n_ctx, kv_dim]
-} KvCache;
+#include "interp_node.h"
 
 struct Interp {
     const Graph *g;
@@ -20,7 +19,7 @@ struct Interp {
     int32_t *ids;     // the tokens of the current step (the input node's value)
     int *last_use;    // per node: index of the last node reading it
     int *kv_slot;     // per node: KV cache slot for attention nodes, else -1
-    KvCache *kv;
+    InterpKv *kv;
     size_t n_kv;
     InterpObserver observer; // NULL: nobody watches
     void *observer_user;
@@ -29,8 +28,7 @@ struct Interp {
 // ----------------------------------------------------------------------------
 // set-up
 
-// Features per row of a node's value: the product of its non-T dimensions.
-static int64_t row_width(const Type *t) {
+int64_t interp_row_width(const Type *t) {
     int64_t w = 1;
     for (int i = 0; i < t->rank; i++)
         if (t->dims[i].kind == DIM_CONST) w *= t->dims[i].size;
@@ -77,8 +75,8 @@ static void alloc_kv_cache(Interp *in) {
     in->kv = xcalloc(in->n_kv ? in->n_kv : 1, sizeof *in->kv);
     for (size_t i = 0; i < g->n_nodes; i++) {
         if (in->kv_slot[i] < 0) continue;
-        int64_t kv_dim = row_width(ir_operand_type(g, g->nodes[i].in[1]));
-        KvCache *c = &in->kv[in->kv_slot[i]];
+        int64_t kv_dim = interp_row_width(ir_operand_type(g, g->nodes[i].in[1]));
+        InterpKv *c = &in->kv[in->kv_slot[i]];
         c->k = xcalloc((size_t)in->n_ctx * (size_t)kv_dim, sizeof(float));
         c->v = xcalloc((size_t)in->n_ctx * (size_t)kv_dim, sizeof(float));
     }
@@ -132,7 +130,7 @@ void interp_set_observer(Interp *in, InterpObserver fn, void *user) {
 }
 
 int64_t interp_vocab(const Interp *in) {
-    return row_width(&in->g->nodes[in->g->outputs[0]].type);
+    return interp_row_width(&in->g->nodes[in->g->outputs[0]].type);
 }
 
 // ----------------------------------------------------------------------------
@@ -265,7 +263,7 @@ typedef struct {
 
 // Causal attention of the T new queries over the cache rows 0..pos0+t,
 // after the new K and V rows have been stored in it.
-static void k_attention(float *y, const float *q, const KvCache *c, int T, AttnShape s) {
+static void k_attention(float *y, const float *q, const InterpKv *c, int T, AttnShape s) {
     int64_t qd = (int64_t)s.heads * s.hd, kvd = (int64_t)s.kv_heads * s.hd;
     int group = s.heads / s.kv_heads;
     float scale = 1.0f / sqrtf((float)s.hd);
@@ -322,57 +320,66 @@ static void k_softmax(float *y, const float *x, int T, int64_t D) {
 // ----------------------------------------------------------------------------
 // evaluation
 
-static const float *operand(const Interp *in, const Node *n, int i) {
+static const float *operand(const InterpStep *s, const Node *n, int i) {
     if (i >= n->n_in) return NULL;
     Operand o = n->in[i];
-    return o.kind == OPND_WEIGHT ? in->g->weights[o.index].data : in->vals[o.index];
+    return o.kind == OPND_WEIGHT ? s->g->weights[o.index].data : s->vals[o.index];
 }
 
-static int64_t operand_width(const Interp *in, const Node *n, int i) {
-    return row_width(ir_operand_type(in->g, n->in[i]));
+static int64_t operand_width(const InterpStep *s, const Node *n, int i) {
+    return interp_row_width(ir_operand_type(s->g, n->in[i]));
 }
 
-static void store_kv(Interp *in, const Node *n, int node, int T) {
-    KvCache *c = &in->kv[in->kv_slot[node]];
-    int64_t kvd = operand_width(in, n, 1);
-    memcpy(c->k + (int64_t)in->pos * kvd, operand(in, n, 1), sizeof(float) * (size_t)(T * kvd));
-    memcpy(c->v + (int64_t)in->pos * kvd, operand(in, n, 2), sizeof(float) * (size_t)(T * kvd));
+static void store_kv(const InterpStep *s, const Node *n, InterpKv *c) {
+    int64_t kvd = operand_width(s, n, 1);
+    memcpy(c->k + (int64_t)s->pos * kvd, operand(s, n, 1), sizeof(float) * (size_t)(s->T * kvd));
+    memcpy(c->v + (int64_t)s->pos * kvd, operand(s, n, 2), sizeof(float) * (size_t)(s->T * kvd));
 }
 
-static void run_attention(Interp *in, const Node *n, int node, float *y, int T) {
-    store_kv(in, n, node, T);
-    AttnShape s = {(int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "kv_heads", 0),
-                   (int)ir_node_attr_int(n, "head_dim", 0), in->pos};
-    k_attention(y, operand(in, n, 0), &in->kv[in->kv_slot[node]], T, s);
+static void run_attention(const InterpStep *s, const Node *n, InterpKv *c, float *y) {
+    AWQC_ASSERT(c != NULL);
+    store_kv(s, n, c);
+    AttnShape shape = {(int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "kv_heads", 0),
+                       (int)ir_node_attr_int(n, "head_dim", 0), s->pos};
+    k_attention(y, operand(s, n, 0), c, s->T, shape);
 }
 
-static void run_node(Interp *in, int i, int T) {
-    const Node *n = &in->g->nodes[i];
-    int64_t W = row_width(&n->type);
-    if (n->op == OP_INPUT) return; // its value is in->ids
-    float *y = in->vals[i] = xmalloc(sizeof(float) * (size_t)(T * W));
-    const float *x = operand(in, n, 0);
+float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
+    const Node *n = &s->g->nodes[i];
+    AWQC_ASSERT(n->op != OP_INPUT);
+    int T = s->T;
+    int64_t W = interp_row_width(&n->type);
+    float *y = xmalloc(sizeof(float) * (size_t)(T * W));
+    const float *x = operand(s, n, 0);
     float eps = (float)ir_node_attr_float(n, "eps", 1e-5);
     switch (n->op) {
-    case OP_EMBEDDING: k_embedding(y, x, in->ids, T, W); break;
-    case OP_RMS_NORM: k_rms_norm(y, x, operand(in, n, 1), T, W, eps); break;
-    case OP_LAYER_NORM: k_layer_norm(y, x, operand(in, n, 1), operand(in, n, 2), T, W, eps); break;
-    case OP_LINEAR: k_linear(y, x, operand(in, n, 1), operand(in, n, 2), T, operand_width(in, n, 0), W); break;
+    case OP_EMBEDDING: k_embedding(y, x, s->ids, T, W); break;
+    case OP_RMS_NORM: k_rms_norm(y, x, operand(s, n, 1), T, W, eps); break;
+    case OP_LAYER_NORM: k_layer_norm(y, x, operand(s, n, 1), operand(s, n, 2), T, W, eps); break;
+    case OP_LINEAR: k_linear(y, x, operand(s, n, 1), operand(s, n, 2), T, operand_width(s, n, 0), W); break;
     case OP_ROPE:
-        k_rope(y, x, T, in->pos, (int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "head_dim", 0),
+        k_rope(y, x, T, s->pos, (int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "head_dim", 0),
                (float)ir_node_attr_float(n, "theta", 10000.0),
                strcmp(ir_node_attr_string(n, "mode", "pairs"), "halves") == 0);
         break;
-    case OP_ATTENTION: run_attention(in, n, i, y, T); break;
+    case OP_ATTENTION: run_attention(s, n, kv, y); break;
     case OP_SILU:
     case OP_GELU:
     case OP_RELU: k_unary(y, x, T * W, n->op); break;
     case OP_ADD:
-    case OP_MUL: k_binary(y, x, operand(in, n, 1), T * W, n->op); break;
+    case OP_MUL: k_binary(y, x, operand(s, n, 1), T * W, n->op); break;
     case OP_SOFTMAX: k_softmax(y, x, T, W); break;
     case OP_INPUT:
     case OP_COUNT: AWQC_PANIC("unexpected op");
     }
+    return y;
+}
+
+static void run_node(Interp *in, int i, int T) {
+    if (in->g->nodes[i].op == OP_INPUT) return; // its value is in->ids
+    // The cast only adds const: the kernels read the operands, never write them.
+    InterpStep s = {in->g, (const float *const *)in->vals, in->ids, T, in->pos};
+    in->vals[i] = interp_eval_node(&s, i, in->kv_slot[i] >= 0 ? &in->kv[in->kv_slot[i]] : NULL);
 }
 
 // Frees the values whose last reader was node i.
@@ -391,7 +398,7 @@ static void release_after(Interp *in, int i) {
 static void notify_observer(const Interp *in, int i, int T) {
     const Node *n = &in->g->nodes[i];
     if (!in->observer || n->op == OP_INPUT) return;
-    in->observer(in->g, i, in->vals[i], T, row_width(&n->type), in->observer_user);
+    in->observer(in->g, i, in->vals[i], T, interp_row_width(&n->type), in->observer_user);
 }
 
 static bool check_tokens(const Interp *in, const int32_t *tokens, int n, AwqcError *err) {

@@ -1,0 +1,29 @@
+// fold.h: folds AWQ per-channel scales into a graph's bound f32 weights
+// (AWQ-SPEC.md section 4): the group's previous op absorbs a division by s and
+// its linears' input columns the matching multiplication, so the FP32 model
+// computes the same function while the linears see scaled weights.
+#ifndef AWQC_FOLD_H
+#define AWQC_FOLD_H
+
+#include "common/util.h"
+#include "ir/scale_groups.h"
+
+// ----------------------------------------------------------------------------
+// Folding one scale group
+//
+// s has sg->channels entries, each finite and > 0.
+//   prev a norm:   weight[c] /= s[c], and bias[c] /= s[c] for a layer_norm
+//                  with a bias;
+//   prev a linear: its last `channels` output rows r (and their bias) /= s[r]
+//                  (with a merged QKV projection that is the V slice);
+//   then each linear in sg->linears: W[:, c] *= s[c].
+//
+// Every precondition is checked before anything is written, so on failure
+// the graph is unchanged. Errors: a weight not bound to f32 data, a scale
+// that is not finite and positive, a group that does not fit the graph (wrong
+// op kinds, channel counts), or a weight that another operand also reads (a
+// norm weight shared by two norms, a matrix used by two linears): dividing it
+// would change that other op too.
+bool awq_fold_scales(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err);
+
+#endif

@@ -1,0 +1,433 @@
+// test_quant_fold.c: folding AWQ scales (quantizer/fold.h). The acceptance
+// test: folding random scales into every scale group of an unquantized model
+// leaves the reference interpreter's logits unchanged to 1e-5 (relative), on a
+// tiny LLaMA-like graph with all four group kinds (and a layer_norm and biases)
+// and on the real default model; each weight is rewritten exactly as the spec
+// says; bad groups and scales are refused without touching the graph.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quantizer/fold.h"
+#include "runtime/interp.h"
+#include "runtime/model.h"
+#include "test_support.h"
+
+enum { DIM = 16, HEADS = 2, HD = 8, FFN = 24, VOCAB = 30, LAYERS = 2, TOKENS = 12, REAL_TOKENS = 16 };
+
+// ----------------------------------------------------------------------------
+// random numbers and weights
+
+static uint32_t rng = 7;
+static float frand(void) { // uniform in [-0.5, 0.5)
+    rng = rng * 1664525u + 1013904223u;
+    return (float)(rng >> 8) / 16777216.0f - 0.5f;
+}
+
+// log-uniform in [lo, hi]
+static float log_uniform(float lo, float hi) {
+    return expf(logf(lo) + (frand() + 0.5f) * (logf(hi) - logf(lo)));
+}
+
+// A bound weight filled with base + spread * U(-0.5, 0.5); cols 0 makes it 1-D.
+static int weight(Graph *g, const char *name, int64_t rows, int64_t cols, float base, float spread) {
+    int64_t dims[2] = {rows, cols};
+    int w = ir_add_weight(g, name, ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows), NULL);
+    AWQC_ASSERT(w >= 0);
+    int64_t n = rows * (cols ? cols : 1);
+    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = base + spread * frand();
+    return w;
+}
+
+static int matrix(Graph *g, const char *name, int l, int64_t rows, int64_t cols) {
+    char buf[64];
+    snprintf(buf, sizeof buf, name, l);
+    return weight(g, buf, rows, cols, 0.0f, 1.0f);
+}
+
+static int vector(Graph *g, const char *name, int l, int64_t n, float base) {
+    char buf[64];
+    snprintf(buf, sizeof buf, name, l);
+    return weight(g, buf, n, 0, base, 0.5f);
+}
+
+// ----------------------------------------------------------------------------
+// graph building
+
+static int node(Graph *g, OpKind op, int block, int n_in, const Operand *in, Attr *attrs, int n_attrs) {
+    AwqcError err;
+    int id = ir_add_node(g, op, in, n_in, attrs, n_attrs, block, &err);
+    if (id < 0) AWQC_PANIC("%s", err.msg);
+    return id;
+}
+
+static int binary(Graph *g, OpKind op, int block, int a, int b) {
+    return node(g, op, block, 2, (Operand[]){ir_node_ref(a), ir_node_ref(b)}, NULL, 0);
+}
+
+static int linear(Graph *g, int block, int x, int w, int bias) {
+    Operand in[3] = {ir_node_ref(x), ir_weight_ref(w), ir_weight_ref(bias)};
+    return node(g, OP_LINEAR, block, bias >= 0 ? 3 : 2, in, NULL, 0);
+}
+
+static int rms(Graph *g, int block, int x, int w) {
+    Attr eps = ir_attr_float("eps", 1e-5);
+    return node(g, OP_RMS_NORM, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, &eps, 1);
+}
+
+static int layer_norm(Graph *g, int block, int x, int w, int b) {
+    Attr eps = ir_attr_float("eps", 1e-5);
+    return node(g, OP_LAYER_NORM, block, 3, (Operand[]){ir_node_ref(x), ir_weight_ref(w), ir_weight_ref(b)}, &eps,
+                1);
+}
+
+// Layer l's norm: rms_norm in even layers, layer_norm with a shift in odd ones.
+static int any_norm(Graph *g, int block, int x, const char *what, int l) {
+    char name[64];
+    snprintf(name, sizeof name, "l%%d.%s", what);
+    int w = vector(g, name, l, DIM, 1.0f);
+    if (l % 2 == 0) return rms(g, block, x, w);
+    snprintf(name, sizeof name, "l%%d.%s_bias", what);
+    return layer_norm(g, block, x, w, vector(g, name, l, DIM, 0.0f));
+}
+
+static int rope(Graph *g, int block, int x) {
+    Attr a[4] = {ir_attr_int("heads", HEADS), ir_attr_int("head_dim", HD), ir_attr_float("theta", 10000.0),
+                 ir_attr_string("mode", "halves")};
+    return node(g, OP_ROPE, block, 1, (Operand[]){ir_node_ref(x)}, a, 4);
+}
+
+// Attention with heads == kv_heads, so v -> o is a group; odd layers give v a bias.
+static int attention(Graph *g, int l, int x) {
+    char name[32];
+    snprintf(name, sizeof name, "layer.%d.attn", l);
+    int b = ir_block(g, name);
+    int h = any_norm(g, b, x, "attn_norm", l);
+    int q = rope(g, b, linear(g, b, h, matrix(g, "l%d.q", l, DIM, DIM), -1));
+    int k = rope(g, b, linear(g, b, h, matrix(g, "l%d.k", l, DIM, DIM), -1));
+    int v_bias = l % 2 ? vector(g, "l%d.v_bias", l, DIM, 0.0f) : -1;
+    int v = linear(g, b, h, matrix(g, "l%d.v", l, DIM, DIM), v_bias);
+    Attr aa[3] = {ir_attr_int("heads", HEADS), ir_attr_int("kv_heads", HEADS), ir_attr_int("head_dim", HD)};
+    int a = node(g, OP_ATTENTION, b, 3, (Operand[]){ir_node_ref(q), ir_node_ref(k), ir_node_ref(v)}, aa, 3);
+    return binary(g, OP_ADD, b, x, linear(g, b, a, matrix(g, "l%d.o", l, DIM, DIM), -1));
+}
+
+static int mlp(Graph *g, int l, int x) {
+    char name[32];
+    snprintf(name, sizeof name, "layer.%d.mlp", l);
+    int b = ir_block(g, name);
+    int h = any_norm(g, b, x, "ffn_norm", l);
+    int gate = linear(g, b, h, matrix(g, "l%d.gate", l, FFN, DIM), -1);
+    int up = linear(g, b, h, matrix(g, "l%d.up", l, FFN, DIM), -1);
+    int act = node(g, OP_SILU, b, 1, (Operand[]){ir_node_ref(gate)}, NULL, 0);
+    int prod = binary(g, OP_MUL, b, act, up);
+    return binary(g, OP_ADD, b, x, linear(g, b, prod, matrix(g, "l%d.down", l, DIM, FFN), -1));
+}
+
+// A tied-embedding LLaMA: its 4 * LAYERS scale groups cover every kind.
+static Graph *tiny_llama(void) {
+    Graph *g = ir_graph_new("tiny");
+    Attr name = ir_attr_string("name", "tokens");
+    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
+    int embd = matrix(g, "embd", 0, VOCAB, DIM);
+    int x = node(g, OP_EMBEDDING, -1, 2, (Operand[]){ir_weight_ref(embd), ir_node_ref(tokens)}, NULL, 0);
+    for (int l = 0; l < LAYERS; l++) x = mlp(g, l, attention(g, l, x));
+    ir_add_output(g, linear(g, -1, rms(g, -1, x, vector(g, "out_norm", 0, DIM, 1.0f)), embd, -1));
+    return g;
+}
+
+// ----------------------------------------------------------------------------
+// running and comparing
+
+// All rows of logits for n tokens from an empty cache (heap, caller frees).
+static float *logits_of(const Graph *g, const int32_t *ids, int n) {
+    AwqcError err;
+    Interp *in = interp_new(g, n, 2, &err);
+    if (!in) AWQC_PANIC("%s", err.msg);
+    const float *out = interp_forward(in, ids, n, true, &err);
+    if (!out) AWQC_PANIC("%s", err.msg);
+    size_t len = (size_t)n * (size_t)interp_vocab(in);
+    float *copy = xmalloc(sizeof(float) * len);
+    memcpy(copy, out, sizeof(float) * len);
+    interp_free(in);
+    return copy;
+}
+
+// max |a - b| / max |a|
+static double relative_diff(const float *a, const float *b, size_t n) {
+    double diff = 0, mag = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        mag = fmax(mag, fabs((double)a[i]));
+    }
+    return diff / mag;
+}
+
+static size_t argmax(const float *row, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++) best = row[i] > row[best] ? i : best;
+    return best;
+}
+
+static float *random_scales(int64_t n, float lo, float hi) {
+    float *s = xmalloc(sizeof(float) * (size_t)n);
+    for (int64_t c = 0; c < n; c++) s[c] = log_uniform(lo, hi);
+    return s;
+}
+
+// ----------------------------------------------------------------------------
+// snapshots of weights, to see exactly what a fold wrote
+
+static float **snapshot(const Graph *g) {
+    float **copy = xcalloc(g->n_weights, sizeof *copy);
+    for (size_t i = 0; i < g->n_weights; i++) {
+        if (!g->weights[i].data) continue;
+        size_t n = (size_t)ir_type_elements(&g->weights[i].type);
+        copy[i] = xmalloc(sizeof(float) * n);
+        memcpy(copy[i], g->weights[i].data, sizeof(float) * n);
+    }
+    return copy;
+}
+
+static void free_snapshot(const Graph *g, float **copy) {
+    for (size_t i = 0; i < g->n_weights; i++) free(copy[i]);
+    free(copy);
+}
+
+// Weights whose data differs bitwise from the snapshot.
+static size_t changed_weights(const Graph *g, float **copy) {
+    size_t changed = 0;
+    for (size_t i = 0; i < g->n_weights; i++)
+        if (copy[i])
+            changed += memcmp(copy[i], g->weights[i].data,
+                              sizeof(float) * (size_t)ir_type_elements(&g->weights[i].type)) != 0;
+    return changed;
+}
+
+static const Weight *operand_weight(const Graph *g, int node, int i) {
+    const Node *n = &g->nodes[node];
+    return i < n->n_in && n->in[i].kind == OPND_WEIGHT ? &g->weights[n->in[i].index] : NULL;
+}
+
+static const float *old_data(const Graph *g, float **copy, const Weight *w) { return copy[w - g->weights]; }
+
+// Rows: the last `channels` rows of prev's weight (one element per row for a
+// norm) and its bias are the old ones divided by s, the other rows unchanged.
+static size_t wrong_divisions(const Graph *g, float **copy, const ScaleGroup *sg, const float *s) {
+    size_t wrong = 0;
+    for (int op = 1; op <= 2; op++) {
+        const Weight *w = operand_weight(g, sg->prev, op);
+        if (!w) continue;
+        bool matrix = op == 1 && sg->kind == SG_PREV_LINEAR;
+        int64_t rows = w->type.dims[0].size, width = matrix ? w->type.dims[1].size : 1;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t k = 0; k < width; k++) {
+                int64_t c = r - (rows - sg->channels);
+                float old = old_data(g, copy, w)[r * width + k];
+                wrong += w->data[r * width + k] != (c >= 0 ? old / s[c] : old);
+            }
+    }
+    return wrong;
+}
+
+static size_t wrong_multiplications(const Graph *g, float **copy, const ScaleGroup *sg, const float *s) {
+    size_t wrong = 0;
+    for (int i = 0; i < sg->n_linears; i++) {
+        const Weight *w = operand_weight(g, sg->linears[i], 1);
+        int64_t rows = w->type.dims[0].size, cols = w->type.dims[1].size;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++)
+                wrong += w->data[r * cols + c] != old_data(g, copy, w)[r * cols + c] * s[c];
+    }
+    return wrong;
+}
+
+// ----------------------------------------------------------------------------
+// (a) the tiny LLaMA
+
+static void fold_checked(Graph *g, const ScaleGroup *sg, const float *s) {
+    float **before = snapshot(g);
+    AwqcError err;
+    CHECK_MSG(awq_fold_scales(g, sg, s, &err), "%s", err.msg);
+    size_t expect_changed = 1 + (size_t)sg->n_linears + (operand_weight(g, sg->prev, 2) != NULL);
+    CHECK_MSG(changed_weights(g, before) == expect_changed, "group at %%%d changed %zu weights, expected %zu",
+              sg->prev, changed_weights(g, before), expect_changed);
+    CHECK_MSG(wrong_divisions(g, before, sg, s) == 0, "group at %%%d: prev's rows not divided exactly", sg->prev);
+    CHECK_MSG(wrong_multiplications(g, before, sg, s) == 0, "group at %%%d: columns not multiplied exactly",
+              sg->prev);
+    free_snapshot(g, before);
+}
+
+// A fold that forgets the division must show in the logits: the comparison
+// below can fail.
+static void check_sensitivity(Graph *g, const ScaleGroup *sg, const int32_t *ids, const float *reference) {
+    float *w = operand_weight(g, sg->linears[0], 1)->data;
+    float saved = w[0];
+    w[0] *= 2.0f;
+    float *wrong = logits_of(g, ids, TOKENS);
+    double rel = relative_diff(reference, wrong, (size_t)TOKENS * VOCAB);
+    CHECK_MSG(rel > 1e-3, "an unbalanced column change moved the logits by only %g", rel);
+    w[0] = saved;
+    free(wrong);
+}
+
+static void test_tiny(void) {
+    Graph *g = tiny_llama();
+    ScaleGroup *groups;
+    size_t n = ir_find_scale_groups(g, &groups);
+    CHECK_MSG(n == 4 * LAYERS, "%zu scale groups", n);
+    int kinds[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) kinds[groups[i].kind]++;
+    CHECK(kinds[SG_PREV_NORM] == 2 * LAYERS && kinds[SG_PREV_LINEAR] == 2 * LAYERS);
+    int32_t ids[TOKENS];
+    for (int t = 0; t < TOKENS; t++) ids[t] = (int32_t)((t * 11 + 5) % VOCAB);
+    float *before = logits_of(g, ids, TOKENS);
+    check_sensitivity(g, &groups[0], ids, before);
+    for (size_t i = 0; i < n; i++) {
+        float *s = random_scales(groups[i].channels, 0.25f, 4.0f);
+        fold_checked(g, &groups[i], s);
+        free(s);
+    }
+    float *after = logits_of(g, ids, TOKENS);
+    double rel = relative_diff(before, after, (size_t)TOKENS * VOCAB);
+    printf("tiny llama: %zu groups folded, scales in [0.25, 4]: relative max logit change %.3g\n", n, rel);
+    CHECK_MSG(rel <= 1e-5, "relative logit change %g", rel);
+    free(before);
+    free(after);
+    free(groups);
+    ir_graph_free(g);
+}
+
+// ----------------------------------------------------------------------------
+// (b) the real model
+
+static void compare_real(const float *before, const float *after, int64_t vocab) {
+    double rel = relative_diff(before, after, (size_t)REAL_TOKENS * (size_t)vocab);
+    printf("real model: relative max logit change %.3g over %d tokens\n", rel, REAL_TOKENS);
+    CHECK_MSG(rel <= 1e-5, "relative logit change %g", rel);
+    int moved = 0;
+    for (int t = 0; t < REAL_TOKENS; t++)
+        moved += argmax(before + t * vocab, (size_t)vocab) != argmax(after + t * vocab, (size_t)vocab);
+    CHECK_MSG(moved == 0, "argmax changed at %d of %d positions", moved, REAL_TOKENS);
+}
+
+static void fold_all_real(Graph *g) {
+    ScaleGroup *groups;
+    size_t n = ir_find_scale_groups(g, &groups);
+    CHECK_MSG(n == 90, "%zu scale groups", n);
+    AwqcError err;
+    for (size_t i = 0; i < n; i++) {
+        float *s = random_scales(groups[i].channels, 0.5f, 2.0f);
+        CHECK_MSG(awq_fold_scales(g, &groups[i], s, &err), "group %zu: %s", i, err.msg);
+        free(s);
+    }
+    free(groups);
+}
+
+static void test_real_model(void) {
+    const char *path = test_model_or_skip();
+    char *models = awqc_asprintf("%s/models", test_source_dir());
+    AwqcError err;
+    Model *m = model_load(path, &(ModelLoadOptions){.models_dir = models, .load_weights = true, .quiet = true}, &err);
+    free(models);
+    CHECK_MSG(m != NULL, "%s", err.msg);
+    if (!m) return;
+    const char *prompt = "The quick brown fox jumps over the lazy dog, and then it runs far away into the forest.";
+    int32_t *ids;
+    size_t n = tok_encode(m->tok, prompt, strlen(prompt), false, false, &ids);
+    CHECK_MSG(n >= REAL_TOKENS, "prompt has %zu tokens", n);
+    if (n >= REAL_TOKENS) {
+        float *before = logits_of(m->graph, ids, REAL_TOKENS);
+        fold_all_real(m->graph);
+        float *after = logits_of(m->graph, ids, REAL_TOKENS);
+        const Type *out = &m->graph->nodes[m->graph->outputs[0]].type;
+        compare_real(before, after, out->dims[out->rank - 1].size);
+        free(before);
+        free(after);
+    }
+    free(ids);
+    model_free(m);
+}
+
+// ----------------------------------------------------------------------------
+// (c) refusals: a norm weight read by two norms (n1, n2), a matrix read by two
+// linears (d, f); n3 -> e is a valid group to break in other ways.
+
+typedef struct {
+    Graph *g;
+    int n1, n3, a, e, f, we;
+} Shared;
+
+static Shared shared_graph(void) {
+    Shared s = {.g = ir_graph_new("shared")};
+    Graph *g = s.g;
+    Attr name = ir_attr_string("name", "tokens");
+    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
+    int x = node(g, OP_EMBEDDING, -1, 2,
+                 (Operand[]){ir_weight_ref(matrix(g, "embd", 0, VOCAB, DIM)), ir_node_ref(tokens)}, NULL, 0);
+    int nw = vector(g, "nw", 0, DIM, 1.0f), wc = matrix(g, "wc", 0, DIM, DIM);
+    s.n1 = rms(g, -1, x, nw);
+    s.a = linear(g, -1, s.n1, matrix(g, "wa", 0, DIM, DIM), -1);
+    int d = linear(g, -1, rms(g, -1, x, nw), wc, -1);
+    s.n3 = rms(g, -1, x, vector(g, "nw3", 0, DIM, 1.0f));
+    s.we = matrix(g, "we", 0, DIM, DIM);
+    s.e = linear(g, -1, s.n3, s.we, -1);
+    s.f = linear(g, -1, s.n3, wc, -1);
+    int sum = binary(g, OP_ADD, -1, s.a, binary(g, OP_ADD, -1, d, binary(g, OP_ADD, -1, s.e, s.f)));
+    ir_add_output(g, linear(g, -1, sum, matrix(g, "lm", 0, VOCAB, DIM), -1));
+    return s;
+}
+
+static void expect_refusal(Graph *g, ScaleGroup sg, const float *s, const char *want) {
+    AwqcError err = {{0}};
+    CHECK_MSG(!awq_fold_scales(g, &sg, s, &err), "folding should fail with '%s'", want);
+    CHECK_MSG(strstr(err.msg, want) != NULL, "message '%s' lacks '%s'", err.msg, want);
+}
+
+static void refuse_bad_scales(Shared *sh, ScaleGroup ok, float *s) {
+    const float bad[4] = {0.0f, -1.0f, NAN, INFINITY};
+    const char *want[4] = {"scale 3 is 0;", "scale 3 is -1;", "scale 3 is nan;", "scale 3 is inf;"};
+    for (int i = 0; i < 4; i++) {
+        s[3] = bad[i];
+        expect_refusal(sh->g, ok, s, want[i]);
+    }
+    s[3] = 1.5f;
+}
+
+static void test_refusals(void) {
+    Shared sh = shared_graph();
+    float **before = snapshot(sh.g);
+    float s[DIM];
+    for (int c = 0; c < DIM; c++) s[c] = 0.5f + 0.1f * (float)c;
+    ScaleGroup ok = {SG_PREV_NORM, sh.n3, 1, {sh.e}, sh.e, -1, DIM};
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_NORM, sh.n1, 1, {sh.a}, sh.a, -1, DIM}, s,
+                   "weight 'nw' of rms_norm");
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_NORM, sh.n3, 2, {sh.e, sh.f}, sh.f, -1, DIM}, s,
+                   "'wc' of linear %" /* then the node */);
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_NORM, sh.n3, 2, {sh.e, sh.f}, sh.f, -1, DIM}, s, "read by 2 operands");
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_NORM, sh.n3, 2, {sh.e, sh.e}, sh.e, -1, DIM}, s, "listed twice");
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_NORM, sh.n3, 1, {sh.e}, sh.e, -1, DIM - 1}, s,
+                   "has 16 output channels, the group 15");
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_LINEAR, sh.n3, 1, {sh.e}, sh.e, -1, DIM}, s, "does not fit");
+    expect_refusal(sh.g, (ScaleGroup){SG_PREV_NORM, sh.n3, 1, {sh.n1}, sh.e, -1, DIM}, s, "is not a linear node");
+    refuse_bad_scales(&sh, ok, s);
+    float *data = sh.g->weights[sh.we].data;
+    sh.g->weights[sh.we].data = NULL;
+    expect_refusal(sh.g, ok, s, "weight 'we' of linear");
+    expect_refusal(sh.g, ok, s, "is not bound to f32 data");
+    sh.g->weights[sh.we].data = data;
+    CHECK_MSG(changed_weights(sh.g, before) == 0, "a refused fold changed %zu weights",
+              changed_weights(sh.g, before));
+    // The same group, left intact, folds: the refusals above were for their reasons.
+    fold_checked(sh.g, &ok, s);
+    free_snapshot(sh.g, before);
+    ir_graph_free(sh.g);
+}
+
+int main(void) {
+    test_tiny();
+    test_refusals();
+    test_real_model();
+    return test_result();
+}
