@@ -1,0 +1,84 @@
+// awq.h: the AWQ searches (AWQ-SPEC.md sections 3 and 5): per scale group, the
+// per-channel scale that minimises the fake-quantized module's output error on
+// captured full-precision activations; per linear, the per-group clipping
+// threshold that minimises the error of the group's partial dot products.
+#ifndef AWQC_AWQ_H
+#define AWQC_AWQ_H
+
+#include "common/util.h"
+#include "ir/scale_groups.h"
+
+// ----------------------------------------------------------------------------
+// Captured full-precision activations
+//
+// The calibration tokens run as `windows` windows of `window_len` tokens, each
+// from an empty KV cache (positions 0..window_len-1), so modules holding an
+// attention are re-run window by window.
+
+typedef struct {
+    int windows, window_len;
+    size_t n_nodes;
+    float **value; // per node: [windows * window_len, width] (row-major) or NULL
+} AwqActs;
+
+// Runs windows consecutive windows of ids (n_ids >= windows * window_len)
+// through an interpreter on g (weights bound to f32) and keeps the values of
+// the nodes lo..hi (a graph output, computed for the last token only, is not
+// kept: its value stays NULL). False with err when the ids are too few or a
+// forward fails.
+bool awq_acts_capture(const Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows, int lo, int hi,
+                      int n_threads, AwqActs *out, AwqcError *err);
+void awq_acts_free(AwqActs *a);
+
+// Floats per token of a node's value (the product of its dims after the first).
+int64_t awq_node_width(const Graph *g, int node);
+
+// ----------------------------------------------------------------------------
+// Scale search for one group (section 3)
+
+typedef struct {
+    int bits, group; // the quantizer's (quant.h)
+    bool duo;        // s = s_x^r / (s_w^(1-r) + 1e-4) instead of s = s_x^r
+    int n_threads;   // for the region interpreter; <= 0: one per logical CPU
+} AwqScaleOptions;
+
+#define AWQ_GRID 20
+
+typedef struct {
+    double best_loss;  // of the chosen scales
+    double rtn_loss;   // with s = 1 (plain RTN); the ratio-0 loss unless duo
+    double best_ratio; // r / AWQ_GRID of the chosen scales
+    float *scales;     // [channels], heap; normalised so sqrt(max * min) = 1
+} AwqScaleResult;
+
+// For r = 0..AWQ_GRID-1 builds candidate scales from s_x (the group input's
+// per-channel mean |x|, length sg->channels), temporarily replaces each linear
+// W of the group by fakequant(W diag(s)) diag(1/s), re-runs the node range
+// [sg->linears[0] .. sg->inspect] per window on the captured values of the
+// nodes before it, and measures the mean squared difference to that range's
+// full-precision output. Loss ties keep the smaller ratio. The graph's
+// weights are back to their original arrays (bit for bit) on return, also on
+// failure. Errors: a linear whose shape the quantizer refuses (the message
+// names the weight), a value the range reads that acts lacks, an interpreter
+// failure.
+bool awq_search_scales(Graph *g, const ScaleGroup *sg, const AwqActs *acts, const double *s_x,
+                       const AwqScaleOptions *opt, AwqScaleResult *out, AwqcError *err);
+void awq_scale_result_free(AwqScaleResult *r);
+
+// ----------------------------------------------------------------------------
+// Clip search for one linear (section 5)
+
+#define AWQ_CLIP_TOKENS 512 // tokens sampled from the linear's input
+#define AWQ_CLIP_STEPS 10   // max_val = org_max * (1 - i / 20), i = 0..9
+
+// w[rows, cols] is the (already scaled) weight, x[n_tokens, cols] its input.
+// Samples up to AWQ_CLIP_TOKENS tokens (every max(1, n_tokens / 512)-th one)
+// and, for each output row and column group, picks the max_val minimising the
+// mean over sampled tokens of the squared difference between the group's
+// partial dot product with fakequant(clamp(w, +-max_val)) and with w; ties
+// keep the larger max_val. Writes max_val[rows * (cols / group)], ready for
+// quant_fake_inplace / quant_rtn_clipped. Callers skip q and k projections.
+bool awq_search_clip(const float *w, int64_t rows, int64_t cols, const float *x, int64_t n_tokens, int bits,
+                     int group, float *max_val, AwqcError *err);
+
+#endif

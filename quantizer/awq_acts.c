@@ -1,0 +1,68 @@
+// awq_acts.c: captures the full-precision activations the AWQ searches re-run
+// modules on: an interpreter observer copies the values of a node range,
+// window by window, into one array per node.
+#include <stdlib.h>
+#include <string.h>
+
+#include "quantizer/awq.h"
+#include "runtime/interp.h"
+
+// ----------------------------------------------------------------------------
+// observing
+
+typedef struct {
+    AwqActs *acts;
+    int lo, hi;
+    int window; // the window being run
+} Capture;
+
+int64_t awq_node_width(const Graph *g, int node) {
+    const Type *t = &g->nodes[node].type;
+    int64_t w = 1;
+    for (int d = 1; d < t->rank; d++) w *= t->dims[d].size;
+    return w;
+}
+
+static void keep_value(const Graph *g, int node, const float *value, int T, int64_t width, void *user) {
+    Capture *c = user;
+    AwqActs *a = c->acts;
+    // An output the interpreter computes for the last token only is not kept.
+    if (node < c->lo || node > c->hi || T != a->window_len) return;
+    AWQC_ASSERT(width == awq_node_width(g, node));
+    size_t row = (size_t)width, per_window = (size_t)T * row;
+    if (!a->value[node]) a->value[node] = xmalloc(sizeof(float) * per_window * (size_t)a->windows);
+    memcpy(a->value[node] + (size_t)c->window * per_window, value, sizeof(float) * per_window);
+}
+
+// ----------------------------------------------------------------------------
+// the public calls
+
+bool awq_acts_capture(const Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows, int lo, int hi,
+                      int n_threads, AwqActs *out, AwqcError *err) {
+    memset(out, 0, sizeof *out);
+    if (window_len <= 0 || windows <= 0 || (size_t)window_len * (size_t)windows > n_ids)
+        return awqc_fail(err, "capturing %d windows of %d tokens needs more than the %zu tokens given", windows,
+                         window_len, n_ids);
+    if (lo < 0 || hi < lo || (size_t)hi >= g->n_nodes)
+        return awqc_fail(err, "%%%d..%%%d is not a node range of graph '%s'", lo, hi, g->name);
+    Interp *in = interp_new(g, window_len, n_threads, err);
+    if (!in) return false;
+    *out = (AwqActs){windows, window_len, g->n_nodes, xcalloc(g->n_nodes, sizeof(float *))};
+    Capture c = {out, lo, hi, 0};
+    interp_set_observer(in, keep_value, &c);
+    bool ok = true;
+    for (c.window = 0; ok && c.window < windows; c.window++) {
+        interp_reset(in);
+        ok = interp_forward(in, ids + (size_t)c.window * (size_t)window_len, window_len, false, err) != NULL;
+    }
+    interp_free(in);
+    if (!ok) awq_acts_free(out);
+    return ok;
+}
+
+void awq_acts_free(AwqActs *a) {
+    if (!a->value) return;
+    for (size_t i = 0; i < a->n_nodes; i++) free(a->value[i]);
+    free(a->value);
+    memset(a, 0, sizeof *a);
+}
