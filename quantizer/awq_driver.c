@@ -1,0 +1,396 @@
+// awq_driver.c: quantizes a whole bound graph in place (awq_driver.h). RTN
+// rounds every selected linear; AWQ walks the blocks in node order and, per
+// block, captures full-precision activations, searches and folds the scale
+// groups' scales, searches clips and rounds the block's linears.
+#include "quantizer/awq_driver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quantizer/awq.h"
+#include "quantizer/fold.h"
+#include "quantizer/quant.h"
+
+// ----------------------------------------------------------------------------
+// The driver's state
+//
+// Captures must see the full-precision model (spec section 2), but earlier
+// blocks are already rewritten by then. Rather than holding every block's
+// activations at once (tokens x width per node for the whole model), the
+// driver keeps a pristine copy of each weight before it first writes it and
+// swaps those copies in for the duration of a capture: memory is one copy of
+// the rewritten weights, and each block's capture is a plain forward.
+
+typedef struct {
+    Graph *g;
+    const QuantOptions *o;
+    const int32_t *ids;
+    size_t n_ids;
+    int window_len, windows;
+    bool *quantize;    // per weight: a linear matrix selected for quantization
+    bool *done;        // per weight: already rounded
+    float **pristine;  // per weight: full-precision copy of a rewritten weight, or NULL
+    ScaleGroup *groups;
+    size_t n_groups;
+    QuantReport *rep;
+} Driver;
+
+static int linear_matrix(const Graph *g, int node) {
+    const Node *n = &g->nodes[node];
+    if (n->op != OP_LINEAR || n->n_in < 2 || n->in[1].kind != OPND_WEIGHT) return -1;
+    return n->in[1].index;
+}
+
+static bool is_graph_output(const Graph *g, int node) {
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == node) return true;
+    return false;
+}
+
+static const Weight *node_matrix(const Graph *g, int node) { return &g->weights[linear_matrix(g, node)]; }
+
+// ----------------------------------------------------------------------------
+// Which linear matrices are quantized
+
+static bool *weights_read_by_embeddings(const Graph *g) {
+    bool *read = xcalloc(g->n_weights ? g->n_weights : 1, sizeof(bool));
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op != OP_EMBEDDING) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k].kind == OPND_WEIGHT) read[n->in[k].index] = true;
+    }
+    return read;
+}
+
+static bool linear_may_quantize(const Graph *g, int node, const bool *embedded, int group) {
+    int w = linear_matrix(g, node);
+    const Weight *wt = &g->weights[w];
+    return !embedded[w] && !is_graph_output(g, node) && wt->type.rank == 2 && wt->type.dims[1].size % group == 0;
+}
+
+// Marks d->quantize and lists the other linear matrices in the report. A
+// matrix two linears share is quantized only when both would quantize it.
+static void select_weights(Driver *d) {
+    const Graph *g = d->g;
+    bool *embedded = weights_read_by_embeddings(g), *refused = xcalloc(g->n_weights + 1, sizeof(bool));
+    bool *seen = xcalloc(g->n_weights + 1, sizeof(bool));
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        int w = linear_matrix(g, (int)i);
+        if (w < 0) continue;
+        seen[w] = true;
+        if (!linear_may_quantize(g, (int)i, embedded, d->o->group)) refused[w] = true;
+    }
+    for (size_t w = 0; w < g->n_weights; w++) {
+        if (!seen[w]) continue;
+        d->quantize[w] = !refused[w];
+        if (d->quantize[w]) {
+            d->rep->quantized++;
+            continue;
+        }
+        d->rep->skipped_names = xrealloc(d->rep->skipped_names, sizeof(char *) * (d->rep->skipped + 1));
+        d->rep->skipped_names[d->rep->skipped++] = xstrdup(g->weights[w].name);
+    }
+    free(embedded);
+    free(refused);
+    free(seen);
+}
+
+static bool check_bound(const Driver *d, AwqcError *err) {
+    for (size_t w = 0; w < d->g->n_weights; w++)
+        if (d->quantize[w] && !d->g->weights[w].data)
+            return awqc_fail(err, "weight '%s' is not bound to f32 data", d->g->weights[w].name);
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// Rounding one matrix
+
+static bool round_matrix(Driver *d, int w, const float *max_val, AwqcError *err) {
+    Weight *wt = &d->g->weights[w];
+    AwqcError e;
+    if (!quant_fake_inplace(wt->data, wt->type.dims[0].size, wt->type.dims[1].size, d->o->bits, d->o->group,
+                            max_val, &e))
+        return awqc_fail(err, "weight '%s': %s", wt->name, e.msg);
+    d->done[w] = true;
+    return true;
+}
+
+static bool quantize_rtn(Driver *d, AwqcError *err) {
+    for (size_t w = 0; w < d->g->n_weights; w++)
+        if (d->quantize[w] && !round_matrix(d, (int)w, NULL, err)) return false;
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// Pristine copies and full-precision captures
+
+static void keep_pristine(Driver *d, int w) {
+    Weight *wt = &d->g->weights[w];
+    if (d->pristine[w] || !wt->data) return;
+    size_t n = (size_t)ir_type_elements(&wt->type);
+    d->pristine[w] = xmalloc(sizeof(float) * n);
+    memcpy(d->pristine[w], wt->data, sizeof(float) * n);
+}
+
+static void keep_node_weights(Driver *d, int node) {
+    const Node *n = &d->g->nodes[node];
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k].kind == OPND_WEIGHT) keep_pristine(d, n->in[k].index);
+}
+
+static void swap_pristine(Driver *d) {
+    for (size_t w = 0; w < d->g->n_weights; w++) {
+        if (!d->pristine[w]) continue;
+        float *t = d->g->weights[w].data;
+        d->g->weights[w].data = d->pristine[w];
+        d->pristine[w] = t;
+    }
+}
+
+static bool capture_fp(Driver *d, int lo, int hi, AwqActs *acts, AwqcError *err) {
+    swap_pristine(d);
+    bool ok = awq_acts_capture(d->g, d->ids, d->n_ids, d->window_len, d->windows, lo, hi, d->o->threads, acts, err);
+    swap_pristine(d);
+    return ok;
+}
+
+// ----------------------------------------------------------------------------
+// One block (a "unit": the quantized linears and scale groups of one block id)
+
+typedef struct {
+    int block;
+    int *linears; // quantized linear nodes, in node order
+    int n_linears;
+    int *groups; // indices into Driver.groups
+    int n_groups;
+    int first, last; // node range the unit's searches touch
+    AwqScaleResult *found; // per unit group
+} Unit;
+
+static bool group_fully_quantized(const Driver *d, const ScaleGroup *sg) {
+    for (int k = 0; k < sg->n_linears; k++)
+        if (!d->quantize[linear_matrix(d->g, sg->linears[k])]) return false;
+    return true;
+}
+
+static void unit_collect(const Driver *d, Unit *u) {
+    u->linears = xmalloc(sizeof(int) * (d->g->n_nodes + 1));
+    u->groups = xmalloc(sizeof(int) * (d->n_groups + 1));
+    u->first = INT32_MAX;
+    u->last = -1;
+    for (size_t i = 0; i < d->g->n_nodes; i++) {
+        int w = linear_matrix(d->g, (int)i);
+        if (w < 0 || !d->quantize[w] || d->g->nodes[i].block != u->block) continue;
+        u->linears[u->n_linears++] = (int)i;
+        u->first = (int)i < u->first ? (int)i : u->first;
+        u->last = (int)i > u->last ? (int)i : u->last;
+    }
+    for (size_t i = 0; i < d->n_groups; i++) {
+        const ScaleGroup *sg = &d->groups[i];
+        if (sg->block != u->block || !group_fully_quantized(d, sg)) continue;
+        u->groups[u->n_groups++] = (int)i;
+        u->first = sg->prev < u->first ? sg->prev : u->first;
+        u->last = sg->inspect > u->last ? sg->inspect : u->last;
+    }
+    u->found = xcalloc((size_t)u->n_groups + 1, sizeof(AwqScaleResult));
+}
+
+static void unit_free(Unit *u) {
+    for (int i = 0; i < u->n_groups; i++) awq_scale_result_free(&u->found[i]);
+    free(u->found);
+    free(u->linears);
+    free(u->groups);
+}
+
+// The first node to capture: the earliest value a node of the unit's range
+// reads (the block input the searches re-run from).
+static int unit_capture_lo(const Graph *g, const Unit *u) {
+    int lo = u->first;
+    for (int i = u->first; i <= u->last; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            const Operand *op = &g->nodes[i].in[k];
+            if (op->kind == OPND_NODE && g->nodes[op->index].op != OP_INPUT && op->index < lo) lo = op->index;
+        }
+    return lo;
+}
+
+// s_x[c]: mean |x[c]| of the group's input over the captured tokens.
+static double *input_abs_mean(const Graph *g, const ScaleGroup *sg, const AwqActs *acts) {
+    int input = g->nodes[sg->linears[0]].in[0].index;
+    AWQC_ASSERT(awq_node_width(g, input) == sg->channels && acts->value[input]);
+    int64_t n = (int64_t)acts->windows * acts->window_len, ch = sg->channels;
+    double *s_x = xcalloc((size_t)ch, sizeof(double));
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < ch; c++) s_x[c] += fabs((double)acts->value[input][t * ch + c]);
+    for (int64_t c = 0; c < ch; c++) s_x[c] /= (double)n;
+    return s_x;
+}
+
+static bool unit_search_scales(Driver *d, Unit *u, const AwqActs *acts, AwqcError *err) {
+    AwqScaleOptions opt = {d->o->bits, d->o->group, d->o->duo, d->o->threads};
+    for (int i = 0; i < u->n_groups; i++) {
+        const ScaleGroup *sg = &d->groups[u->groups[i]];
+        double *s_x = input_abs_mean(d->g, sg, acts);
+        bool ok = awq_search_scales(d->g, sg, acts, s_x, &opt, &u->found[i], err);
+        free(s_x);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// All groups are searched on the untouched block first, then folded, so no
+// search sees another group's scales.
+static bool unit_fold_scales(Driver *d, Unit *u, AwqcError *err) {
+    for (int i = 0; i < u->n_groups; i++) {
+        if (!u->found[i].scales) continue;
+        if (!awq_fold_scales(d->g, &d->groups[u->groups[i]], u->found[i].scales, err)) return false;
+        d->rep->n_groups_scaled++;
+    }
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// Clipping and rounding the unit's linears
+
+static bool feeds_rope(const Graph *g, int node) {
+    for (size_t i = (size_t)node + 1; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op == OP_ROPE && n->in[0].kind == OPND_NODE && n->in[0].index == node) return true;
+    }
+    return false;
+}
+
+// The folded scales of the group holding `node`, or NULL.
+static const float *scales_of_linear(const Driver *d, const Unit *u, int node) {
+    for (int i = 0; i < u->n_groups; i++) {
+        const ScaleGroup *sg = &d->groups[u->groups[i]];
+        for (int k = 0; k < sg->n_linears; k++)
+            if (sg->linears[k] == node) return u->found[i].scales;
+    }
+    return NULL;
+}
+
+// The linear's input as the folded graph computes it: the full-precision
+// value with each channel divided by its group's scale (folding is exact, so
+// nothing else differs).
+static float *scaled_input(const Driver *d, const Unit *u, int node, const AwqActs *acts, int64_t cols) {
+    const float *x = acts->value[d->g->nodes[node].in[0].index];
+    AWQC_ASSERT(x != NULL);
+    int64_t n = (int64_t)acts->windows * acts->window_len;
+    float *xs = xmalloc(sizeof(float) * (size_t)(n * cols));
+    const float *s = scales_of_linear(d, u, node);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < cols; c++) xs[t * cols + c] = s ? x[t * cols + c] / s[c] : x[t * cols + c];
+    return xs;
+}
+
+static bool clip_and_round(Driver *d, const Unit *u, int node, const AwqActs *acts, AwqcError *err) {
+    int w = linear_matrix(d->g, node);
+    if (d->done[w]) return true;
+    if (!d->o->clip || feeds_rope(d->g, node)) return round_matrix(d, w, NULL, err);
+    const Weight *wt = node_matrix(d->g, node);
+    int64_t rows = wt->type.dims[0].size, cols = wt->type.dims[1].size;
+    float *x = scaled_input(d, u, node, acts, cols);
+    float *max_val = xmalloc(sizeof(float) * (size_t)(rows * (cols / d->o->group)));
+    AwqcError e;
+    bool ok = awq_search_clip(wt->data, rows, cols, x, (int64_t)acts->windows * acts->window_len, d->o->bits,
+                              d->o->group, max_val, &e);
+    if (!ok) awqc_fail(err, "weight '%s': %s", wt->name, e.msg);
+    ok = ok && round_matrix(d, w, max_val, err);
+    free(max_val);
+    free(x);
+    return ok;
+}
+
+static void unit_progress(const Driver *d, const Unit *u, double seconds) {
+    const char *name = u->block >= 0 ? d->g->blocks[u->block] : "graph";
+    double rtn = 0, best = 0;
+    fprintf(stderr, "awq: %-16s %d linears  ratio", name, u->n_linears);
+    for (int i = 0; i < u->n_groups; i++) {
+        fprintf(stderr, "%s%.2f", i ? "," : " ", u->found[i].best_ratio);
+        rtn += u->found[i].rtn_loss;
+        best += u->found[i].best_loss;
+    }
+    if (!u->n_groups) fprintf(stderr, " -");
+    fprintf(stderr, "  loss %.3g -> %.3g  (%.2f s)\n", rtn, best, seconds);
+}
+
+static bool unit_run(Driver *d, Unit *u, AwqcError *err) {
+    double t0 = awqc_now();
+    for (int i = u->first; i <= u->last; i++) keep_node_weights(d, i);
+    for (int i = 0; i < u->n_groups; i++) keep_node_weights(d, d->groups[u->groups[i]].prev);
+    AwqActs acts;
+    if (!capture_fp(d, unit_capture_lo(d->g, u), u->last, &acts, err)) return false;
+    bool ok = unit_search_scales(d, u, &acts, err) && unit_fold_scales(d, u, err);
+    for (int i = 0; ok && i < u->n_linears; i++) ok = clip_and_round(d, u, u->linears[i], &acts, err);
+    awq_acts_free(&acts);
+    if (ok && d->o->progress) unit_progress(d, u, awqc_now() - t0);
+    return ok;
+}
+
+// ----------------------------------------------------------------------------
+// AWQ over all blocks, in the order of their first quantized linear
+
+static bool quantize_awq(Driver *d, AwqcError *err) {
+    d->n_groups = ir_find_scale_groups(d->g, &d->groups);
+    bool *visited = xcalloc(d->g->n_blocks + 1, sizeof(bool)); // [block + 1]
+    bool ok = true;
+    for (size_t i = 0; ok && i < d->g->n_nodes; i++) {
+        int w = linear_matrix(d->g, (int)i);
+        int b = d->g->nodes[i].block;
+        if (w < 0 || !d->quantize[w] || visited[b + 1]) continue;
+        visited[b + 1] = true;
+        Unit u = {.block = b};
+        unit_collect(d, &u);
+        ok = unit_run(d, &u, err);
+        unit_free(&u);
+    }
+    free(visited);
+    return ok;
+}
+
+static bool check_options(const Graph *g, size_t n_ids, int window_len, int windows, const QuantOptions *o,
+                          const int32_t *ids, AwqcError *err) {
+    if (o->bits < QUANT_MIN_BITS || o->bits > QUANT_MAX_BITS)
+        return awqc_fail(err, "%d bits: the quantizer takes %d to %d", o->bits, QUANT_MIN_BITS, QUANT_MAX_BITS);
+    if (o->group <= 0) return awqc_fail(err, "group size %d is not positive", o->group);
+    if (o->method != QM_AWQ) return true;
+    if (!ids || window_len <= 0 || windows <= 0)
+        return awqc_fail(err, "AWQ on graph '%s' needs calibration ids and positive window_len and windows",
+                         g->name);
+    if (n_ids / (size_t)windows < (size_t)window_len)
+        return awqc_fail(err, "calibration has %zu tokens, fewer than %d windows of %d", n_ids, windows,
+                         window_len);
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// Entry points
+
+bool awq_quantize_graph(Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows,
+                        const QuantOptions *o, QuantReport *rep, AwqcError *err) {
+    memset(rep, 0, sizeof *rep);
+    if (!check_options(g, n_ids, window_len, windows, o, ids, err)) return false;
+    double t0 = awqc_now();
+    size_t nw = g->n_weights + 1;
+    Driver d = {g, o, ids, n_ids, window_len, windows, xcalloc(nw, sizeof(bool)), xcalloc(nw, sizeof(bool)),
+                xcalloc(nw, sizeof(float *)), NULL, 0, rep};
+    select_weights(&d);
+    bool ok = check_bound(&d, err) && (o->method == QM_AWQ ? quantize_awq(&d, err) : quantize_rtn(&d, err));
+    for (size_t w = 0; w < g->n_weights; w++) free(d.pristine[w]);
+    free(d.pristine);
+    free(d.quantize);
+    free(d.done);
+    free(d.groups);
+    rep->seconds = awqc_now() - t0;
+    if (!ok) quant_report_free(rep);
+    return ok;
+}
+
+void quant_report_free(QuantReport *r) {
+    for (size_t i = 0; i < r->skipped; i++) free(r->skipped_names[i]);
+    free(r->skipped_names);
+    memset(r, 0, sizeof *r);
+}
