@@ -7,56 +7,26 @@
 
 #include "runtime/interp.h"
 #include "test_support.h"
+#include "test_tiny_graph.h"
 
 enum { DIM = 16, HIDDEN = 24, VOCAB = 20, MAX_CALLS = 64 };
 
 // ----------------------------------------------------------------------------
 // the graph: embedding -> rms_norm -> gated MLP -> residual -> lm head
 
-static uint32_t rng = 3;
-static float frand(void) {
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
-
-static int weight(Graph *g, const char *name, int64_t rows, int64_t cols) {
-    int64_t dims[2] = {rows, cols};
-    int w = ir_add_weight(g, name, ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows), NULL);
-    AWQC_ASSERT(w >= 0);
-    int64_t n = rows * (cols ? cols : 1);
-    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = cols ? frand() : 1.0f + 0.1f * frand();
-    return w;
-}
-
-static int node2(Graph *g, OpKind op, Operand a, Operand b, int n_in) {
-    Operand in[2] = {a, b};
-    Attr eps = ir_attr_float("eps", 1e-5);
-    bool norm = op == OP_RMS_NORM;
-    AwqcError err;
-    int id = ir_add_node(g, op, in, n_in, norm ? &eps : NULL, norm ? 1 : 0, -1, &err);
-    if (!norm) ir_attr_free(&eps);
-    if (id < 0) AWQC_PANIC("%s", err.msg);
-    return id;
-}
-
-static int linear(Graph *g, int x, int w) { return node2(g, OP_LINEAR, ir_node_ref(x), ir_weight_ref(w), 2); }
-
 static Graph *small_graph(void) {
+    TinyRng rng = {3};
     Graph *g = ir_graph_new("observed");
-    Attr name = ir_attr_string("name", "tokens");
-    AwqcError err;
-    int tokens = ir_add_node(g, OP_INPUT, NULL, 0, &name, 1, -1, &err);
-    int embd = weight(g, "embd", VOCAB, DIM);
-    int x = node2(g, OP_EMBEDDING, ir_weight_ref(embd), ir_node_ref(tokens), 2);
-    int h = node2(g, OP_RMS_NORM, ir_node_ref(x), ir_weight_ref(weight(g, "norm", DIM, 0)), 2);
-    int gate = linear(g, h, weight(g, "gate", HIDDEN, DIM));
-    int up = linear(g, h, weight(g, "up", HIDDEN, DIM));
-    int act = node2(g, OP_SILU, ir_node_ref(gate), (Operand){0}, 1);
-    int prod = node2(g, OP_MUL, ir_node_ref(act), ir_node_ref(up), 2);
-    int down = linear(g, prod, weight(g, "down", DIM, HIDDEN));
-    int res = node2(g, OP_ADD, ir_node_ref(x), ir_node_ref(down), 2);
-    ir_add_output(g, linear(g, res, weight(g, "lm_head", VOCAB, DIM)));
+    int tokens = tiny_input(g);
+    int embd = tiny_weight(g, &rng, "embd", VOCAB, DIM, 0.0f, 1.0f);
+    int x = tiny_embedding(g, -1, embd, tokens);
+    int h = tiny_rms_norm(g, -1, x, tiny_weight(g, &rng, "norm", DIM, 0, 1.0f, 0.1f));
+    int gate = tiny_linear(g, -1, h, tiny_weight(g, &rng, "gate", HIDDEN, DIM, 0.0f, 1.0f));
+    int up = tiny_linear(g, -1, h, tiny_weight(g, &rng, "up", HIDDEN, DIM, 0.0f, 1.0f));
+    int prod = tiny_binary(g, OP_MUL, -1, tiny_unary(g, OP_SILU, -1, gate), up);
+    int down = tiny_linear(g, -1, prod, tiny_weight(g, &rng, "down", DIM, HIDDEN, 0.0f, 1.0f));
+    int res = tiny_binary(g, OP_ADD, -1, x, down);
+    ir_add_output(g, tiny_linear(g, -1, res, tiny_weight(g, &rng, "lm_head", VOCAB, DIM, 0.0f, 1.0f)));
     return g;
 }
 

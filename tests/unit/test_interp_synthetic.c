@@ -11,95 +11,16 @@
 #include "runtime/interp.h"
 #include "runtime/perplexity.h"
 #include "test_support.h"
+#include "test_tiny_graph.h"
 
 enum { DIM = 32, HEADS = 4, KV_HEADS = 2, HD = 8, FFN = 48, VOCAB = 50, LAYERS = 2 };
 
-static uint32_t rng = 1;
-static float frand(void) {
-    rng = rng * 1664525u + 1013904223u;
-    return ((float)(rng >> 8) / 16777216.0f - 0.5f);
-}
-
-static int weight(Graph *g, const char *name, int64_t rows, int64_t cols, float scale) {
-    int64_t dims[2] = {rows, cols};
-    Type t = ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows);
-    int w = ir_add_weight(g, name, t, NULL);
-    AWQC_ASSERT(w >= 0);
-    int64_t n = rows * (cols ? cols : 1);
-    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = cols ? frand() * scale : 1.0f + 0.1f * frand();
-    return w;
-}
-
-// A per-layer weight name; ir_add_weight copies it, so one buffer will do.
-static const char *nm(const char *fmt, int layer) {
-    static char buf[64];
-    snprintf(buf, sizeof buf, fmt, layer);
-    return buf;
-}
-
-static int node(Graph *g, OpKind op, int block, int n_in, Operand a, Operand b, Operand c, int n_attrs, Attr *attrs) {
-    Operand in[3] = {a, b, c};
-    AwqcError err;
-    int id = ir_add_node(g, op, in, n_in, attrs, n_attrs, block, &err);
-    if (id < 0) AWQC_PANIC("%s", err.msg);
-    return id;
-}
-
-static int rope(Graph *g, int block, int x, int heads, const char *mode) {
-    Attr a[4] = {ir_attr_int("heads", heads), ir_attr_int("head_dim", HD), ir_attr_float("theta", 10000.0),
-                 ir_attr_string("mode", mode)};
-    return node(g, OP_ROPE, block, 1, ir_node_ref(x), (Operand){0}, (Operand){0}, 4, a);
-}
-
-static int linear(Graph *g, int block, int x, int w) {
-    return node(g, OP_LINEAR, block, 2, ir_node_ref(x), ir_weight_ref(w), (Operand){0}, 0, NULL);
-}
-
-static int rms(Graph *g, int block, int x, int w) {
-    Attr eps = ir_attr_float("eps", 1e-5);
-    return node(g, OP_RMS_NORM, block, 2, ir_node_ref(x), ir_weight_ref(w), (Operand){0}, 1, &eps);
-}
-
-static int attention_block(Graph *g, int layer, int x, const char *mode) {
-    char name[64];
-    snprintf(name, sizeof name, "layer.%d.attn", layer);
-    int b = ir_block(g, name);
-    int h = rms(g, b, x, weight(g, nm("l%d.attn_norm", layer), DIM, 0, 1));
-    int q = rope(g, b, linear(g, b, h, weight(g, nm("l%d.q", layer), DIM, DIM, 0.5f)), HEADS, mode);
-    int k = rope(g, b, linear(g, b, h, weight(g, nm("l%d.k", layer), KV_HEADS * HD, DIM, 0.5f)), KV_HEADS, mode);
-    int v = linear(g, b, h, weight(g, nm("l%d.v", layer), KV_HEADS * HD, DIM, 0.5f));
-    Attr a[3] = {ir_attr_int("heads", HEADS), ir_attr_int("kv_heads", KV_HEADS), ir_attr_int("head_dim", HD)};
-    int att = node(g, OP_ATTENTION, b, 3, ir_node_ref(q), ir_node_ref(k), ir_node_ref(v), 3, a);
-    int o = linear(g, b, att, weight(g, nm("l%d.o", layer), DIM, DIM, 0.5f));
-    return node(g, OP_ADD, b, 2, ir_node_ref(x), ir_node_ref(o), (Operand){0}, 0, NULL);
-}
-
-static int mlp_block(Graph *g, int layer, int x) {
-    char name[64];
-    snprintf(name, sizeof name, "layer.%d.mlp", layer);
-    int b = ir_block(g, name);
-    int h = rms(g, b, x, weight(g, nm("l%d.ffn_norm", layer), DIM, 0, 1));
-    int gate = linear(g, b, h, weight(g, nm("l%d.gate", layer), FFN, DIM, 0.5f));
-    int up = linear(g, b, h, weight(g, nm("l%d.up", layer), FFN, DIM, 0.5f));
-    int act = node(g, OP_SILU, b, 1, ir_node_ref(gate), (Operand){0}, (Operand){0}, 0, NULL);
-    int prod = node(g, OP_MUL, b, 2, ir_node_ref(act), ir_node_ref(up), (Operand){0}, 0, NULL);
-    int down = linear(g, b, prod, weight(g, nm("l%d.down", layer), DIM, FFN, 0.5f));
-    return node(g, OP_ADD, b, 2, ir_node_ref(x), ir_node_ref(down), (Operand){0}, 0, NULL);
-}
-
 // A tiny LLaMA; same seed -> same weights, whatever the RoPE mode.
-static Graph *tiny_llama(const char *mode) {
-    rng = 7;
-    Graph *g = ir_graph_new("tiny");
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, (Operand){0}, (Operand){0}, (Operand){0}, 1, &name);
-    int embd = weight(g, "embd", VOCAB, DIM, 2.0f);
-    int x = node(g, OP_EMBEDDING, -1, 2, ir_weight_ref(embd), ir_node_ref(tokens), (Operand){0}, 0, NULL);
-    for (int l = 0; l < LAYERS; l++) x = mlp_block(g, l, attention_block(g, l, x, mode));
-    int out = linear(g, -1, rms(g, -1, x, weight(g, "out_norm", DIM, 0, 1)), embd);
-    ir_add_output(g, out);
-    return g;
+static Graph *tiny_llama_mode(const char *mode) {
+    TinyLlamaSpec spec = {.dim = DIM, .heads = HEADS, .kv_heads = KV_HEADS, .head_dim = HD, .ffn = FFN,
+                          .vocab = VOCAB, .layers = LAYERS, .rope = mode, .embd_scale = 2.0f,
+                          .weight_scale = 0.5f, .norm_spread = 0.1f, .seed = 7};
+    return tiny_llama(&spec);
 }
 
 static float max_abs_diff(const float *a, const float *b, size_t n) {
@@ -109,7 +30,7 @@ static float max_abs_diff(const float *a, const float *b, size_t n) {
 }
 
 static void test_incremental_equals_batch(void) {
-    Graph *g = tiny_llama("halves");
+    Graph *g = tiny_llama_mode("halves");
     AwqcError err;
     Interp *in = interp_new(g, 16, 1, &err);
     CHECK_MSG(in != NULL, "%s", err.msg);
@@ -144,7 +65,7 @@ static void permute_rows_for_pairs(Graph *g, const char *name, int heads) {
 }
 
 static void test_rope_modes_agree(void) {
-    Graph *hf = tiny_llama("halves"), *gguf = tiny_llama("pairs");
+    Graph *hf = tiny_llama_mode("halves"), *gguf = tiny_llama_mode("pairs");
     for (int l = 0; l < LAYERS; l++) {
         char q[16], k[16];
         snprintf(q, sizeof q, "l%d.q", l);
@@ -173,13 +94,13 @@ static void test_rope_modes_agree(void) {
 enum { KD = 37, NR = 7, NT = 11 };
 
 static void test_kernels_against_double(void) {
-    rng = 99;
+    TinyRng rng = {99};
     Graph *g = ir_graph_new("k");
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, (Operand){0}, (Operand){0}, (Operand){0}, 1, &name);
-    int embd = weight(g, "embd", VOCAB, KD, 2.0f), nw = weight(g, "nw", KD, 0, 1), w = weight(g, "w", NR, KD, 1.0f);
-    int x = node(g, OP_EMBEDDING, -1, 2, ir_weight_ref(embd), ir_node_ref(tokens), (Operand){0}, 0, NULL);
-    ir_add_output(g, linear(g, -1, rms(g, -1, x, nw), w));
+    int tokens = tiny_input(g);
+    int embd = tiny_weight(g, &rng, "embd", VOCAB, KD, 0.0f, 2.0f);
+    int nw = tiny_weight(g, &rng, "nw", KD, 0, 1.0f, 0.1f), w = tiny_weight(g, &rng, "w", NR, KD, 0.0f, 1.0f);
+    int x = tiny_embedding(g, -1, embd, tokens);
+    ir_add_output(g, tiny_linear(g, -1, tiny_rms_norm(g, -1, x, nw), w));
     AwqcError err;
     Interp *in = interp_new(g, NT, 2, &err);
     int32_t ids[NT] = {11, 31, 0, 49, 7, 7, 23, 1, 2, 3, 44};
@@ -213,7 +134,7 @@ static void test_kernels_against_double(void) {
 }
 
 static void test_bad_tokens_and_overflow(void) {
-    Graph *g = tiny_llama("pairs");
+    Graph *g = tiny_llama_mode("pairs");
     AwqcError err;
     Interp *in = interp_new(g, 4, 1, &err);
     int32_t bad[1] = {VOCAB};
@@ -235,7 +156,7 @@ static void test_bad_tokens_and_overflow(void) {
 // The perplexity protocol: two windows of 4 out of 10 tokens (the tail is
 // dropped), BOS put first in each, the sum equal to scoring by hand.
 static void test_perplexity_windows(void) {
-    Graph *g = tiny_llama("halves");
+    Graph *g = tiny_llama_mode("halves");
     AwqcError err;
     Interp *in = interp_new(g, 4, 1, &err);
     int32_t ids[10] = {3, 9, 27, 31, 14, 15, 9, 26, 5, 35};

@@ -12,86 +12,23 @@
 #include "quantizer/quant.h"
 #include "runtime/model.h"
 #include "test_support.h"
+#include "test_tiny_graph.h"
 
 enum { DIM = 64, HEADS = 2, HD = 32, FFN = 128, VOCAB = 40, SEQ = 16, WINDOWS = 2, GROUP = 32 };
 
 // ----------------------------------------------------------------------------
 // a tiny LLaMA (heads == kv_heads, so v -> o is a group too)
 
-static uint32_t rng = 3;
-static float frand(void) { // uniform in [-0.5, 0.5)
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
-
-static int weight(Graph *g, const char *name, int64_t rows, int64_t cols) {
-    int64_t dims[2] = {rows, cols};
-    int w = ir_add_weight(g, name, ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows), NULL);
-    AWQC_ASSERT(w >= 0);
-    int64_t n = rows * (cols ? cols : 1);
-    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = cols ? frand() : 1.0f + 0.5f * frand();
-    return w;
-}
-
-static int node(Graph *g, OpKind op, int block, int n_in, const Operand *in, Attr *attrs, int n_attrs) {
-    AwqcError err;
-    int id = ir_add_node(g, op, in, n_in, attrs, n_attrs, block, &err);
-    if (id < 0) AWQC_PANIC("%s", err.msg);
-    return id;
-}
-
-static int binary(Graph *g, OpKind op, int block, int a, int b) {
-    return node(g, op, block, 2, (Operand[]){ir_node_ref(a), ir_node_ref(b)}, NULL, 0);
-}
-
-static int linear(Graph *g, int block, int x, int w) {
-    return node(g, OP_LINEAR, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, NULL, 0);
-}
-
-static int rms(Graph *g, int block, int x, int w) {
-    Attr eps = ir_attr_float("eps", 1e-5);
-    return node(g, OP_RMS_NORM, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, &eps, 1);
-}
-
-static int rope(Graph *g, int block, int x) {
-    Attr a[4] = {ir_attr_int("heads", HEADS), ir_attr_int("head_dim", HD), ir_attr_float("theta", 10000.0),
-                 ir_attr_string("mode", "halves")};
-    return node(g, OP_ROPE, block, 1, (Operand[]){ir_node_ref(x)}, a, 4);
-}
-
-static int attention(Graph *g, int x) {
-    int b = ir_block(g, "layer.0.attn");
-    int h = rms(g, b, x, weight(g, "attn_norm", DIM, 0));
-    int q = rope(g, b, linear(g, b, h, weight(g, "q", DIM, DIM)));
-    int k = rope(g, b, linear(g, b, h, weight(g, "k", DIM, DIM)));
-    int v = linear(g, b, h, weight(g, "v", DIM, DIM));
-    Attr aa[3] = {ir_attr_int("heads", HEADS), ir_attr_int("kv_heads", HEADS), ir_attr_int("head_dim", HD)};
-    int a = node(g, OP_ATTENTION, b, 3, (Operand[]){ir_node_ref(q), ir_node_ref(k), ir_node_ref(v)}, aa, 3);
-    return binary(g, OP_ADD, b, x, linear(g, b, a, weight(g, "o", DIM, DIM)));
-}
-
-static int mlp(Graph *g, int x) {
-    int b = ir_block(g, "layer.0.mlp");
-    int h = rms(g, b, x, weight(g, "ffn_norm", DIM, 0));
-    int gate = linear(g, b, h, weight(g, "gate", FFN, DIM));
-    int up = linear(g, b, h, weight(g, "up", FFN, DIM));
-    int act = node(g, OP_SILU, b, 1, (Operand[]){ir_node_ref(gate)}, NULL, 0);
-    return binary(g, OP_ADD, b, x, linear(g, b, binary(g, OP_MUL, b, act, up), weight(g, "down", DIM, FFN)));
-}
+// Continued by check_clip_errors() after the model is built.
+static TinyRng rng = {3};
+static float frand(void) { return tiny_frand(&rng); }
 
 // Every 16th embedding column is 20 times larger: outliers in mean |x|.
-static Graph *tiny_llama(void) {
-    Graph *g = ir_graph_new("tiny");
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
-    int embd = weight(g, "embd", VOCAB, DIM);
-    for (int r = 0; r < VOCAB; r++)
-        for (int c = 5; c < DIM; c += 16) g->weights[embd].data[r * DIM + c] *= 20.0f;
-    int x = node(g, OP_EMBEDDING, -1, 2, (Operand[]){ir_weight_ref(embd), ir_node_ref(tokens)}, NULL, 0);
-    x = mlp(g, attention(g, x));
-    ir_add_output(g, linear(g, -1, rms(g, -1, x, weight(g, "out_norm", DIM, 0)), embd));
-    return g;
+static Graph *tiny_llama_salient(void) {
+    TinyLlamaSpec spec = {.dim = DIM, .heads = HEADS, .head_dim = HD, .ffn = FFN, .vocab = VOCAB, .layers = 1,
+                          .salient_first = 5, .salient_stride = 16, .salient_gain = 20.0f,
+                          .names = TINY_NAMES_BARE};
+    return tiny_llama_build(&spec, &rng, NULL);
 }
 
 // ----------------------------------------------------------------------------
@@ -243,7 +180,7 @@ static void check_clip_errors(void) {
 // (a) the tiny model
 
 static void test_tiny(void) {
-    Graph *g = tiny_llama();
+    Graph *g = tiny_llama_salient();
     int32_t ids[WINDOWS * SEQ];
     for (int t = 0; t < WINDOWS * SEQ; t++) ids[t] = (int32_t)((t * 7 + 3) % VOCAB);
     CalibStats st;

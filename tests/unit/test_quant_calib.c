@@ -11,94 +11,19 @@
 #include "quantizer/calib.h"
 #include "runtime/interp.h"
 #include "test_support.h"
+#include "test_tiny_graph.h"
 
 enum { DIM = 16, HEADS = 2, HD = 8, FFN = 24, VOCAB = 30, LAYERS = 2, SEQ = 8 };
 
 // ----------------------------------------------------------------------------
 // a tiny LLaMA, remembering which node each group should read
 
-typedef struct {
-    int attn_norm, attn, ffn_norm, prod;
-} LayerInputs;
+typedef TinyLayerNodes LayerInputs;
 
-static uint32_t rng = 11;
-static float frand(void) {
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
-
-static int weight(Graph *g, const char *fmt, int layer, int64_t rows, int64_t cols) {
-    char name[64];
-    snprintf(name, sizeof name, fmt, layer);
-    int64_t dims[2] = {rows, cols};
-    int w = ir_add_weight(g, name, ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows), NULL);
-    AWQC_ASSERT(w >= 0);
-    int64_t n = rows * (cols ? cols : 1);
-    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = cols ? frand() : 1.0f + 0.5f * frand();
-    return w;
-}
-
-static int node(Graph *g, OpKind op, int block, int n_in, const Operand *in, Attr *attrs, int n_attrs) {
-    AwqcError err;
-    int id = ir_add_node(g, op, in, n_in, attrs, n_attrs, block, &err);
-    if (id < 0) AWQC_PANIC("%s", err.msg);
-    return id;
-}
-
-static int binary(Graph *g, OpKind op, int block, int a, int b) {
-    return node(g, op, block, 2, (Operand[]){ir_node_ref(a), ir_node_ref(b)}, NULL, 0);
-}
-
-static int linear(Graph *g, int block, int x, int w) {
-    return node(g, OP_LINEAR, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, NULL, 0);
-}
-
-static int rms(Graph *g, int block, int x, int w) {
-    Attr eps = ir_attr_float("eps", 1e-5);
-    return node(g, OP_RMS_NORM, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, &eps, 1);
-}
-
-static int rope(Graph *g, int block, int x) {
-    Attr a[4] = {ir_attr_int("heads", HEADS), ir_attr_int("head_dim", HD), ir_attr_float("theta", 10000.0),
-                 ir_attr_string("mode", "halves")};
-    return node(g, OP_ROPE, block, 1, (Operand[]){ir_node_ref(x)}, a, 4);
-}
-
-static int attention(Graph *g, int l, int x, LayerInputs *li) {
-    char name[32];
-    snprintf(name, sizeof name, "layer.%d.attn", l);
-    int b = ir_block(g, name);
-    int h = li->attn_norm = rms(g, b, x, weight(g, "l%d.attn_norm", l, DIM, 0));
-    int q = rope(g, b, linear(g, b, h, weight(g, "l%d.q", l, DIM, DIM)));
-    int k = rope(g, b, linear(g, b, h, weight(g, "l%d.k", l, DIM, DIM)));
-    int v = linear(g, b, h, weight(g, "l%d.v", l, DIM, DIM));
-    Attr aa[3] = {ir_attr_int("heads", HEADS), ir_attr_int("kv_heads", HEADS), ir_attr_int("head_dim", HD)};
-    li->attn = node(g, OP_ATTENTION, b, 3, (Operand[]){ir_node_ref(q), ir_node_ref(k), ir_node_ref(v)}, aa, 3);
-    return binary(g, OP_ADD, b, x, linear(g, b, li->attn, weight(g, "l%d.o", l, DIM, DIM)));
-}
-
-static int mlp(Graph *g, int l, int x, LayerInputs *li) {
-    char name[32];
-    snprintf(name, sizeof name, "layer.%d.mlp", l);
-    int b = ir_block(g, name);
-    int h = li->ffn_norm = rms(g, b, x, weight(g, "l%d.ffn_norm", l, DIM, 0));
-    int gate = linear(g, b, h, weight(g, "l%d.gate", l, FFN, DIM));
-    int up = linear(g, b, h, weight(g, "l%d.up", l, FFN, DIM));
-    int act = node(g, OP_SILU, b, 1, (Operand[]){ir_node_ref(gate)}, NULL, 0);
-    li->prod = binary(g, OP_MUL, b, act, up);
-    return binary(g, OP_ADD, b, x, linear(g, b, li->prod, weight(g, "l%d.down", l, DIM, FFN)));
-}
-
-static Graph *tiny_llama(LayerInputs li[LAYERS]) {
-    Graph *g = ir_graph_new("tiny");
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
-    int embd = weight(g, "embd", 0, VOCAB, DIM);
-    int x = node(g, OP_EMBEDDING, -1, 2, (Operand[]){ir_weight_ref(embd), ir_node_ref(tokens)}, NULL, 0);
-    for (int l = 0; l < LAYERS; l++) x = mlp(g, l, attention(g, l, x, &li[l]), &li[l]);
-    ir_add_output(g, linear(g, -1, rms(g, -1, x, weight(g, "out_norm", 0, DIM, 0)), embd));
-    return g;
+static Graph *tiny_llama_recorded(LayerInputs li[LAYERS]) {
+    TinyLlamaSpec spec = {.dim = DIM, .heads = HEADS, .head_dim = HD, .ffn = FFN, .vocab = VOCAB, .layers = LAYERS,
+                          .seed = 11};
+    return tiny_llama_build(&spec, NULL, li);
 }
 
 // ----------------------------------------------------------------------------
@@ -168,7 +93,7 @@ static void check_against_hand(const Graph *g, const CalibStats *s, const HandSu
 
 static void test_synthetic(void) {
     LayerInputs li[LAYERS];
-    Graph *g = tiny_llama(li);
+    Graph *g = tiny_llama_recorded(li);
     int32_t ids[3 * SEQ + 5];
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) ids[i] = (int32_t)((i * 7 + 3) % VOCAB);
     AwqcError err;

@@ -10,6 +10,7 @@
 #include "quantizer/awq_driver.h"
 #include "runtime/interp.h"
 #include "test_support.h"
+#include "test_tiny_graph.h"
 
 enum { DIM = 64, HEADS = 2, HD = 32, FFN = 128, VOCAB = 48, LAYERS = 2, SEQ = 32, WINDOWS = 4, GROUP = 32 };
 enum { N_CALIB = SEQ * WINDOWS, N_EVAL = 64, N_BLOCK_LINEARS = 7 * LAYERS };
@@ -17,90 +18,14 @@ enum { N_CALIB = SEQ * WINDOWS, N_EVAL = 64, N_BLOCK_LINEARS = 7 * LAYERS };
 // ----------------------------------------------------------------------------
 // a tiny LLaMA (heads == kv_heads, tied head), rebuilt identically on demand
 
-static uint32_t rng;
-static float frand(void) { // uniform in [-0.5, 0.5)
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
-
-static int weight(Graph *g, const char *fmt, int l, int64_t rows, int64_t cols) {
-    char name[64];
-    snprintf(name, sizeof name, fmt, l);
-    int64_t dims[2] = {rows, cols};
-    int w = ir_add_weight(g, name, ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows), NULL);
-    AWQC_ASSERT(w >= 0);
-    int64_t n = rows * (cols ? cols : 1);
-    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
-    // Matrices ~ U(-1, 1) / sqrt(cols) (the embedding excepted) keep the residual stream from blowing up,
-    // so logit errors measure the quantization and not chaos.
-    float spread = cols && strcmp(name, "embd") != 0 ? 2.0f / sqrtf((float)cols) : 1.0f;
-    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = cols ? spread * frand() : 1.0f + 0.5f * frand();
-    return w;
-}
-
-static int node(Graph *g, OpKind op, int block, int n_in, const Operand *in, Attr *attrs, int n_attrs) {
-    AwqcError err;
-    int id = ir_add_node(g, op, in, n_in, attrs, n_attrs, block, &err);
-    if (id < 0) AWQC_PANIC("%s", err.msg);
-    return id;
-}
-
-static int binary(Graph *g, OpKind op, int block, int a, int b) {
-    return node(g, op, block, 2, (Operand[]){ir_node_ref(a), ir_node_ref(b)}, NULL, 0);
-}
-
-static int linear(Graph *g, int block, int x, int w) {
-    return node(g, OP_LINEAR, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, NULL, 0);
-}
-
-static int rms(Graph *g, int block, int x, int w) {
-    Attr eps = ir_attr_float("eps", 1e-5);
-    return node(g, OP_RMS_NORM, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, &eps, 1);
-}
-
-static int rope(Graph *g, int block, int x) {
-    Attr a[4] = {ir_attr_int("heads", HEADS), ir_attr_int("head_dim", HD), ir_attr_float("theta", 10000.0),
-                 ir_attr_string("mode", "halves")};
-    return node(g, OP_ROPE, block, 1, (Operand[]){ir_node_ref(x)}, a, 4);
-}
-
-static int attention(Graph *g, int l, int x) {
-    char name[32];
-    snprintf(name, sizeof name, "layer.%d.attn", l);
-    int b = ir_block(g, name);
-    int h = rms(g, b, x, weight(g, "attn_norm.%d", l, DIM, 0));
-    int q = rope(g, b, linear(g, b, h, weight(g, "q.%d", l, DIM, DIM)));
-    int k = rope(g, b, linear(g, b, h, weight(g, "k.%d", l, DIM, DIM)));
-    int v = linear(g, b, h, weight(g, "v.%d", l, DIM, DIM));
-    Attr aa[3] = {ir_attr_int("heads", HEADS), ir_attr_int("kv_heads", HEADS), ir_attr_int("head_dim", HD)};
-    int a = node(g, OP_ATTENTION, b, 3, (Operand[]){ir_node_ref(q), ir_node_ref(k), ir_node_ref(v)}, aa, 3);
-    return binary(g, OP_ADD, b, x, linear(g, b, a, weight(g, "o.%d", l, DIM, DIM)));
-}
-
-static int mlp(Graph *g, int l, int x) {
-    char name[32];
-    snprintf(name, sizeof name, "layer.%d.mlp", l);
-    int b = ir_block(g, name);
-    int h = rms(g, b, x, weight(g, "ffn_norm.%d", l, DIM, 0));
-    int gate = linear(g, b, h, weight(g, "gate.%d", l, FFN, DIM));
-    int up = linear(g, b, h, weight(g, "up.%d", l, FFN, DIM));
-    int act = node(g, OP_SILU, b, 1, (Operand[]){ir_node_ref(gate)}, NULL, 0);
-    return binary(g, OP_ADD, b, x, linear(g, b, binary(g, OP_MUL, b, act, up), weight(g, "down.%d", l, DIM, FFN)));
-}
-
 // Every 16th embedding column is 20 times larger: outliers in mean |x|.
-static Graph *tiny_llama(void) {
-    rng = 11;
-    Graph *g = ir_graph_new("tiny");
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
-    int embd = weight(g, "embd", 0, VOCAB, DIM);
-    for (int r = 0; r < VOCAB; r++)
-        for (int c = 5; c < DIM; c += 16) g->weights[embd].data[r * DIM + c] *= 20.0f;
-    int x = node(g, OP_EMBEDDING, -1, 2, (Operand[]){ir_weight_ref(embd), ir_node_ref(tokens)}, NULL, 0);
-    for (int l = 0; l < LAYERS; l++) x = mlp(g, l, attention(g, l, x));
-    ir_add_output(g, linear(g, -1, rms(g, -1, x, weight(g, "out_norm", 0, DIM, 0)), embd));
-    return g;
+// Matrices ~ U(-1, 1) / sqrt(cols) (the embedding excepted) keep the residual
+// stream from blowing up, so logit errors measure the quantization and not chaos.
+static Graph *tiny_llama_salient(void) {
+    TinyLlamaSpec spec = {.dim = DIM, .heads = HEADS, .head_dim = HD, .ffn = FFN, .vocab = VOCAB, .layers = LAYERS,
+                          .weight_scale = 2.0f, .scale_by_fan_in = true, .salient_first = 5, .salient_stride = 16,
+                          .salient_gain = 20.0f, .names = TINY_NAMES_SUFFIX, .seed = 11};
+    return tiny_llama(&spec);
 }
 
 // ----------------------------------------------------------------------------
@@ -176,7 +101,7 @@ static void check_quantized(const Graph *fp, const Graph *g, int bits, const cha
 }
 
 static double quantized_error(const QuantOptions *o, const float *fp_logits, const char *what) {
-    Graph *fp = tiny_llama(), *g = tiny_llama();
+    Graph *fp = tiny_llama_salient(), *g = tiny_llama_salient();
     QuantReport rep;
     AwqcError err;
     bool ok = awq_quantize_graph(g, calib_ids, N_CALIB, SEQ, WINDOWS, o, &rep, &err);
@@ -202,7 +127,7 @@ static double quantized_error(const QuantOptions *o, const float *fp_logits, con
 static void test_rtn_vs_awq(void) {
     for (int t = 0; t < N_CALIB; t++) calib_ids[t] = (int32_t)((uint32_t)(t * 2654435761u) >> 7) % VOCAB;
     for (int t = 0; t < N_EVAL; t++) eval_ids[t] = (int32_t)((uint32_t)(t * 40503u + 977u) >> 3) % VOCAB;
-    Graph *fp = tiny_llama();
+    Graph *fp = tiny_llama_salient();
     float *fp_logits = logits(fp, eval_ids, N_EVAL);
     printf("tiny llama, %d layers, dim %d, ffn %d, group %d, calibration %d x %d tokens:\n", LAYERS, DIM, FFN,
            GROUP, WINDOWS, SEQ);
@@ -225,7 +150,7 @@ static void test_rtn_vs_awq(void) {
 
 static void test_nothing_divides(void) {
     for (int m = QM_RTN; m <= QM_AWQ; m++) {
-        Graph *fp = tiny_llama(), *g = tiny_llama();
+        Graph *fp = tiny_llama_salient(), *g = tiny_llama_salient();
         QuantReport rep;
         AwqcError err;
         QuantOptions o = {(QuantMethod)m, 4, 48, false, true, 1, false};
@@ -252,7 +177,7 @@ static void expect_error(Graph *g, size_t n_ids, int window_len, const QuantOpti
 }
 
 static void test_errors(void) {
-    Graph *g = tiny_llama();
+    Graph *g = tiny_llama_salient();
     expect_error(g, N_CALIB, SEQ, &(QuantOptions){QM_RTN, 9, GROUP, false, false, 1, false}, "9 bits");
     expect_error(g, N_CALIB, SEQ, &(QuantOptions){QM_AWQ, 4, 0, false, false, 1, false}, "group size 0");
     expect_error(g, N_CALIB - 1, SEQ, &(QuantOptions){QM_AWQ, 4, GROUP, false, true, 1, false}, "fewer than");

@@ -12,129 +12,39 @@
 #include "runtime/interp.h"
 #include "runtime/model.h"
 #include "test_support.h"
+#include "test_tiny_graph.h"
 
 enum { DIM = 16, HEADS = 2, HD = 8, FFN = 24, VOCAB = 30, LAYERS = 2, TOKENS = 12, REAL_TOKENS = 16 };
 
 // ----------------------------------------------------------------------------
 // random numbers and weights
 
-static uint32_t rng = 7;
-static float frand(void) { // uniform in [-0.5, 0.5)
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
+// Continued by the random scales and the shared graph after the model is built.
+static TinyRng rng = {7};
+static float frand(void) { return tiny_frand(&rng); }
 
 // log-uniform in [lo, hi]
 static float log_uniform(float lo, float hi) {
     return expf(logf(lo) + (frand() + 0.5f) * (logf(hi) - logf(lo)));
 }
 
-// A bound weight filled with base + spread * U(-0.5, 0.5); cols 0 makes it 1-D.
-static int weight(Graph *g, const char *name, int64_t rows, int64_t cols, float base, float spread) {
-    int64_t dims[2] = {rows, cols};
-    int w = ir_add_weight(g, name, ir_type_const(DT_F32, cols ? 2 : 1, cols ? dims : &rows), NULL);
-    AWQC_ASSERT(w >= 0);
-    int64_t n = rows * (cols ? cols : 1);
-    g->weights[w].data = xmalloc(sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) g->weights[w].data[i] = base + spread * frand();
-    return w;
+static int matrix(Graph *g, const char *name, int64_t rows, int64_t cols) {
+    return tiny_weight(g, &rng, name, rows, cols, 0.0f, 1.0f);
 }
 
-static int matrix(Graph *g, const char *name, int l, int64_t rows, int64_t cols) {
-    char buf[64];
-    snprintf(buf, sizeof buf, name, l);
-    return weight(g, buf, rows, cols, 0.0f, 1.0f);
-}
-
-static int vector(Graph *g, const char *name, int l, int64_t n, float base) {
-    char buf[64];
-    snprintf(buf, sizeof buf, name, l);
-    return weight(g, buf, n, 0, base, 0.5f);
+static int vector(Graph *g, const char *name, int64_t n, float base) {
+    return tiny_weight(g, &rng, name, n, 0, base, 0.5f);
 }
 
 // ----------------------------------------------------------------------------
 // graph building
 
-static int node(Graph *g, OpKind op, int block, int n_in, const Operand *in, Attr *attrs, int n_attrs) {
-    AwqcError err;
-    int id = ir_add_node(g, op, in, n_in, attrs, n_attrs, block, &err);
-    if (id < 0) AWQC_PANIC("%s", err.msg);
-    return id;
-}
-
-static int binary(Graph *g, OpKind op, int block, int a, int b) {
-    return node(g, op, block, 2, (Operand[]){ir_node_ref(a), ir_node_ref(b)}, NULL, 0);
-}
-
-static int linear(Graph *g, int block, int x, int w, int bias) {
-    Operand in[3] = {ir_node_ref(x), ir_weight_ref(w), ir_weight_ref(bias)};
-    return node(g, OP_LINEAR, block, bias >= 0 ? 3 : 2, in, NULL, 0);
-}
-
-static int rms(Graph *g, int block, int x, int w) {
-    Attr eps = ir_attr_float("eps", 1e-5);
-    return node(g, OP_RMS_NORM, block, 2, (Operand[]){ir_node_ref(x), ir_weight_ref(w)}, &eps, 1);
-}
-
-static int layer_norm(Graph *g, int block, int x, int w, int b) {
-    Attr eps = ir_attr_float("eps", 1e-5);
-    return node(g, OP_LAYER_NORM, block, 3, (Operand[]){ir_node_ref(x), ir_weight_ref(w), ir_weight_ref(b)}, &eps,
-                1);
-}
-
-// Layer l's norm: rms_norm in even layers, layer_norm with a shift in odd ones.
-static int any_norm(Graph *g, int block, int x, const char *what, int l) {
-    char name[64];
-    snprintf(name, sizeof name, "l%%d.%s", what);
-    int w = vector(g, name, l, DIM, 1.0f);
-    if (l % 2 == 0) return rms(g, block, x, w);
-    snprintf(name, sizeof name, "l%%d.%s_bias", what);
-    return layer_norm(g, block, x, w, vector(g, name, l, DIM, 0.0f));
-}
-
-static int rope(Graph *g, int block, int x) {
-    Attr a[4] = {ir_attr_int("heads", HEADS), ir_attr_int("head_dim", HD), ir_attr_float("theta", 10000.0),
-                 ir_attr_string("mode", "halves")};
-    return node(g, OP_ROPE, block, 1, (Operand[]){ir_node_ref(x)}, a, 4);
-}
-
-// Attention with heads == kv_heads, so v -> o is a group; odd layers give v a bias.
-static int attention(Graph *g, int l, int x) {
-    char name[32];
-    snprintf(name, sizeof name, "layer.%d.attn", l);
-    int b = ir_block(g, name);
-    int h = any_norm(g, b, x, "attn_norm", l);
-    int q = rope(g, b, linear(g, b, h, matrix(g, "l%d.q", l, DIM, DIM), -1));
-    int k = rope(g, b, linear(g, b, h, matrix(g, "l%d.k", l, DIM, DIM), -1));
-    int v_bias = l % 2 ? vector(g, "l%d.v_bias", l, DIM, 0.0f) : -1;
-    int v = linear(g, b, h, matrix(g, "l%d.v", l, DIM, DIM), v_bias);
-    Attr aa[3] = {ir_attr_int("heads", HEADS), ir_attr_int("kv_heads", HEADS), ir_attr_int("head_dim", HD)};
-    int a = node(g, OP_ATTENTION, b, 3, (Operand[]){ir_node_ref(q), ir_node_ref(k), ir_node_ref(v)}, aa, 3);
-    return binary(g, OP_ADD, b, x, linear(g, b, a, matrix(g, "l%d.o", l, DIM, DIM), -1));
-}
-
-static int mlp(Graph *g, int l, int x) {
-    char name[32];
-    snprintf(name, sizeof name, "layer.%d.mlp", l);
-    int b = ir_block(g, name);
-    int h = any_norm(g, b, x, "ffn_norm", l);
-    int gate = linear(g, b, h, matrix(g, "l%d.gate", l, FFN, DIM), -1);
-    int up = linear(g, b, h, matrix(g, "l%d.up", l, FFN, DIM), -1);
-    int act = node(g, OP_SILU, b, 1, (Operand[]){ir_node_ref(gate)}, NULL, 0);
-    int prod = binary(g, OP_MUL, b, act, up);
-    return binary(g, OP_ADD, b, x, linear(g, b, prod, matrix(g, "l%d.down", l, DIM, FFN), -1));
-}
-
-// A tied-embedding LLaMA: its 4 * LAYERS scale groups cover every kind.
-static Graph *tiny_llama(void) {
-    Graph *g = ir_graph_new("tiny");
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
-    int embd = matrix(g, "embd", 0, VOCAB, DIM);
-    int x = node(g, OP_EMBEDDING, -1, 2, (Operand[]){ir_weight_ref(embd), ir_node_ref(tokens)}, NULL, 0);
-    for (int l = 0; l < LAYERS; l++) x = mlp(g, l, attention(g, l, x));
-    ir_add_output(g, linear(g, -1, rms(g, -1, x, vector(g, "out_norm", 0, DIM, 1.0f)), embd, -1));
-    return g;
+// A tied-embedding LLaMA: its 4 * LAYERS scale groups cover every kind. Odd
+// layers use layer_norm with a shift and give v a bias.
+static Graph *tiny_llama_biased(void) {
+    TinyLlamaSpec spec = {.dim = DIM, .heads = HEADS, .head_dim = HD, .ffn = FFN, .vocab = VOCAB, .layers = LAYERS,
+                          .odd_layers_biased = true};
+    return tiny_llama_build(&spec, &rng, NULL);
 }
 
 // ----------------------------------------------------------------------------
@@ -273,7 +183,7 @@ static void check_sensitivity(Graph *g, const ScaleGroup *sg, const int32_t *ids
 }
 
 static void test_tiny(void) {
-    Graph *g = tiny_llama();
+    Graph *g = tiny_llama_biased();
     ScaleGroup *groups;
     size_t n = ir_find_scale_groups(g, &groups);
     CHECK_MSG(n == 4 * LAYERS, "%zu scale groups", n);
@@ -362,20 +272,18 @@ typedef struct {
 static Shared shared_graph(void) {
     Shared s = {.g = ir_graph_new("shared")};
     Graph *g = s.g;
-    Attr name = ir_attr_string("name", "tokens");
-    int tokens = node(g, OP_INPUT, -1, 0, NULL, &name, 1);
-    int x = node(g, OP_EMBEDDING, -1, 2,
-                 (Operand[]){ir_weight_ref(matrix(g, "embd", 0, VOCAB, DIM)), ir_node_ref(tokens)}, NULL, 0);
-    int nw = vector(g, "nw", 0, DIM, 1.0f), wc = matrix(g, "wc", 0, DIM, DIM);
-    s.n1 = rms(g, -1, x, nw);
-    s.a = linear(g, -1, s.n1, matrix(g, "wa", 0, DIM, DIM), -1);
-    int d = linear(g, -1, rms(g, -1, x, nw), wc, -1);
-    s.n3 = rms(g, -1, x, vector(g, "nw3", 0, DIM, 1.0f));
-    s.we = matrix(g, "we", 0, DIM, DIM);
-    s.e = linear(g, -1, s.n3, s.we, -1);
-    s.f = linear(g, -1, s.n3, wc, -1);
-    int sum = binary(g, OP_ADD, -1, s.a, binary(g, OP_ADD, -1, d, binary(g, OP_ADD, -1, s.e, s.f)));
-    ir_add_output(g, linear(g, -1, sum, matrix(g, "lm", 0, VOCAB, DIM), -1));
+    int tokens = tiny_input(g);
+    int x = tiny_embedding(g, -1, matrix(g, "embd", VOCAB, DIM), tokens);
+    int nw = vector(g, "nw", DIM, 1.0f), wc = matrix(g, "wc", DIM, DIM);
+    s.n1 = tiny_rms_norm(g, -1, x, nw);
+    s.a = tiny_linear(g, -1, s.n1, matrix(g, "wa", DIM, DIM));
+    int d = tiny_linear(g, -1, tiny_rms_norm(g, -1, x, nw), wc);
+    s.n3 = tiny_rms_norm(g, -1, x, vector(g, "nw3", DIM, 1.0f));
+    s.we = matrix(g, "we", DIM, DIM);
+    s.e = tiny_linear(g, -1, s.n3, s.we);
+    s.f = tiny_linear(g, -1, s.n3, wc);
+    int sum = tiny_binary(g, OP_ADD, -1, s.a, tiny_binary(g, OP_ADD, -1, d, tiny_binary(g, OP_ADD, -1, s.e, s.f)));
+    ir_add_output(g, tiny_linear(g, -1, sum, matrix(g, "lm", VOCAB, DIM)));
     return s;
 }
 
