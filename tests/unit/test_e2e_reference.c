@@ -15,6 +15,7 @@
 #include "runtime/interp.h"
 #include "runtime/model.h"
 #include "runtime/perplexity.h"
+#include "test_real_model.h"
 #include "test_support.h"
 
 static cJSON *load_json(const char *rel) {
@@ -27,17 +28,6 @@ static cJSON *load_json(const char *rel) {
     if (!j) AWQC_PANIC("%s: invalid JSON", path);
     free(text);
     return j;
-}
-
-static Model *load_default_model(void) {
-    const char *path = test_model_or_skip();
-    char models[4096];
-    snprintf(models, sizeof models, "%s/models", test_source_dir());
-    ModelLoadOptions o = {.models_dir = models, .load_weights = true, .quiet = true};
-    AwqcError err;
-    Model *m = model_load(path, &o, &err);
-    if (!m) AWQC_PANIC("%s", err.msg);
-    return m;
 }
 
 static int32_t *json_ids(const cJSON *arr, int *n) {
@@ -108,12 +98,9 @@ static void test_logits(const Model *m) {
 
 static void test_ppl(const Model *m) {
     cJSON *j = load_json("tests/fixtures/reference/ppl.json");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/../shared/data/wikitext-2/test.txt", test_source_dir());
     AwqcError err;
     size_t len;
-    char *text = awqc_read_file(path, &len, &err);
-    if (!text) test_skip("wikitext-2 test.txt not found beside the repository");
+    char *text = test_read_wikitext("test.txt", &len);
     int32_t *ids;
     size_t n_ids = tok_encode(m->tok, text, len, false, false, &ids);
     int n_first;
@@ -140,7 +127,7 @@ static void test_ppl(const Model *m) {
 }
 
 int main(void) {
-    Model *m = load_default_model();
+    Model *m = test_load_default_model();
     test_logits(m);
     test_ppl(m);
     model_free(m);

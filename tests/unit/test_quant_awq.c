@@ -11,6 +11,7 @@
 #include "quantizer/calib.h"
 #include "quantizer/quant.h"
 #include "runtime/model.h"
+#include "test_real_model.h"
 #include "test_support.h"
 #include "test_tiny_graph.h"
 
@@ -244,20 +245,12 @@ static void run_real(Model *m, const char *text, size_t len) {
 }
 
 static void test_real_model(void) {
-    const char *path = test_model_or_skip();
-    char *models = awqc_asprintf("%s/models", test_source_dir());
-    char *text_path = awqc_asprintf("%s/../shared/data/wikitext-2/valid.txt", test_source_dir());
-    AwqcError err;
     size_t len;
-    char *text = awqc_read_file(text_path, &len, &err);
-    if (!text) test_skip(err.msg);
-    Model *m = model_load(path, &(ModelLoadOptions){.models_dir = models, .load_weights = true, .quiet = true}, &err);
-    CHECK_MSG(m != NULL, "%s", err.msg);
-    if (m) run_real(m, text, len < 4096 ? len : 4096);
+    char *text = test_read_wikitext("valid.txt", &len);
+    Model *m = test_load_default_model();
+    run_real(m, text, len < 4096 ? len : 4096);
     model_free(m);
     free(text);
-    free(text_path);
-    free(models);
 }
 
 int main(void) {

@@ -10,6 +10,7 @@
 
 #include "quantizer/calib.h"
 #include "runtime/interp.h"
+#include "test_real_model.h"
 #include "test_support.h"
 #include "test_tiny_graph.h"
 
@@ -167,31 +168,24 @@ static void check_real_stats(const Model *m, const CalibStats *s) {
 }
 
 static void test_real_model(void) {
-    const char *path = test_model_or_skip();
-    char *models = awqc_asprintf("%s/models", test_source_dir());
-    char *text_path = awqc_asprintf("%s/../shared/data/wikitext-2/valid.txt", test_source_dir());
-    AwqcError err;
     size_t len;
-    char *text = awqc_read_file(text_path, &len, &err);
-    if (!text) test_skip(err.msg);
-    Model *m = model_load(path, &(ModelLoadOptions){.models_dir = models, .load_weights = true, .quiet = true}, &err);
-    CHECK_MSG(m != NULL, "%s", err.msg);
+    char *text = test_read_wikitext("valid.txt", &len);
+    Model *m = test_load_default_model();
     // 256 tokens lie well inside the first 16 KiB; tokenizing the whole file
     // would only slow the test down (ASan).
     size_t prefix = len < 16384 ? len : 16384;
     CalibStats s;
+    AwqcError err;
     double t0 = awqc_now();
-    if (m && calib_collect(m, text, prefix, 128, 2, 0, false, &s, &err)) {
+    if (calib_collect(m, text, prefix, 128, 2, 0, false, &s, &err)) {
         printf("calib_collect: %.2f s\n", awqc_now() - t0);
         check_real_stats(m, &s);
         calib_stats_free(&s);
-    } else if (m) {
+    } else {
         CHECK_MSG(false, "%s", err.msg);
     }
     model_free(m);
     free(text);
-    free(text_path);
-    free(models);
 }
 
 int main(void) {

@@ -11,6 +11,7 @@
 #include "quantizer/fold.h"
 #include "runtime/interp.h"
 #include "runtime/model.h"
+#include "test_real_model.h"
 #include "test_support.h"
 #include "test_tiny_graph.h"
 
@@ -236,13 +237,7 @@ static void fold_all_real(Graph *g) {
 }
 
 static void test_real_model(void) {
-    const char *path = test_model_or_skip();
-    char *models = awqc_asprintf("%s/models", test_source_dir());
-    AwqcError err;
-    Model *m = model_load(path, &(ModelLoadOptions){.models_dir = models, .load_weights = true, .quiet = true}, &err);
-    free(models);
-    CHECK_MSG(m != NULL, "%s", err.msg);
-    if (!m) return;
+    Model *m = test_load_default_model();
     const char *prompt = "The quick brown fox jumps over the lazy dog, and then it runs far away into the forest.";
     int32_t *ids;
     size_t n = tok_encode(m->tok, prompt, strlen(prompt), false, false, &ids);
