@@ -148,7 +148,8 @@ int cmd_bench(int argc, char **argv) {
     if (o.n_prompt) res[n++] = run_test(in, ids, o.n_prompt, false, o.reps);
     if (o.n_gen) res[n++] = run_test(in, ids, o.n_gen, true, o.reps);
     const char *slash = strrchr(ckpt_path(m->ckpt), '/');
-    BenchInfo info = {slash ? slash + 1 : ckpt_path(m->ckpt), weight_bytes(m->graph) / 4, weight_bytes(m->graph),
+    double bytes = weight_bytes(m->graph);
+    BenchInfo info = {slash ? slash + 1 : ckpt_path(m->ckpt), bytes / 4, bytes,
                       interp_threads(in)};
     print_results(&o, &info, res, n);
     free(ids);

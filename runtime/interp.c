@@ -21,6 +21,7 @@ struct Interp {
     int *kv_slot;     // per node: KV cache slot for attention nodes, else -1
     InterpKv *kv;
     size_t n_kv;
+    int64_t id_limit; // ids must be below this: the smallest embedding table's rows (-1: no embedding)
     InterpObserver observer; // NULL: nobody watches
     void *observer_user;
 };
@@ -53,6 +54,17 @@ static bool check_runnable(const Graph *g, AwqcError *err) {
     if (g->nodes[g->outputs[0]].type.dtype != DT_F32)
         return awqc_fail(err, "the first output (%%%d) must be f32 logits", g->outputs[0]);
     return true;
+}
+
+// Token ids index every embedding table, so the smallest one bounds them.
+static int64_t smallest_embedding_table(const Graph *g) {
+    int64_t rows_min = -1;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == OP_EMBEDDING) {
+            int64_t rows = ir_operand_type(g, g->nodes[i].in[0])->dims[0].size;
+            rows_min = rows_min < 0 || rows < rows_min ? rows : rows_min;
+        }
+    return rows_min;
 }
 
 static void compute_last_uses(Interp *in) {
@@ -94,6 +106,7 @@ Interp *interp_new(const Graph *g, int n_ctx, int n_threads, AwqcError *err) {
     in->kv_slot = xcalloc(g->n_nodes, sizeof *in->kv_slot);
     compute_last_uses(in);
     alloc_kv_cache(in);
+    in->id_limit = smallest_embedding_table(g);
     return in;
 }
 
@@ -406,12 +419,7 @@ static bool check_tokens(const Interp *in, const int32_t *tokens, int n, AwqcErr
     if (in->pos + n > in->n_ctx)
         return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, in->pos,
                          in->n_ctx);
-    int64_t vocab = -1; // the smallest table any embedding looks ids up in
-    for (size_t i = 0; i < in->g->n_nodes; i++)
-        if (in->g->nodes[i].op == OP_EMBEDDING) {
-            int64_t rows = ir_operand_type(in->g, in->g->nodes[i].in[0])->dims[0].size;
-            vocab = vocab < 0 || rows < vocab ? rows : vocab;
-        }
+    int64_t vocab = in->id_limit;
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || (vocab >= 0 && tokens[i] >= vocab))
             return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", tokens[i], i,
