@@ -3,7 +3,7 @@
 // same windows of the same text: the measurement behind the quantizer's
 // results table until `awqc quantize` writes files `awqc ppl` can load.
 //   awqc-quant-eval [-m MODEL] --method fp|rtn|awq [--bits 4] [--group 64]
-//                   [--calib FILE --calib-windows 8 --calib-len 512]
+//                   [--calib FILE --calib-windows 8 --calib-len 512] [--duo]
 //                   -f TEXT [--ctx 512] [--chunks K] [-t THREADS]
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 typedef struct {
     const char *model, *method, *calib, *text;
     int bits, group, calib_windows, calib_len, ctx, chunks, threads;
+    bool duo;
 } EvalOpts;
 
 static _Noreturn void fail(const char *msg) {
@@ -31,7 +32,7 @@ static void parse(int argc, char **argv, EvalOpts *o) {
         {"calib", required_argument, 0, 'C'},  {"calib-windows", required_argument, 0, 'W'},
         {"calib-len", required_argument, 0, 'L'}, {"file", required_argument, 0, 'f'},
         {"ctx", required_argument, 0, 'c'},    {"chunks", required_argument, 0, 'k'},
-        {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"duo", no_argument, 0, 'D'}, {0, 0, 0, 0}};
     *o = (EvalOpts){.method = "fp", .bits = 4, .group = 64, .calib_windows = 8, .calib_len = 512, .ctx = 512};
     int c;
     while ((c = getopt_long(argc, argv, "m:f:c:t:", longs, NULL)) != -1) {
@@ -47,6 +48,7 @@ static void parse(int argc, char **argv, EvalOpts *o) {
         case 'c': o->ctx = atoi(optarg); break;
         case 'k': o->chunks = atoi(optarg); break;
         case 't': o->threads = atoi(optarg); break;
+        case 'D': o->duo = true; break;
         default: fail("see the usage in bench/quant_eval.c");
         }
     }
@@ -69,7 +71,7 @@ static int32_t *tokenize_file(const Model *m, const char *path, size_t *n) {
 
 static void quantize(const EvalOpts *o, Model *m) {
     QuantOptions qo = {.method = strcmp(o->method, "awq") ? QM_RTN : QM_AWQ, .bits = o->bits, .group = o->group,
-                       .clip = true, .threads = o->threads, .progress = true};
+                       .duo = o->duo, .clip = true, .threads = o->threads, .progress = true};
     size_t n_calib = 0;
     int32_t *calib = o->calib ? tokenize_file(m, o->calib, &n_calib) : NULL;
     QuantReport rep;
@@ -96,7 +98,7 @@ int main(int argc, char **argv) {
     PplOptions po = {.ctx = o.ctx, .max_windows = (size_t)(o.chunks > 0 ? o.chunks : 0), .bos = -1};
     PplResult r;
     if (!in || !ppl_evaluate(in, ids, n_ids, &po, &r, &err)) fail(err.msg);
-    printf("%s w%dg%d: ppl %.4f over %zu tokens (%zu windows of %d)\n", o.method, o.bits, o.group, ppl_value(&r),
+    printf("%s%s w%dg%d: ppl %.4f over %zu tokens (%zu windows of %d)\n", o.method, o.duo ? "-duo" : "", o.bits, o.group, ppl_value(&r),
            r.scored, r.windows, o.ctx);
     interp_free(in);
     free(ids);

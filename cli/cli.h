@@ -55,5 +55,6 @@ _Noreturn void die_error(const AwqcError *err);
 int cmd_run(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const char usage[] =
     "  run      generate text from a prompt (--chat for the chat template)\n"
     "  ppl      perplexity of a text file\n"
     "  bench    prompt and decode speed (pp/tg, median of repetitions)\n"
+    "  quantize quantize with AWQ or round-to-nearest; writes an AutoAWQ folder\n"
     "\n"
     "  awqc <command> --help   options of a command\n"
     "  awqc --version          version and built-in targets\n";
@@ -31,7 +32,7 @@ typedef struct {
     int (*fn)(int, char **);
 } Command;
 
-static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench", cmd_bench}};
+static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench", cmd_bench}, {"quantize", cmd_quantize}};
 
 int main(int argc, char **argv) {
     if (argc < 2) {

@@ -165,6 +165,7 @@ void ir_graph_free(Graph *g) {
     for (size_t i = 0; i < g->n_weights; i++) {
         free(g->weights[i].name);
         free(g->weights[i].data);
+        free(g->weights[i].hf_name);
     }
     for (size_t i = 0; i < g->n_blocks; i++) free(g->blocks[i]);
     for (size_t i = 0; i < g->n_meta; i++) {

@@ -102,6 +102,8 @@ typedef struct {
     char *name;
     Type type;     // never symbolic
     float *data;   // n_elements floats when bound (dtype DT_F32), owned by the graph
+    char *hf_name; // its Hugging Face name when the model description gives one
+                   // (exporters write HF folders from GGUF sources with it), or NULL
 } Weight;
 
 typedef struct {

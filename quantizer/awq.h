@@ -30,6 +30,30 @@ bool awq_acts_capture(const Graph *g, const int32_t *ids, size_t n_ids, int wind
                       int n_threads, AwqActs *out, AwqcError *err);
 void awq_acts_free(AwqActs *a);
 
+// Full-precision activations streamed through the graph block by block, the
+// way spec section 2 feeds each block the full-precision output of the one
+// before: only the values later nodes still read are kept, so memory holds
+// about one block's activations instead of the whole model's.
+typedef struct {
+    const Graph *g;
+    AwqActs acts;     // values of the nodes evaluated so far that are still kept
+    int frontier;     // the last node evaluated
+    int *last_reader; // per node: the last node reading its value (-1: none)
+    int n_threads;
+} AwqStream;
+
+// Runs the windows through a forward once, keeping the values of nodes
+// 0..upto (the graph's head, up to the first block the driver searches).
+bool awq_stream_start(AwqStream *s, const Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows,
+                      int upto, int n_threads, AwqcError *err);
+// Evaluates nodes frontier+1..last window by window on the kept values
+// (weights as bound now: the caller swaps in full-precision ones) and keeps
+// their values. Nothing to do when last <= frontier.
+bool awq_stream_advance(AwqStream *s, int last, AwqcError *err);
+// Frees the values of nodes before `from` that no node at or after `from` reads.
+void awq_stream_forget(AwqStream *s, int from);
+void awq_stream_free(AwqStream *s);
+
 // Floats per token of a node's value (the product of its dims after the first).
 int64_t awq_node_width(const Graph *g, int node);
 

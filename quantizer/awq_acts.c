@@ -6,6 +6,7 @@
 
 #include "quantizer/awq.h"
 #include "runtime/interp.h"
+#include "runtime/interp_region.h"
 
 // ----------------------------------------------------------------------------
 // observing
@@ -65,4 +66,68 @@ void awq_acts_free(AwqActs *a) {
     for (size_t i = 0; i < a->n_nodes; i++) free(a->value[i]);
     free(a->value);
     memset(a, 0, sizeof *a);
+}
+
+// ----------------------------------------------------------------------------
+// streaming block by block
+
+static int *last_readers(const Graph *g) {
+    int *last = xmalloc(sizeof(int) * (g->n_nodes + 1));
+    for (size_t i = 0; i < g->n_nodes; i++) last[i] = -1;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k].kind == OPND_NODE) last[g->nodes[i].in[k].index] = (int)i;
+    return last;
+}
+
+bool awq_stream_start(AwqStream *s, const Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows,
+                      int upto, int n_threads, AwqcError *err) {
+    memset(s, 0, sizeof *s);
+    if (!awq_acts_capture(g, ids, n_ids, window_len, windows, 0, upto, n_threads, &s->acts, err)) return false;
+    s->g = g;
+    s->frontier = upto;
+    s->last_reader = last_readers(g);
+    s->n_threads = n_threads;
+    return true;
+}
+
+typedef struct {
+    AwqStream *s;
+    int window;
+} StreamWindow;
+
+static const float *stream_value(int node, void *user) {
+    const StreamWindow *w = user;
+    const AwqActs *a = &w->s->acts;
+    if (node < 0 || (size_t)node >= a->n_nodes || !a->value[node]) return NULL;
+    return a->value[node] + (size_t)w->window * (size_t)a->window_len * (size_t)awq_node_width(w->s->g, node);
+}
+
+bool awq_stream_advance(AwqStream *s, int last, AwqcError *err) {
+    if (last <= s->frontier) return true;
+    AwqActs *a = &s->acts;
+    Capture c = {a, s->frontier + 1, last, 0};
+    for (c.window = 0; c.window < a->windows; c.window++) {
+        StreamWindow in = {s, c.window};
+        float *y = interp_eval_region_observed(s->g, s->frontier + 1, last, a->window_len, stream_value, &in,
+                                               keep_value, &c, s->n_threads, err);
+        if (!y) return false;
+        free(y);
+    }
+    s->frontier = last;
+    return true;
+}
+
+void awq_stream_forget(AwqStream *s, int from) {
+    for (int i = 0; i < from && (size_t)i < s->acts.n_nodes; i++) {
+        if (s->last_reader[i] >= from) continue;
+        free(s->acts.value[i]);
+        s->acts.value[i] = NULL;
+    }
+}
+
+void awq_stream_free(AwqStream *s) {
+    awq_acts_free(&s->acts);
+    free(s->last_reader);
+    memset(s, 0, sizeof *s);
 }

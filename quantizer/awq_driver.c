@@ -33,6 +33,7 @@ typedef struct {
     float **pristine;  // per weight: full-precision copy of a rewritten weight, or NULL
     ScaleGroup *groups;
     size_t n_groups;
+    AwqStream stream; // AWQ: full-precision activations, block by block
     QuantReport *rep;
 } Driver;
 
@@ -107,12 +108,16 @@ static bool check_bound(const Driver *d, AwqcError *err) {
 // ----------------------------------------------------------------------------
 // Rounding one matrix
 
+// Quantizes weight w (clipped to max_val when not NULL), keeps its codes in
+// the report and replaces its data by their dequantized values.
 static bool round_matrix(Driver *d, int w, const float *max_val, AwqcError *err) {
     Weight *wt = &d->g->weights[w];
+    QuantMatrix *m = &d->rep->codes[w];
     AwqcError e;
-    if (!quant_fake_inplace(wt->data, wt->type.dims[0].size, wt->type.dims[1].size, d->o->bits, d->o->group,
-                            max_val, &e))
+    if (!quant_rtn_clipped(wt->data, wt->type.dims[0].size, wt->type.dims[1].size, d->o->bits, d->o->group,
+                           max_val, m, &e))
         return awqc_fail(err, "weight '%s': %s", wt->name, e.msg);
+    quant_dequantize(m, wt->data);
     d->done[w] = true;
     return true;
 }
@@ -149,9 +154,10 @@ static void swap_pristine(Driver *d) {
     }
 }
 
-static bool capture_fp(Driver *d, int lo, int hi, AwqActs *acts, AwqcError *err) {
+// Evaluates the stream through node `last` on full-precision weights.
+static bool stream_fp(Driver *d, int last, AwqcError *err) {
     swap_pristine(d);
-    bool ok = awq_acts_capture(d->g, d->ids, d->n_ids, d->window_len, d->windows, lo, hi, d->o->threads, acts, err);
+    bool ok = awq_stream_advance(&d->stream, last, err);
     swap_pristine(d);
     return ok;
 }
@@ -242,10 +248,35 @@ static bool unit_search_scales(Driver *d, Unit *u, const AwqActs *acts, AwqcErro
 
 // All groups are searched on the untouched block first, then folded, so no
 // search sees another group's scales.
+static const char *weight_of_node(const Graph *g, int node) {
+    const Node *n = &g->nodes[node];
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k].kind == OPND_WEIGHT) return g->weights[n->in[k].index].name;
+    return "?";
+}
+
+static void record_scales(Driver *d, const ScaleGroup *sg, const AwqScaleResult *r) {
+    QuantReport *rep = d->rep;
+    rep->scales = xrealloc(rep->scales, sizeof(QuantScaleRecord) * (rep->n_scales + 1));
+    QuantScaleRecord *q = &rep->scales[rep->n_scales++];
+    *q = (QuantScaleRecord){.prev = xstrdup(weight_of_node(d->g, sg->prev)),
+                            .linears = xmalloc(sizeof(char *) * (size_t)sg->n_linears),
+                            .n_linears = sg->n_linears,
+                            .channels = sg->channels,
+                            .ratio = r->best_ratio,
+                            .rtn_loss = r->rtn_loss,
+                            .best_loss = r->best_loss,
+                            .scales = xmalloc(sizeof(float) * (size_t)sg->channels)};
+    for (int k = 0; k < sg->n_linears; k++) q->linears[k] = xstrdup(weight_of_node(d->g, sg->linears[k]));
+    memcpy(q->scales, r->scales, sizeof(float) * (size_t)sg->channels);
+}
+
 static bool unit_fold_scales(Driver *d, Unit *u, AwqcError *err) {
     for (int i = 0; i < u->n_groups; i++) {
         if (!u->found[i].scales) continue;
-        if (!awq_fold_scales(d->g, &d->groups[u->groups[i]], u->found[i].scales, err)) return false;
+        const ScaleGroup *sg = &d->groups[u->groups[i]];
+        if (!awq_fold_scales(d->g, sg, u->found[i].scales, err)) return false;
+        record_scales(d, sg, &u->found[i]);
         d->rep->n_groups_scaled++;
     }
     return true;
@@ -317,37 +348,79 @@ static void unit_progress(const Driver *d, const Unit *u, double seconds) {
     fprintf(stderr, "  loss %.3g -> %.3g  (%.2f s)\n", rtn, best, seconds);
 }
 
-static bool unit_run(Driver *d, Unit *u, AwqcError *err) {
+// Searches, folds and rounds one unit on the stream's values; the stream
+// must have been advanced through u->last.
+static void report_progress(const Driver *d, const Unit *u, int done, int total, double seconds) {
+    QuantProgress p = {done, total, u->block >= 0 ? d->g->blocks[u->block] : "graph", seconds, 0, 0};
+    for (int i = 0; i < u->n_groups; i++) {
+        p.rtn_loss += u->found[i].rtn_loss;
+        p.best_loss += u->found[i].best_loss;
+    }
+    if (d->o->on_block) d->o->on_block(&p, d->o->progress_user);
+    else if (d->o->progress) unit_progress(d, u, seconds);
+}
+
+static bool unit_run(Driver *d, Unit *u, int done, int total, AwqcError *err) {
     double t0 = awqc_now();
     for (int i = u->first; i <= u->last; i++) keep_node_weights(d, i);
     for (int i = 0; i < u->n_groups; i++) keep_node_weights(d, d->groups[u->groups[i]].prev);
-    AwqActs acts;
-    if (!capture_fp(d, unit_capture_lo(d->g, u), u->last, &acts, err)) return false;
-    bool ok = unit_search_scales(d, u, &acts, err) && unit_fold_scales(d, u, err);
-    for (int i = 0; ok && i < u->n_linears; i++) ok = clip_and_round(d, u, u->linears[i], &acts, err);
-    awq_acts_free(&acts);
-    if (ok && d->o->progress) unit_progress(d, u, awqc_now() - t0);
+    if (!stream_fp(d, u->last, err)) return false;
+    const AwqActs *acts = &d->stream.acts;
+    bool ok = unit_search_scales(d, u, acts, err) && unit_fold_scales(d, u, err);
+    for (int i = 0; ok && i < u->n_linears; i++) ok = clip_and_round(d, u, u->linears[i], acts, err);
+    if (ok) report_progress(d, u, done, total, awqc_now() - t0);
     return ok;
 }
 
 // ----------------------------------------------------------------------------
 // AWQ over all blocks, in the order of their first quantized linear
 
-static bool quantize_awq(Driver *d, AwqcError *err) {
-    d->n_groups = ir_find_scale_groups(d->g, &d->groups);
-    bool *visited = xcalloc(d->g->n_blocks + 1, sizeof(bool)); // [block + 1]
-    bool ok = true;
-    for (size_t i = 0; ok && i < d->g->n_nodes; i++) {
+// The units, one per block holding a quantized linear, in the order of
+// their first quantized linear.
+static Unit *collect_units(Driver *d, int *n_units) {
+    Unit *units = xcalloc(d->g->n_blocks + 2, sizeof(Unit));
+    bool *visited = xcalloc(d->g->n_blocks + 2, sizeof(bool)); // [block + 1]
+    *n_units = 0;
+    for (size_t i = 0; i < d->g->n_nodes; i++) {
         int w = linear_matrix(d->g, (int)i);
         int b = d->g->nodes[i].block;
         if (w < 0 || !d->quantize[w] || visited[b + 1]) continue;
         visited[b + 1] = true;
-        Unit u = {.block = b};
-        unit_collect(d, &u);
-        ok = unit_run(d, &u, err);
-        unit_free(&u);
+        Unit *u = &units[(*n_units)++];
+        u->block = b;
+        unit_collect(d, u);
     }
     free(visited);
+    return units;
+}
+
+// The first node a unit from k on reads or computes: the stream keeps the
+// values from there and those nodes after it read.
+static int units_first_from(const Driver *d, const Unit *units, int n_units, int k) {
+    int first = (int)d->g->n_nodes;
+    for (int i = k; i < n_units; i++) {
+        int lo = unit_capture_lo(d->g, &units[i]);
+        first = lo < first ? lo : first;
+    }
+    return first;
+}
+
+static bool quantize_awq(Driver *d, AwqcError *err) {
+    d->n_groups = ir_find_scale_groups(d->g, &d->groups);
+    int n_units;
+    Unit *units = collect_units(d, &n_units);
+    int head = n_units ? units[0].first - 1 : 0;
+    for (int k = 1; k < n_units; k++) head = units[k].first - 1 < head ? units[k].first - 1 : head;
+    bool ok = n_units == 0 ||
+              awq_stream_start(&d->stream, d->g, d->ids, d->n_ids, d->window_len, d->windows, head, d->o->threads, err);
+    for (int k = 0; ok && k < n_units; k++) {
+        ok = unit_run(d, &units[k], k + 1, n_units, err);
+        int keep = units_first_from(d, units, n_units, k + 1), next = d->stream.frontier + 1;
+        if (ok) awq_stream_forget(&d->stream, keep < next ? keep : next);
+    }
+    for (int k = 0; k < n_units; k++) unit_free(&units[k]);
+    free(units);
+    awq_stream_free(&d->stream);
     return ok;
 }
 
@@ -375,8 +448,11 @@ bool awq_quantize_graph(Graph *g, const int32_t *ids, size_t n_ids, int window_l
     if (!check_options(g, n_ids, window_len, windows, o, ids, err)) return false;
     double t0 = awqc_now();
     size_t nw = g->n_weights + 1;
-    Driver d = {g, o, ids, n_ids, window_len, windows, xcalloc(nw, sizeof(bool)), xcalloc(nw, sizeof(bool)),
-                xcalloc(nw, sizeof(float *)), NULL, 0, rep};
+    rep->codes = xcalloc(nw, sizeof(QuantMatrix));
+    rep->n_weights = g->n_weights;
+    Driver d = {.g = g, .o = o, .ids = ids, .n_ids = n_ids, .window_len = window_len, .windows = windows,
+                .quantize = xcalloc(nw, sizeof(bool)), .done = xcalloc(nw, sizeof(bool)),
+                .pristine = xcalloc(nw, sizeof(float *)), .rep = rep};
     select_weights(&d);
     bool ok = check_bound(&d, err) && (o->method == QM_AWQ ? quantize_awq(&d, err) : quantize_rtn(&d, err));
     for (size_t w = 0; w < g->n_weights; w++) free(d.pristine[w]);
@@ -392,5 +468,15 @@ bool awq_quantize_graph(Graph *g, const int32_t *ids, size_t n_ids, int window_l
 void quant_report_free(QuantReport *r) {
     for (size_t i = 0; i < r->skipped; i++) free(r->skipped_names[i]);
     free(r->skipped_names);
+    for (size_t i = 0; r->codes && i < r->n_weights; i++) quant_matrix_free(&r->codes[i]);
+    free(r->codes);
+    for (size_t i = 0; i < r->n_scales; i++) {
+        QuantScaleRecord *q = &r->scales[i];
+        for (int k = 0; k < q->n_linears; k++) free(q->linears[k]);
+        free(q->linears);
+        free(q->prev);
+        free(q->scales);
+    }
+    free(r->scales);
     memset(r, 0, sizeof *r);
 }

@@ -9,8 +9,19 @@
 
 #include "common/util.h"
 #include "ir/ir.h"
+#include "quantizer/quant.h"
 
 typedef enum { QM_RTN, QM_AWQ } QuantMethod;
+
+// AWQ progress, after each block: done of total blocks, the block's name,
+// its seconds, and the summed block-output losses of its scale groups with
+// plain RTN scales and with the chosen ones.
+typedef struct {
+    int done, total;
+    const char *block;
+    double seconds, rtn_loss, best_loss;
+} QuantProgress;
+typedef void (*QuantProgressFn)(const QuantProgress *p, void *user);
 
 typedef struct {
     QuantMethod method;
@@ -18,7 +29,9 @@ typedef struct {
     bool duo;        // AWQ: duo scaling (awq.h)
     bool clip;       // AWQ: clip search on every linear except those feeding a rope
     int threads;     // <= 0: one per logical CPU
-    bool progress;   // AWQ: one line per block on stderr
+    bool progress;   // AWQ: one line per block on stderr (when on_block is NULL)
+    QuantProgressFn on_block; // AWQ: called after each block instead
+    void *progress_user;
 } QuantOptions;
 
 typedef struct {
@@ -26,7 +39,24 @@ typedef struct {
     char **skipped_names;   // [skipped]: linear weights left FP (group does not divide, tied, lm head)
     size_t n_groups_scaled; // AWQ scale groups whose scales were folded
     double seconds;
+    // Per graph weight ([n_weights]): the codes, scales and zero points the
+    // rounded weight was dequantized from (q NULL for weights left FP); the
+    // exporters write these, so files hold exactly what was evaluated.
+    QuantMatrix *codes;
+    size_t n_weights;
+    // AWQ: every scale group's search result, for inspection (--dump-scales).
+    struct QuantScaleRecord *scales;
+    size_t n_scales;
 } QuantReport;
+
+typedef struct QuantScaleRecord {
+    char *prev;      // name of the weight of the op the scales fold into (norm or linear)
+    char **linears;  // weight names of the scaled linears
+    int n_linears;
+    int64_t channels;
+    double ratio, rtn_loss, best_loss;
+    float *scales;   // [channels]
+} QuantScaleRecord;
 
 // Which linear weights are quantized: each weight read as the matrix of an
 // OP_LINEAR that no OP_EMBEDDING also reads (a tied head), that is not the

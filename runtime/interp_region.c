@@ -13,6 +13,8 @@ typedef struct {
     int first, last, T;
     const float **vals; // per node: supplied or computed value, NULL if neither
     bool *owned;        // per node: vals[i] was computed here (and is freed here)
+    InterpObserver observe;
+    void *observe_user;
 } Region;
 
 // ----------------------------------------------------------------------------
@@ -83,6 +85,7 @@ static float *run_region(Region *r) {
     for (int i = r->first; i <= r->last; i++) {
         r->vals[i] = r->g->nodes[i].op == OP_ATTENTION ? eval_attention(r, &s, i) : interp_eval_node(&s, i, NULL);
         r->owned[i] = true;
+        if (r->observe) r->observe(r->g, i, r->vals[i], r->T, interp_row_width(&r->g->nodes[i].type), r->observe_user);
     }
     float *out = (float *)r->vals[r->last];
     r->owned[r->last] = false; // handed to the caller
@@ -98,8 +101,14 @@ static void free_region(Region *r) {
 
 float *interp_eval_region(const Graph *g, int first, int last, int T, RegionInput given, void *user, int n_threads,
                           AwqcError *err) {
+    return interp_eval_region_observed(g, first, last, T, given, user, NULL, NULL, n_threads, err);
+}
+
+float *interp_eval_region_observed(const Graph *g, int first, int last, int T, RegionInput given, void *user,
+                                   InterpObserver observe, void *observe_user, int n_threads, AwqcError *err) {
     if (!check_range(g, first, last, T, err)) return NULL;
-    Region r = {g, first, last, T, xcalloc(g->n_nodes, sizeof(float *)), xcalloc(g->n_nodes, sizeof(bool))};
+    Region r = {g,    first, last, T, xcalloc(g->n_nodes, sizeof(float *)), xcalloc(g->n_nodes, sizeof(bool)),
+                observe, observe_user};
     float *out = NULL;
     if (gather_inputs(&r, given, user, err)) {
         omp_set_num_threads(n_threads > 0 ? n_threads : omp_get_num_procs());

@@ -6,6 +6,7 @@
 
 #include "common/util.h"
 #include "ir/ir.h"
+#include "runtime/interp.h"
 
 // Supplies the value of `node` (a node before the range that a node in it
 // reads): T rows of that node's width, row-major; NULL when it has none. It
@@ -21,5 +22,12 @@ typedef const float *(*RegionInput)(int node, void *user);
 // unbound weight. n_threads <= 0: one thread per logical CPU.
 float *interp_eval_region(const Graph *g, int first, int last, int T, RegionInput given, void *user, int n_threads,
                           AwqcError *err);
+
+// The same, also showing every node of the range to observe (when not NULL)
+// right after it is computed, in node order, as a forward's observer sees it
+// (interp.h). The AWQ driver streams the calibration windows through the
+// model block by block this way, keeping the values later blocks read.
+float *interp_eval_region_observed(const Graph *g, int first, int last, int T, RegionInput given, void *user,
+                                   InterpObserver observe, void *observe_user, int n_threads, AwqcError *err);
 
 #endif

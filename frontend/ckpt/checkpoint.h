@@ -25,6 +25,12 @@ typedef enum {
     ST_Q4_1, // GGUF: blocks of 32: f16 d, f16 m, 16 bytes of nibbles, value q * d + m
     ST_I32,  // safetensors I32 (AutoAWQ qweight/qzeros); not convertible to f32 by ckpt_load_f32
     ST_I8,
+    ST_U8,   // safetensors U8 (awqc's INT3 codes and zero points)
+    // Virtual tensors: a quantized linear "X.weight" [out, in] that a folder
+    // stores as several tensors (awq_tensors.c); ckpt_load_f32 dequantizes
+    // it, ckpt_raw_data has no bytes for it.
+    ST_AWQ_GEMM4, // AutoAWQ GEMM INT4: X.qweight, X.qzeros, X.scales (AWQ-SPEC.md section 6)
+    ST_AWQC_U3,   // awqc INT3: X.qcodes, X.qzeros, X.scales (docs/awqc-int3.md)
     ST_OTHER, // present but not supported for loading
 } StorageType;
 
@@ -87,7 +93,7 @@ const CkptTensor *ckpt_tensor_at(const Checkpoint *c, size_t i);
 const CkptTensor *ckpt_find_tensor(const Checkpoint *c, const char *name); // NULL if absent
 
 // Whether ckpt_load_f32 can convert t's storage type (F32, F16, BF16, Q8_0,
-// Q4_0, Q4_1). Check it before allocating t->n_elements floats: for other
+// Q4_0, Q4_1, and the virtual AWQ types). Check it before allocating t->n_elements floats: for other
 // types the element count is not bounded by the file's size.
 bool ckpt_tensor_loadable(const CkptTensor *t);
 // Converts a tensor to f32 (dequantizing GGUF blocks) into dst, which holds
@@ -95,12 +101,17 @@ bool ckpt_tensor_loadable(const CkptTensor *t);
 // the tensor and its type) when !ckpt_tensor_loadable(t); dst is then not
 // touched and may be NULL.
 bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcError *err);
-// The raw bytes of a tensor as stored (mmapped; valid until ckpt_close).
+// The raw bytes of a tensor as stored (mmapped; valid until ckpt_close); NULL
+// for a virtual tensor.
 const void *ckpt_raw_data(const Checkpoint *c, const CkptTensor *t);
 
 // Dequantizers, exposed for tests and later fast paths: n is a multiple of 32.
 void dequant_q8_0(const void *src, float *dst, int64_t n);
 void dequant_q4_0(const void *src, float *dst, int64_t n);
 void dequant_q4_1(const void *src, float *dst, int64_t n);
+
+// The quantization a folder declares (config.json "quantization_config"):
+// bits and group size of its quantized linears; false when it declares none.
+bool ckpt_awq_config(const Checkpoint *c, int *bits, int *group);
 
 #endif

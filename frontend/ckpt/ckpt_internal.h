@@ -54,6 +54,11 @@ typedef struct {
     uint32_t map;    // index into Checkpoint.maps
     uint64_t offset; // absolute byte offset of the data in that file
     int raw_type;    // the format's own type id (ggml type / dtype index), for error messages
+    // A virtual tensor (ST_AWQ_GEMM4, ST_AWQC_U3): the entries it is made of
+    // (qweight or qcodes, qzeros, scales) and the group size; parts[0] < 0
+    // for a stored tensor.
+    int64_t parts[3];
+    int group;
 } CkptEntry;
 
 struct Checkpoint {
@@ -91,6 +96,13 @@ void ckpt_meta_take_strings(CkptMeta *m, StrPack *p);
 CkptMeta *ckpt_add_meta(Checkpoint *c, char *key, AwqcError *err);
 // Adds a tensor owning name; NULL (with err) when the name is a duplicate.
 CkptEntry *ckpt_add_tensor(Checkpoint *c, char *name, AwqcError *err);
+// Adds the virtual "X.weight" of every quantized linear a folder's
+// quantization_config describes, after checking the parts' types and shapes
+// (errors name the tensor); nothing to do without a quantization_config.
+bool ckpt_add_awq_tensors(Checkpoint *c, AwqcError *err);
+// Dequantizes virtual entry e into dst ([out, in] floats).
+void ckpt_dequant_awq(const Checkpoint *c, const CkptEntry *e, float *dst);
+
 // Maps path and appends it; returns its index or -1 (with err).
 int64_t ckpt_add_map(Checkpoint *c, const char *path, AwqcError *err);
 

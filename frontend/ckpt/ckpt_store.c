@@ -106,6 +106,7 @@ CkptEntry *ckpt_add_tensor(Checkpoint *c, char *name, AwqcError *err) {
     CkptEntry *e = &c->tensors[c->n_tensors++];
     memset(e, 0, sizeof *e);
     e->info.name = name;
+    e->parts[0] = e->parts[1] = e->parts[2] = -1;
     return e;
 }
 

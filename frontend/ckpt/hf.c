@@ -181,9 +181,9 @@ static bool read_hf_dir(Checkpoint *c, const char *dir, AwqcError *err) {
     else if (!read_config(c, config, err))
         ok = false;
     else if (file_exists(single))
-        ok = add_safetensors(c, single, NULL, err);
+        ok = add_safetensors(c, single, NULL, err) && ckpt_add_awq_tensors(c, err);
     else if (file_exists(index))
-        ok = read_index(c, dir, index, err);
+        ok = read_index(c, dir, index, err) && ckpt_add_awq_tensors(c, err);
     else
         ok = awqc_fail(err, "%s: neither model.safetensors nor model.safetensors.index.json found", dir);
     free(config);

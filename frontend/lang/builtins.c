@@ -61,12 +61,27 @@ static EvalStatus read_meta(Lower *L, const char *key, Loc loc, Value *out) {
     AWQC_PANIC("read_meta called for an absent key");
 }
 
+// Every hyper-parameter read is also kept as graph metadata "hf:<HF key>",
+// so a Hugging Face config.json can be written for a GGUF source.
+static bool note_hf_meta(Lower *L, const Expr *call, const Value *v) {
+    char *hf_key = eval_string(L, call->args[call->n_args - 1].value);
+    if (!hf_key) return false;
+    char *key = awqc_asprintf("hf:%s", hf_key);
+    if (v->kind == V_INT) ir_set_meta(L->g, key, ir_attr_int("", v->i));
+    else if (v->kind == V_FLOAT) ir_set_meta(L->g, key, ir_attr_float("", v->f));
+    else if (v->kind == V_STRING) ir_set_meta(L->g, key, ir_attr_string("", v->s));
+    free(key);
+    free(hf_key);
+    return true;
+}
+
 static EvalStatus call_meta(Lower *L, const Expr *call, bool may_miss, Value *out) {
     const Expr *arg = pick_name_arg(L, call);
     char *key = arg ? eval_string(L, arg) : NULL;
     if (!key) return EV_FAIL;
     EvalStatus st = ckpt_meta_kind(L->ckpt, key) == META_NONE ? missing(L, key, true, may_miss, call->loc)
                                                               : read_meta(L, key, call->loc, out);
+    if (st == EV_OK && !note_hf_meta(L, call, out)) st = EV_FAIL;
     free(key);
     return st;
 }
@@ -102,12 +117,22 @@ static EvalStatus bind_weight(Lower *L, const CkptTensor *t, Loc loc, Value *out
     return EV_OK;
 }
 
+// The name a Hugging Face export gives the weight: the second argument (the
+// only one when there is one), kept on the weight the first time it is bound.
+static bool note_hf_name(Lower *L, const Expr *call, int w) {
+    Weight *wt = &L->g->weights[w];
+    if (wt->hf_name) return true;
+    wt->hf_name = eval_string(L, call->args[call->n_args - 1].value);
+    return wt->hf_name != NULL;
+}
+
 static EvalStatus call_tensor(Lower *L, const Expr *call, bool may_miss, Value *out) {
     const Expr *arg = pick_name_arg(L, call);
     char *name = arg ? eval_string(L, arg) : NULL;
     if (!name) return EV_FAIL;
     const CkptTensor *t = ckpt_find_tensor(L->ckpt, name);
     EvalStatus st = t ? bind_weight(L, t, call->loc, out) : missing(L, name, false, may_miss, call->loc);
+    if (st == EV_OK && !note_hf_name(L, call, out->t.index)) st = EV_FAIL;
     free(name);
     return st;
 }

@@ -50,6 +50,8 @@ PreTokenizer *pretok_new(const char *const *patterns, int n, AwqcError *err);
 // on stderr and get the GPT-2 pattern. Returns the count.
 int pretok_patterns_for(const char *pre_name, const char **patterns);
 void pretok_free(PreTokenizer *p);
+// The patterns p applies, in order (borrowed; at most TOK_MAX_PATTERNS). Returns the count.
+int pretok_patterns(const PreTokenizer *p, const char **patterns);
 // Calls fn for every piece of text in order.
 typedef void (*PieceFn)(void *ctx, const char *piece, size_t len);
 void pretok_split(const PreTokenizer *p, const char *text, size_t len, PieceFn fn, void *ctx);

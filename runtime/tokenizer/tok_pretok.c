@@ -72,6 +72,7 @@ int pretok_patterns_for(const char *pre_name, const char **patterns) {
 struct PreTokenizer {
     int n;
     pcre2_code *codes[TOK_MAX_PATTERNS];
+    char *patterns[TOK_MAX_PATTERNS]; // the source text, for writing tokenizer.json back out
 };
 
 static pcre2_code *compile_pattern(const char *pattern, AwqcError *err) {
@@ -100,6 +101,7 @@ PreTokenizer *pretok_new(const char *const *patterns, int n, AwqcError *err) {
             pretok_free(p);
             return NULL;
         }
+        p->patterns[i] = xstrdup(patterns[i]);
         p->n = i + 1;
     }
     return p;
@@ -107,8 +109,16 @@ PreTokenizer *pretok_new(const char *const *patterns, int n, AwqcError *err) {
 
 void pretok_free(PreTokenizer *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) pcre2_code_free(p->codes[i]);
+    for (int i = 0; i < p->n; i++) {
+        pcre2_code_free(p->codes[i]);
+        free(p->patterns[i]);
+    }
     free(p);
+}
+
+int pretok_patterns(const PreTokenizer *p, const char **patterns) {
+    for (int i = 0; i < p->n; i++) patterns[i] = p->patterns[i];
+    return p->n;
 }
 
 // ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ expect() {
 expect version 0 'awqc [0-9]+\.[0-9]+\.[0-9]+' "$AWQC" --version
 expect usage 2 'usage: awqc <command>' "$AWQC"
 expect unknown-command 2 "unknown command 'frobnicate'" "$AWQC" frobnicate
-for cmd in run ppl bench; do
+for cmd in run ppl bench quantize; do
   expect "$cmd-help" 0 "usage: awqc $cmd" "$AWQC" "$cmd" --help
 done
 expect run-no-prompt 1 'no prompt' "$AWQC" run -m /nonexistent.gguf
@@ -31,6 +31,11 @@ expect bad-int 1 "--n-predict: expected an integer" "$AWQC" run -p hi -n many
 expect missing-model 1 '/nonexistent/model.gguf: cannot open' "$AWQC" run -m /nonexistent/model.gguf -p hi
 expect ppl-no-file 1 'no text' "$AWQC" ppl
 expect bench-format 1 "--output must be md, csv or json" "$AWQC" bench -o xml
+expect quantize-no-output 1 'no output: give -o DIR' "$AWQC" quantize --method rtn
+expect quantize-bits 1 '--bits 5: supported are 4 \(AutoAWQ GEMM\) and 3' "$AWQC" quantize --bits 5 -o x
+expect quantize-group 1 '--group 48: use 32, 64 or 128' "$AWQC" quantize --group 48 -o x
+expect quantize-method 1 '--method gptq: expected awq or rtn' "$AWQC" quantize --method gptq -o x
+expect quantize-no-calib 1 'AWQ needs calibration text' "$AWQC" quantize -o x
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 printf 'GGUF\x03\x00\x00\x00\x01' >"$tmp/short.gguf"
@@ -60,6 +65,23 @@ echo "Hello world. This is a short text to score, with a few words in it, and th
 expect ppl-small 0 'ppl [0-9.]+ .*scored 15 tokens in 1 windows of 16' "$AWQC" ppl -m "$model" -t 2 -f "$tmp/t.txt" --ctx 16
 expect ppl-too-short 1 'fewer than one window of 4096' "$AWQC" ppl -m "$model" -f "$tmp/t.txt" --ctx 4096
 expect bench-json 0 '"test": "tg4"' "$AWQC" bench -m "$model" -t 2 -p 8 -n 4 -r 1 -o json
+
+# quantize: bad inputs leave nothing behind; RTN and a small AWQ run give folders awqc loads.
+: >"$tmp/empty.txt"
+expect quantize-empty-calib 1 'empty.txt: empty calibration text' \
+  "$AWQC" quantize -m "$model" --calib "$tmp/empty.txt" -o "$tmp/q-empty"
+expect quantize-short-calib 1 't.txt: [0-9]+ tokens, fewer than one calibration window of 512' \
+  "$AWQC" quantize -m "$model" --calib "$tmp/t.txt" -o "$tmp/q-short"
+expect quantize-unwritable 1 "cannot write $tmp/no/such/dir/q" \
+  "$AWQC" quantize -m "$model" --method rtn -o "$tmp/no/such/dir/q"
+checks=$((checks + 1))
+if ls "$tmp" | grep -q '^q-'; then fails=$((fails + 1)); echo "FAIL: a refused quantize left files: $(ls "$tmp")"; fi
+expect quantize-rtn 0 'rtn W4 g64: 210 linears quantized' "$AWQC" quantize -m "$model" -t 2 --method rtn --group 64 -o "$tmp/rtn"
+expect quantize-rtn-run 0 'Paris' "$AWQC" run -m "$tmp/rtn" -t 2 -p "The capital of France is" -n 8
+for i in 1 2 3; do cat "$tmp/t.txt"; done >"$tmp/calib.txt"
+expect quantize-awq-small 0 'awq W3 g32: 210 linears quantized' "$AWQC" quantize -m "$model" -t 2 --bits 3 --group 32 \
+  --calib "$tmp/calib.txt" --calib-tokens 32 --calib-seqlen 32 -o "$tmp/awq3"
+expect quantize-awq-config 0 '"quant_method":[[:space:]]*"awqc"' cat "$tmp/awq3/config.json"
 
 echo "$((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]
