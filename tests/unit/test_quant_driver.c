@@ -134,11 +134,11 @@ static void test_rtn_vs_awq(void) {
     for (int bits = 4; bits >= 3; bits--) {
         char name[32];
         snprintf(name, sizeof name, "W%d rtn", bits);
-        double rtn = quantized_error(&(QuantOptions){QM_RTN, bits, GROUP, false, false, 1, false}, fp_logits, name);
+        double rtn = quantized_error(&(QuantOptions){.method = QM_RTN, .bits = bits, .group = GROUP, .duo = false, .clip = false, .threads = 1, .progress = false}, fp_logits, name);
         snprintf(name, sizeof name, "W%d awq", bits);
-        double awq = quantized_error(&(QuantOptions){QM_AWQ, bits, GROUP, false, true, 1, true}, fp_logits, name);
+        double awq = quantized_error(&(QuantOptions){.method = QM_AWQ, .bits = bits, .group = GROUP, .duo = false, .clip = true, .threads = 1, .progress = true}, fp_logits, name);
         snprintf(name, sizeof name, "W%d awq duo", bits);
-        quantized_error(&(QuantOptions){QM_AWQ, bits, GROUP, true, true, 1, false}, fp_logits, name);
+        quantized_error(&(QuantOptions){.method = QM_AWQ, .bits = bits, .group = GROUP, .duo = true, .clip = true, .threads = 1, .progress = false}, fp_logits, name);
         CHECK_MSG(awq < rtn, "W%d: awq logit mse %g not below rtn %g", bits, awq, rtn);
     }
     free(fp_logits);
@@ -153,7 +153,7 @@ static void test_nothing_divides(void) {
         Graph *fp = tiny_llama_salient(), *g = tiny_llama_salient();
         QuantReport rep;
         AwqcError err;
-        QuantOptions o = {(QuantMethod)m, 4, 48, false, true, 1, false};
+        QuantOptions o = {.method = (QuantMethod)m, .bits = 4, .group = 48, .clip = true, .threads = 1};
         CHECK_MSG(awq_quantize_graph(g, calib_ids, N_CALIB, SEQ, WINDOWS, &o, &rep, &err), "%s", err.msg);
         CHECK_MSG(rep.quantized == 0 && rep.skipped == N_BLOCK_LINEARS + 1, "%zu quantized, %zu skipped",
                   rep.quantized, rep.skipped);
@@ -178,14 +178,14 @@ static void expect_error(Graph *g, size_t n_ids, int window_len, const QuantOpti
 
 static void test_errors(void) {
     Graph *g = tiny_llama_salient();
-    expect_error(g, N_CALIB, SEQ, &(QuantOptions){QM_RTN, 9, GROUP, false, false, 1, false}, "9 bits");
-    expect_error(g, N_CALIB, SEQ, &(QuantOptions){QM_AWQ, 4, 0, false, false, 1, false}, "group size 0");
-    expect_error(g, N_CALIB - 1, SEQ, &(QuantOptions){QM_AWQ, 4, GROUP, false, true, 1, false}, "fewer than");
-    expect_error(g, N_CALIB, 0, &(QuantOptions){QM_AWQ, 4, GROUP, false, true, 1, false}, "window_len");
+    expect_error(g, N_CALIB, SEQ, &(QuantOptions){.method = QM_RTN, .bits = 9, .group = GROUP, .duo = false, .clip = false, .threads = 1, .progress = false}, "9 bits");
+    expect_error(g, N_CALIB, SEQ, &(QuantOptions){.method = QM_AWQ, .bits = 4, .group = 0, .duo = false, .clip = false, .threads = 1, .progress = false}, "group size 0");
+    expect_error(g, N_CALIB - 1, SEQ, &(QuantOptions){.method = QM_AWQ, .bits = 4, .group = GROUP, .duo = false, .clip = true, .threads = 1, .progress = false}, "fewer than");
+    expect_error(g, N_CALIB, 0, &(QuantOptions){.method = QM_AWQ, .bits = 4, .group = GROUP, .duo = false, .clip = true, .threads = 1, .progress = false}, "window_len");
     int v = ir_find_weight(g, "v.1");
     float *saved = g->weights[v].data;
     g->weights[v].data = NULL;
-    expect_error(g, N_CALIB, SEQ, &(QuantOptions){QM_RTN, 4, GROUP, false, false, 1, false}, "'v.1' is not bound");
+    expect_error(g, N_CALIB, SEQ, &(QuantOptions){.method = QM_RTN, .bits = 4, .group = GROUP, .duo = false, .clip = false, .threads = 1, .progress = false}, "'v.1' is not bound");
     g->weights[v].data = saved;
     ir_graph_free(g);
 }
