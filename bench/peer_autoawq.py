@@ -84,6 +84,9 @@ def parse_args():
     ap.add_argument("--no-fp", action="store_true", help="skip the FP model's ppl")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", help="JSON summary path (written atomically)")
+    ap.add_argument("--final-scales", choices=("fp32", "f16"), default="fp32",
+                    help="scales of the final fake quantization: fp32 (AutoAWQ's pseudo_quantize_tensor "
+                         "on the CPU) or f16, rounded as the GEMM checkpoint stores them (default fp32)")
     args = ap.parse_args()
     names = [] if args.configs.strip().lower() == "none" else args.configs.split(",")
     args.config_list = [parse_config(n) for n in names if n.strip()]
@@ -208,7 +211,20 @@ class CpuSafeAwqQuantizer(AwqQuantizer):
             del module2inspect.state_dict
 
 
-def awq_quantize(model, bits, group, calib, calib_len):
+def rtn_f16_scales(w, bits, group):
+    """AutoAWQ's asymmetric group RTN with each scale rounded to f16 first (as
+    its packed checkpoints store it), the zero point and codes computed from
+    the rounded scale, FP32 otherwise: awqc's convention (quantizer/quant.h)."""
+    shape = w.shape
+    w = w.reshape(-1, group)
+    qmax = 2 ** bits - 1
+    mx, mn = w.amax(dim=1, keepdim=True), w.amin(dim=1, keepdim=True)
+    s = ((mx - mn).clamp(min=1e-5) / qmax).half().float()
+    z = (-torch.round(mn / s)).clamp(0, qmax)
+    return ((torch.clamp(torch.round(w / s) + z, 0, qmax) - z) * s).reshape(shape)
+
+
+def awq_quantize(model, bits, group, calib, calib_len, final_scales="fp32"):
     """AutoAWQ's scale + clip search (export_compatible: weights stay float),
     then fake quantization of every decoder-block linear with AutoAWQ's own
     pseudo_quantize_tensor."""
@@ -226,7 +242,10 @@ def awq_quantize(model, bits, group, calib, calib_len):
         for layer in model.model.layers:
             for module in layer.modules():
                 if isinstance(module, torch.nn.Linear):
-                    w, _, _ = quantizer.pseudo_quantize_tensor(module.weight.data)
+                    if final_scales == "f16":
+                        w = rtn_f16_scales(module.weight.data, bits, group)
+                    else:
+                        w, _, _ = quantizer.pseudo_quantize_tensor(module.weight.data)
                     module.weight.data.copy_(w)
                     count += 1
     return count
@@ -276,7 +295,8 @@ def summary_header(args, n_test_tokens):
                  "windows": args.eval_windows, "n_tokens_file": n_test_tokens},
         "settings": {"zero_point": True, "version": "GEMM", "duo_scaling": True,
                      "apply_clip": True, "export_compatible": True,
-                     "fake_quant": "awq pseudo_quantize_tensor, float32, block linears only"},
+                     "fake_quant": ("awq pseudo_quantize_tensor, float32" if args.final_scales == "fp32"
+                                    else "group RTN with f16-rounded scales (as stored)") + ", block linears only"},
         "threads": torch.get_num_threads(),
         "results": [],
     }
@@ -311,7 +331,7 @@ def main():
     for name, bits, group in args.config_list:
         model.load_state_dict(pristine)
         t1 = time.time()
-        n_linear = awq_quantize(model, bits, group, calib, args.calib_len)
+        n_linear = awq_quantize(model, bits, group, calib, args.calib_len, args.final_scales)
         quant_s = time.time() - t1
         check_float32_cpu(model)
         rec = perplexity(model, test, name)
