@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/json.h"
 #include "quantizer/awq_driver.h"
 #include "quantizer/export_hf.h"
 
@@ -167,34 +168,22 @@ static void report_skipped(const QuantReport *rep, int group) {
     for (size_t i = 0; i < rep->skipped; i++) fprintf(stderr, "  %s\n", rep->skipped_names[i]);
 }
 
+static cJSON *scale_record_json(const QuantScaleRecord *q) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "prev", q->prev);
+    cJSON_AddNumberToObject(o, "ratio", q->ratio);
+    cJSON_AddNumberToObject(o, "rtn_loss", q->rtn_loss);
+    cJSON_AddNumberToObject(o, "best_loss", q->best_loss);
+    cJSON_AddItemToObject(o, "linears", cJSON_CreateStringArray((const char *const *)q->linears, q->n_linears));
+    cJSON_AddItemToObject(o, "scales", cJSON_CreateFloatArray(q->scales, (int)q->channels));
+    return o;
+}
+
 static void dump_scales(const char *path, const QuantReport *rep) {
-    StrBuf b = {0};
-    sb_append(&b, "[\n");
-    for (size_t i = 0; i < rep->n_scales; i++) {
-        const QuantScaleRecord *q = &rep->scales[i];
-        char *head = awqc_asprintf("  {\"prev\": \"%s\", \"ratio\": %.2f, \"rtn_loss\": %.9g, \"best_loss\": %.9g, "
-                                   "\"linears\": [",
-                                   q->prev, q->ratio, q->rtn_loss, q->best_loss);
-        sb_append(&b, head);
-        free(head);
-        for (int k = 0; k < q->n_linears; k++) {
-            sb_append(&b, k ? ", \"" : "\"");
-            sb_append(&b, q->linears[k]);
-            sb_append(&b, "\"");
-        }
-        sb_append(&b, "], \"scales\": [");
-        for (int64_t c = 0; c < q->channels; c++) {
-            char num[32];
-            snprintf(num, sizeof num, "%s%.9g", c ? ", " : "", q->scales[c]);
-            sb_append(&b, num);
-        }
-        sb_append(&b, i + 1 < rep->n_scales ? "]},\n" : "]}\n");
-    }
-    sb_append(&b, "]\n");
-    char *s = sb_finish(&b);
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < rep->n_scales; i++) cJSON_AddItemToArray(list, scale_record_json(&rep->scales[i]));
     AwqcError err;
-    if (!awqc_write_file_atomic(path, s, strlen(s), &err)) die_error(&err);
-    free(s);
+    if (!awqc_json_write(path, list, true, &err)) die_error(&err);
     fprintf(stderr, "awqc: wrote %zu scale groups to %s\n", rep->n_scales, path);
 }
 

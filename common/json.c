@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 cJSON *awqc_json_read_object(const char *path, AwqcError *err) {
     size_t len;
@@ -19,4 +20,15 @@ cJSON *awqc_json_read_object(const char *path, AwqcError *err) {
     }
     free(text);
     return root;
+}
+
+bool awqc_json_write(const char *path, cJSON *root, bool pretty, AwqcError *err) {
+    char *text = pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!text) return awqc_fail(err, "%s: out of memory while printing the JSON", path);
+    char *with_newline = awqc_asprintf("%s\n", text);
+    bool ok = awqc_write_file_atomic(path, with_newline, strlen(with_newline), err);
+    free(with_newline);
+    cJSON_free(text);
+    return ok;
 }

@@ -1,6 +1,6 @@
 // json.h: reading JSON files (config.json, tokenizer.json, safetensors index)
 // with cJSON, the project's JSON library, with errors that name the file and
-// the byte offset where parsing stopped.
+// the byte offset where parsing stopped; and writing them atomically.
 #ifndef AWQC_JSON_H
 #define AWQC_JSON_H
 
@@ -10,5 +10,9 @@
 
 // Parses a file whose top level must be a JSON object. NULL with err otherwise.
 cJSON *awqc_json_read_object(const char *path, AwqcError *err);
+
+// Prints root (freed here, also on failure) to path atomically, indented when
+// pretty, with a final newline. False with err naming the path.
+bool awqc_json_write(const char *path, cJSON *root, bool pretty, AwqcError *err);
 
 #endif

@@ -150,7 +150,7 @@ char *awqc_read_file(const char *path, size_t *len, AwqcError *err) {
     return buf;
 }
 
-bool awqc_write_file_atomic(const char *path, const void *data, size_t len, AwqcError *err) {
+bool awqc_write_atomic_with(const char *path, AwqcWriter write, void *user, AwqcError *err) {
     char *tmp = awqc_asprintf("%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
@@ -158,7 +158,7 @@ bool awqc_write_file_atomic(const char *path, const void *data, size_t len, Awqc
         free(tmp);
         return false;
     }
-    bool ok = fwrite(data, 1, len, f) == len;
+    bool ok = write(f, user);
     ok = (fclose(f) == 0) && ok;
     if (ok && rename(tmp, path) != 0) ok = false;
     if (!ok) {
@@ -167,6 +167,21 @@ bool awqc_write_file_atomic(const char *path, const void *data, size_t len, Awqc
     }
     free(tmp);
     return ok;
+}
+
+typedef struct {
+    const void *data;
+    size_t len;
+} Bytes;
+
+static bool write_bytes(FILE *f, void *user) {
+    const Bytes *b = user;
+    return fwrite(b->data, 1, b->len, f) == b->len;
+}
+
+bool awqc_write_file_atomic(const char *path, const void *data, size_t len, AwqcError *err) {
+    Bytes b = {data, len};
+    return awqc_write_atomic_with(path, write_bytes, &b, err);
 }
 
 char *awqc_default_model_path(void) {

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 // ----------------------------------------------------------------------------
 // User errors: a function that can fail on bad input returns false/NULL and
@@ -76,6 +77,12 @@ char *awqc_read_file(const char *path, size_t *len, AwqcError *err);
 
 // Writes data to path atomically: a temp file beside it, then rename.
 bool awqc_write_file_atomic(const char *path, const void *data, size_t len, AwqcError *err);
+
+// The same for content produced piece by piece: write(f, user) fills the
+// temp file (false on failure); the file appears at path only when write
+// succeeded and everything reached the disk, else nothing is left behind.
+typedef bool (*AwqcWriter)(FILE *f, void *user);
+bool awqc_write_atomic_with(const char *path, AwqcWriter write, void *user, AwqcError *err);
 
 // Where the set-up script caches the default model (SmolLM2-135M-Instruct
 // Q4_1 GGUF): $AWQC_MODEL if set, else $AWQC_CACHE_DIR, $XDG_CACHE_HOME/awqc or

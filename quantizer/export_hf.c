@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "frontend/ckpt/safetensors_write.h"
 #include "quantizer/awq_gemm.h"
 #include "runtime/tokenizer/tok_export.h"
@@ -294,7 +295,7 @@ static int64_t vocab_size(const Graph *g) {
     return 0;
 }
 
-static char *config_json(const Graph *g, const Tokenizer *tok, const QuantReport *rep, const ExportInfo *info) {
+static cJSON *config_json(const Graph *g, const Tokenizer *tok, const QuantReport *rep, const ExportInfo *info) {
     cJSON *c = cJSON_CreateObject();
     char *arch = architecture_of(g->name);
     cJSON *archs = cJSON_AddArrayToObject(c, "architectures");
@@ -309,15 +310,13 @@ static char *config_json(const Graph *g, const Tokenizer *tok, const QuantReport
     if (tok && tok_eos(tok) >= 0) cJSON_AddNumberToObject(c, "eos_token_id", tok_eos(tok));
     cJSON_AddStringToObject(c, "torch_dtype", "float16");
     cJSON_AddItemToObject(c, "quantization_config", quantization_config(g, rep, info));
-    char *s = cJSON_Print(c);
-    cJSON_Delete(c);
-    return s;
+    return c;
 }
 
 // ----------------------------------------------------------------------------
 // awqc_quantize.json: how the folder was made
 
-static char *record_json(const QuantReport *rep, const ExportInfo *info) {
+static cJSON *record_json(const QuantReport *rep, const ExportInfo *info) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "tool", "awqc quantize");
     cJSON_AddStringToObject(r, "method", info->method);
@@ -335,19 +334,16 @@ static char *record_json(const QuantReport *rep, const ExportInfo *info) {
     cJSON *skipped = cJSON_AddArrayToObject(r, "linears_left_fp");
     for (size_t i = 0; i < rep->skipped; i++) cJSON_AddItemToArray(skipped, cJSON_CreateString(rep->skipped_names[i]));
     cJSON_AddNumberToObject(r, "seconds", rep->seconds);
-    char *s = cJSON_Print(r);
-    cJSON_Delete(r);
-    return s;
+    return r;
 }
 
 // ----------------------------------------------------------------------------
 // The folder
 
-static bool write_text(const char *dir, const char *file, char *text, AwqcError *err) {
+static bool write_json(const char *dir, const char *file, cJSON *root, AwqcError *err) {
     char *path = awqc_asprintf("%s/%s", dir, file);
-    bool ok = awqc_write_file_atomic(path, text, strlen(text), err);
+    bool ok = awqc_json_write(path, root, true, err);
     free(path);
-    free(text);
     return ok;
 }
 
@@ -373,8 +369,8 @@ static bool write_folder(const char *dir, const Graph *g, const Tokenizer *tok, 
     bool ok = gather_tensors(g, rep, &l, err) && st_write_file(st, l.t, l.n, err);
     free(st);
     tensor_list_free(&l);
-    ok = ok && write_text(dir, "config.json", config_json(g, tok, rep, info), err);
-    ok = ok && write_text(dir, "awqc_quantize.json", record_json(rep, info), err);
+    ok = ok && write_json(dir, "config.json", config_json(g, tok, rep, info), err);
+    ok = ok && write_json(dir, "awqc_quantize.json", record_json(rep, info), err);
     const Meta *ctx = ir_get_meta(g, "hf:max_position_embeddings");
     int64_t n_ctx = ctx && ctx->value.kind == ATTR_INT ? ctx->value.i : 0;
     return ok && (!tok || tok_write_hf(tok, dir, n_ctx, err));

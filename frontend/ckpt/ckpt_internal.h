@@ -120,6 +120,9 @@ Checkpoint *hf_open_safetensors(const char *file, AwqcError *err);
 bool safetensors_read(Checkpoint *c, uint32_t map, AwqcError *err);
 // The safetensors dtype name behind a CkptEntry.raw_type of an HF tensor.
 const char *safetensors_dtype_name(int raw_type);
+// The safetensors dtype name and element size storing type t; false for the
+// types safetensors has no single dtype for (GGUF blocks, virtual tensors).
+bool safetensors_dtype_of(StorageType t, const char **name, size_t *size);
 // The GGUF specification's name of a ggml type id ("Q4_K"), or NULL if unknown.
 const char *gguf_type_name(int id);
 

@@ -22,13 +22,23 @@ typedef struct {
 static const Dtype DTYPES[] = {
     {"F32", ST_F32, 4},     {"F16", ST_F16, 2},     {"BF16", ST_BF16, 2},    {"I32", ST_I32, 4},
     {"I8", ST_I8, 1},       {"F64", ST_OTHER, 8},   {"I64", ST_OTHER, 8},    {"I16", ST_OTHER, 2},
-    {"U8", ST_U8, 1},    {"U16", ST_OTHER, 2},   {"U32", ST_OTHER, 4},    {"U64", ST_OTHER, 8},
+    {"U8", ST_U8, 1},       {"U16", ST_OTHER, 2},   {"U32", ST_OTHER, 4},    {"U64", ST_OTHER, 8},
     {"BOOL", ST_OTHER, 1},  {"F8_E4M3", ST_OTHER, 1}, {"F8_E5M2", ST_OTHER, 1},
 };
 #define N_DTYPES (sizeof DTYPES / sizeof DTYPES[0])
 
 const char *safetensors_dtype_name(int raw_type) {
     return raw_type >= 0 && (size_t)raw_type < N_DTYPES ? DTYPES[raw_type].name : "?";
+}
+
+bool safetensors_dtype_of(StorageType t, const char **name, size_t *size) {
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (t != ST_OTHER && DTYPES[i].st == t) {
+            *name = DTYPES[i].name;
+            *size = DTYPES[i].size;
+            return true;
+        }
+    return false;
 }
 
 static int find_dtype(const char *name) {

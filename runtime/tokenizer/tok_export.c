@@ -5,6 +5,7 @@
 // out in score order, since tokenizer.json's BPE knows only ranked merges.
 #include <cjson/cJSON.h>
 
+#include "common/json.h"
 #include "runtime/tokenizer/tok_export.h"
 #include "runtime/tokenizer/tok_internal.h"
 
@@ -386,18 +387,8 @@ static cJSON *special_tokens_map_json(const Tokenizer *t) {
 
 // Prints root (freed here) into dir/name, atomically.
 static bool write_json(const char *dir, const char *name, cJSON *root, bool pretty, AwqcError *err) {
-    char *text = pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
     char *path = awqc_asprintf("%s/%s", dir, name);
-    bool ok;
-    if (!text) {
-        ok = awqc_fail(err, "%s: out of memory while printing the JSON", path);
-    } else {
-        char *with_newline = awqc_asprintf("%s\n", text);
-        ok = awqc_write_file_atomic(path, with_newline, strlen(with_newline), err);
-        free(with_newline);
-    }
-    cJSON_free(text);
+    bool ok = awqc_json_write(path, root, pretty, err);
     free(path);
     return ok;
 }
