@@ -86,7 +86,7 @@ static Cand heap_pop(BpeWork *w) {
 // ----------------------------------------------------------------------------
 // Merging
 
-static bool mergeable_type(uint8_t type) {
+bool bpe_spm_mergeable(uint8_t type) {
     // SentencePiece only builds normal pieces; byte and control tokens are
     // reached by fallback or special matching, never by merging.
     return type == TT_NORMAL || type == TT_USER || type == TT_UNUSED;
@@ -95,7 +95,7 @@ static bool mergeable_type(uint8_t type) {
 static bool find_merge(const Tokenizer *t, const char *text, const Sym *a, const Sym *b, Cand *c) {
     if (t->use_scores) {
         int32_t id = strmap_get(&t->piece_ids, text + a->start, a->len + b->len);
-        if (id < 0 || !mergeable_type(t->types[id])) return false;
+        if (id < 0 || !bpe_spm_mergeable(t->types[id])) return false;
         c->prio = -t->scores[id];
         c->id = id;
         return true;
@@ -214,9 +214,9 @@ static size_t escape_spaces(BpeWork *w, const char *text, size_t len, bool prefi
     return n;
 }
 
-static int32_t char_token(const Tokenizer *t, const char *s, uint32_t len) {
+int32_t bpe_spm_piece_id(const Tokenizer *t, const char *s, uint32_t len) {
     int32_t id = strmap_get(&t->piece_ids, s, len);
-    return id >= 0 && mergeable_type(t->types[id]) ? id : -1;
+    return id >= 0 && bpe_spm_mergeable(t->types[id]) ? id : -1;
 }
 
 // One symbol per UTF-8 character; a malformed byte is a symbol of its own.
@@ -229,7 +229,7 @@ static size_t split_chars(const Tokenizer *t, BpeWork *w, size_t len) {
             utf8proc_iterate((const utf8proc_uint8_t *)w->text + i, (utf8proc_ssize_t)(len - i), &cp);
         if (step <= 0) step = 1;
         w->syms[n++] = (Sym){.start = (uint32_t)i, .len = (uint32_t)step,
-                             .id = char_token(t, w->text + i, (uint32_t)step)};
+                             .id = bpe_spm_piece_id(t, w->text + i, (uint32_t)step)};
         i += (size_t)step;
     }
     return n;

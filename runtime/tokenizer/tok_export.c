@@ -30,10 +30,8 @@ static char *special_content(const Tokenizer *t, int32_t id) {
     return xstrndup(d, len);
 }
 
-// Same as the matcher in tok_vocab.c: only these are cut out of the text.
-static bool is_added(const Tokenizer *t, int32_t id) {
-    return t->pieces[id] && (t->types[id] == TT_CONTROL || t->types[id] == TT_USER) && t->decoded_lens[id] > 0;
-}
+// Only the tokens the special matcher cuts out of the text are added tokens.
+static bool is_added(const Tokenizer *t, int32_t id) { return t->pieces[id] && tok_is_special(t, id); }
 
 // How tokenizer_config.json names a token (bos, eos, unk); NULL when absent.
 static char *token_name(const Tokenizer *t, int32_t id) {
@@ -77,14 +75,6 @@ static MergeRow *ranked_merges(const Tokenizer *t, size_t *n) {
     return rows;
 }
 
-// The pieces the SentencePiece engine builds by merging (tok_bpe.c's rule).
-static bool spm_mergeable(uint8_t type) { return type == TT_NORMAL || type == TT_USER || type == TT_UNUSED; }
-
-static int32_t mergeable_id(const Tokenizer *t, const char *s, uint32_t len) {
-    int32_t id = strmap_get(&t->piece_ids, s, len);
-    return id >= 0 && spm_mergeable(t->types[id]) ? id : -1;
-}
-
 // Score-merged SentencePiece: every split of a mergeable piece into two
 // mergeable pieces (at a character boundary, as the engine's symbols are
 // characters) is a merge, ranked by the piece's score, best first.
@@ -93,12 +83,12 @@ static MergeRow *score_merges(const Tokenizer *t, size_t *n) {
     size_t cap = 0;
     *n = 0;
     for (int32_t id = 0; id < t->n_vocab; id++) {
-        if (!is_vocab_entry(t, id) || !spm_mergeable(t->types[id])) continue;
+        if (!is_vocab_entry(t, id) || !bpe_spm_mergeable(t->types[id])) continue;
         const char *s = t->pieces[id];
         uint32_t len = t->piece_lens[id];
         for (uint32_t k = 1; k < len; k++) {
             if (((uint8_t)s[k] & 0xc0) == 0x80) continue; // inside a UTF-8 sequence
-            int32_t left = mergeable_id(t, s, k), right = mergeable_id(t, s + k, len - k);
+            int32_t left = bpe_spm_piece_id(t, s, k), right = bpe_spm_piece_id(t, s + k, len - k);
             if (left < 0 || right < 0) continue;
             GROW(rows, cap, *n + 1);
             rows[(*n)++] = (MergeRow){-t->scores[id], id, k, left, right};

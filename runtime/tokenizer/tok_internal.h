@@ -117,6 +117,9 @@ bool tok_add_merge(Tokenizer *t, const char *left, size_t left_len, const char *
 bool tok_finish(Tokenizer *t, const char *where, AwqcError *err);
 // Piece map only (loaders need it before adding merges).
 void tok_index_pieces(Tokenizer *t);
+// Whether token i is cut out of input text as a whole (control and user
+// tokens with a non-empty text): the special matcher's rule.
+bool tok_is_special(const Tokenizer *t, int32_t i);
 
 // tok_bytelevel.c: GPT-2's byte <-> printable code point mapping
 uint32_t bytelevel_char_of(uint8_t b);
@@ -140,6 +143,10 @@ BpeWork *bpe_work_new(void);
 void bpe_work_free(BpeWork *w);
 // One byte-level pre-token.
 void bpe_encode_bytes(const Tokenizer *t, BpeWork *w, const char *word, size_t len, IdBuf *out);
+// Whether the SentencePiece engine builds pieces of this type by merging.
+bool bpe_spm_mergeable(uint8_t type);
+// The id of the piece s[0..len) when the engine may build it by merging, else -1.
+int32_t bpe_spm_piece_id(const Tokenizer *t, const char *s, uint32_t len);
 // One SentencePiece text segment; prefix: put "▁" before it.
 void bpe_encode_spm(const Tokenizer *t, BpeWork *w, const char *text, size_t len, bool prefix, IdBuf *out);
 

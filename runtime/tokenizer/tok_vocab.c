@@ -144,18 +144,18 @@ static int special_longer_first(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static bool is_special(const Tokenizer *t, int32_t i) {
+bool tok_is_special(const Tokenizer *t, int32_t i) {
     return (t->types[i] == TT_CONTROL || t->types[i] == TT_USER) && t->decoded_lens[i] > 0;
 }
 
 // Counted first so the table is allocated once, not grown per token.
 static void collect_specials(Tokenizer *t) {
     size_t n = 0;
-    for (int32_t i = 0; i < t->n_vocab; i++) n += is_special(t, i);
+    for (int32_t i = 0; i < t->n_vocab; i++) n += tok_is_special(t, i);
     if (n == 0) return;
     t->specials = xmalloc(n * sizeof(*t->specials));
     for (int32_t i = 0; i < t->n_vocab; i++) {
-        if (!is_special(t, i)) continue;
+        if (!tok_is_special(t, i)) continue;
         t->specials[t->n_specials++] =
             (SpecialTok){t->decoded[i], t->decoded_lens[i], i, t->types[i] == TT_CONTROL};
         t->special_first[(uint8_t)t->decoded[i][0]] = 1;
