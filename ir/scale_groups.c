@@ -4,57 +4,19 @@
 // Only use counts and operand positions are consulted, never names.
 #include "ir/scale_groups.h"
 
+#include "ir/uses.h"
+
 #include <stdlib.h>
 
-// ----------------------------------------------------------------------------
-// uses: how often each node and weight is referenced
-
-typedef struct {
-    int *node_uses;   // operand references plus graph outputs
-    int *last_user;   // the latest node that references it (-1: none)
-    bool *is_output;
-    int *weight_uses; // operand references
-} Uses;
-
-static void uses_build(const Graph *g, Uses *u) {
-    u->node_uses = xcalloc(g->n_nodes + 1, sizeof(int));
-    u->last_user = xmalloc((g->n_nodes + 1) * sizeof(int));
-    u->is_output = xcalloc(g->n_nodes + 1, sizeof(bool));
-    u->weight_uses = xcalloc(g->n_weights + 1, sizeof(int));
-    for (size_t i = 0; i < g->n_nodes; i++) u->last_user[i] = -1;
-    for (size_t j = 0; j < g->n_nodes; j++) {
-        const Node *n = &g->nodes[j];
-        for (int k = 0; k < n->n_in; k++) {
-            if (n->in[k].kind == OPND_WEIGHT) {
-                u->weight_uses[n->in[k].index]++;
-            } else {
-                u->node_uses[n->in[k].index]++;
-                u->last_user[n->in[k].index] = (int)j;
-            }
-        }
-    }
-    for (size_t o = 0; o < g->n_outputs; o++) {
-        u->node_uses[g->outputs[o]]++;
-        u->is_output[g->outputs[o]] = true;
-    }
-}
-
-static void uses_free(Uses *u) {
-    free(u->node_uses);
-    free(u->last_user);
-    free(u->is_output);
-    free(u->weight_uses);
-}
-
 // A weight referenced once can be rescaled without touching anything else.
-static bool private_weight(const Uses *u, Operand o) {
+static bool private_weight(const IrUses *u, Operand o) {
     return o.kind == OPND_WEIGHT && u->weight_uses[o.index] == 1;
 }
 
 // The node whose operand `slot` is the only use of `node`, or -1.
-static int sole_user_at(const Graph *g, const Uses *u, int node, int slot) {
+static int sole_user_at(const Graph *g, const IrUses *u, int node, int slot) {
     if (u->node_uses[node] != 1 || u->is_output[node]) return -1;
-    int user = u->last_user[node];
+    int user = u->last_reader[node];
     const Node *n = &g->nodes[user];
     if (slot >= n->n_in || n->in[slot].kind != OPND_NODE || n->in[slot].index != node) return -1;
     return user;
@@ -71,18 +33,18 @@ static int64_t last_dim(const Type *t) {
 
 // Its columns may be multiplied: the matrix is its own and it is not the
 // graph's result (the lm head stays floating point).
-static bool scalable_linear(const Graph *g, const Uses *u, int i) {
+static bool scalable_linear(const Graph *g, const IrUses *u, int i) {
     const Node *n = &g->nodes[i];
     return n->op == OP_LINEAR && n->in[0].kind == OPND_NODE && private_weight(u, n->in[1]) && !u->is_output[i];
 }
 
 // Its output rows (and bias) may be divided as well.
-static bool prev_linear(const Graph *g, const Uses *u, int i) {
+static bool prev_linear(const Graph *g, const IrUses *u, int i) {
     const Node *n = &g->nodes[i];
     return scalable_linear(g, u, i) && (n->n_in < 3 || private_weight(u, n->in[2]));
 }
 
-static bool prev_norm(const Graph *g, const Uses *u, int i) {
+static bool prev_norm(const Graph *g, const IrUses *u, int i) {
     const Node *n = &g->nodes[i];
     if ((n->op != OP_RMS_NORM && n->op != OP_LAYER_NORM) || u->is_output[i]) return false;
     if (n->in[0].kind != OPND_NODE) return false;
@@ -96,7 +58,7 @@ static bool prev_norm(const Graph *g, const Uses *u, int i) {
 
 // Collects the linears reading the norm; false when any use of it is
 // something else, since dividing the norm's weight would change that user.
-static bool collect_norm_linears(const Graph *g, const Uses *u, int norm, ScaleGroup *sg) {
+static bool collect_norm_linears(const Graph *g, const IrUses *u, int norm, ScaleGroup *sg) {
     sg->n_linears = 0;
     for (size_t j = (size_t)norm + 1; j < g->n_nodes; j++) {
         const Node *n = &g->nodes[j];
@@ -141,7 +103,7 @@ static int last_dependent_in_block(const Graph *g, const bool *reach, int block)
     return last;
 }
 
-static bool norm_group(const Graph *g, const Uses *u, int norm, ScaleGroup *sg) {
+static bool norm_group(const Graph *g, const IrUses *u, int norm, ScaleGroup *sg) {
     if (!prev_norm(g, u, norm) || !collect_norm_linears(g, u, norm, sg)) return false;
     sg->kind = SG_PREV_NORM;
     sg->prev = norm;
@@ -167,12 +129,12 @@ static void set_linear_group(const Graph *g, int prev, int next, ScaleGroup *sg)
 
 // When both factors of the product are candidate prevs, only the second one
 // is taken, so the next linear's columns are scaled once.
-static bool other_factor_is_prev(const Graph *g, const Uses *u, int mul) {
+static bool other_factor_is_prev(const Graph *g, const IrUses *u, int mul) {
     Operand b = g->nodes[mul].in[1];
     return b.kind == OPND_NODE && prev_linear(g, u, b.index) && sole_user_at(g, u, b.index, 1) == mul;
 }
 
-static bool product_group(const Graph *g, const Uses *u, int up, int mul, ScaleGroup *sg) {
+static bool product_group(const Graph *g, const IrUses *u, int up, int mul, ScaleGroup *sg) {
     const Node *m = &g->nodes[mul];
     if (m->op != OP_MUL) return false;
     int slot = m->in[0].kind == OPND_NODE && m->in[0].index == up ? 0 : 1;
@@ -185,7 +147,7 @@ static bool product_group(const Graph *g, const Uses *u, int up, int mul, ScaleG
 
 // Without grouped-query attention, output channel c of every head is a
 // weighted sum of channel c of V alone, so s passes through unchanged.
-static bool attention_group(const Graph *g, const Uses *u, int v, int attn, ScaleGroup *sg) {
+static bool attention_group(const Graph *g, const IrUses *u, int v, int attn, ScaleGroup *sg) {
     const Node *a = &g->nodes[attn];
     if (a->op != OP_ATTENTION || sole_user_at(g, u, v, 2) != attn) return false;
     if (ir_node_attr_int(a, "heads", -1) != ir_node_attr_int(a, "kv_heads", -2)) return false;
@@ -197,9 +159,9 @@ static bool attention_group(const Graph *g, const Uses *u, int v, int attn, Scal
     return true;
 }
 
-static bool linear_group(const Graph *g, const Uses *u, int prev, ScaleGroup *sg) {
+static bool linear_group(const Graph *g, const IrUses *u, int prev, ScaleGroup *sg) {
     if (!prev_linear(g, u, prev) || u->node_uses[prev] != 1 || u->is_output[prev]) return false;
-    int user = u->last_user[prev];
+    int user = u->last_reader[prev];
     return product_group(g, u, prev, user, sg) || attention_group(g, u, prev, user, sg);
 }
 
@@ -207,8 +169,8 @@ static bool linear_group(const Graph *g, const Uses *u, int prev, ScaleGroup *sg
 // public
 
 size_t ir_find_scale_groups(const Graph *g, ScaleGroup **out) {
-    Uses u;
-    uses_build(g, &u);
+    IrUses u;
+    ir_uses_build(g, &u);
     ScaleGroup *groups = NULL;
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -217,7 +179,7 @@ size_t ir_find_scale_groups(const Graph *g, ScaleGroup **out) {
         GROW(groups, cap, n + 1);
         groups[n++] = sg;
     }
-    uses_free(&u);
+    ir_uses_free(&u);
     *out = groups;
     return n;
 }

@@ -7,6 +7,7 @@
 
 #include "common/util.h"
 #include "ir/scale_groups.h"
+#include "ir/uses.h"
 
 // ----------------------------------------------------------------------------
 // Captured full-precision activations
@@ -29,6 +30,9 @@ typedef struct {
 bool awq_acts_capture(const Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows, int lo, int hi,
                       int n_threads, AwqActs *out, AwqcError *err);
 void awq_acts_free(AwqActs *a);
+// The rows of window `window` in node's captured value, or NULL when node has
+// none: the input a region re-run for that window reads.
+const float *awq_acts_window(const AwqActs *a, const Graph *g, int node, int window);
 
 // Full-precision activations streamed through the graph block by block, the
 // way spec section 2 feeds each block the full-precision output of the one
@@ -38,7 +42,7 @@ typedef struct {
     const Graph *g;
     AwqActs acts;     // values of the nodes evaluated so far that are still kept
     int frontier;     // the last node evaluated
-    int *last_reader; // per node: the last node reading its value (-1: none)
+    IrUses uses;      // last_reader: which values later nodes still read
     int n_threads;
 } AwqStream;
 

@@ -61,6 +61,11 @@ bool awq_acts_capture(const Graph *g, const int32_t *ids, size_t n_ids, int wind
     return ok;
 }
 
+const float *awq_acts_window(const AwqActs *a, const Graph *g, int node, int window) {
+    if (node < 0 || (size_t)node >= a->n_nodes || !a->value[node]) return NULL;
+    return a->value[node] + (size_t)window * (size_t)a->window_len * (size_t)awq_node_width(g, node);
+}
+
 void awq_acts_free(AwqActs *a) {
     if (!a->value) return;
     for (size_t i = 0; i < a->n_nodes; i++) free(a->value[i]);
@@ -71,22 +76,13 @@ void awq_acts_free(AwqActs *a) {
 // ----------------------------------------------------------------------------
 // streaming block by block
 
-static int *last_readers(const Graph *g) {
-    int *last = xmalloc(sizeof(int) * (g->n_nodes + 1));
-    for (size_t i = 0; i < g->n_nodes; i++) last[i] = -1;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].in[k].kind == OPND_NODE) last[g->nodes[i].in[k].index] = (int)i;
-    return last;
-}
-
 bool awq_stream_start(AwqStream *s, const Graph *g, const int32_t *ids, size_t n_ids, int window_len, int windows,
                       int upto, int n_threads, AwqcError *err) {
     memset(s, 0, sizeof *s);
     if (!awq_acts_capture(g, ids, n_ids, window_len, windows, 0, upto, n_threads, &s->acts, err)) return false;
     s->g = g;
     s->frontier = upto;
-    s->last_reader = last_readers(g);
+    ir_uses_build(g, &s->uses);
     s->n_threads = n_threads;
     return true;
 }
@@ -98,9 +94,7 @@ typedef struct {
 
 static const float *stream_value(int node, void *user) {
     const StreamWindow *w = user;
-    const AwqActs *a = &w->s->acts;
-    if (node < 0 || (size_t)node >= a->n_nodes || !a->value[node]) return NULL;
-    return a->value[node] + (size_t)w->window * (size_t)a->window_len * (size_t)awq_node_width(w->s->g, node);
+    return awq_acts_window(&w->s->acts, w->s->g, node, w->window);
 }
 
 bool awq_stream_advance(AwqStream *s, int last, AwqcError *err) {
@@ -120,7 +114,7 @@ bool awq_stream_advance(AwqStream *s, int last, AwqcError *err) {
 
 void awq_stream_forget(AwqStream *s, int from) {
     for (int i = 0; i < from && (size_t)i < s->acts.n_nodes; i++) {
-        if (s->last_reader[i] >= from) continue;
+        if (s->uses.last_reader[i] >= from) continue;
         free(s->acts.value[i]);
         s->acts.value[i] = NULL;
     }
@@ -128,6 +122,6 @@ void awq_stream_forget(AwqStream *s, int from) {
 
 void awq_stream_free(AwqStream *s) {
     awq_acts_free(&s->acts);
-    free(s->last_reader);
+    if (s->g) ir_uses_free(&s->uses);
     memset(s, 0, sizeof *s);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/uses.h"
 #include "quantizer/awq.h"
 #include "quantizer/fold.h"
 #include "quantizer/quant.h"
@@ -15,12 +16,11 @@
 // ----------------------------------------------------------------------------
 // The driver's state
 //
-// Captures must see the full-precision model (spec section 2), but earlier
-// blocks are already rewritten by then. Rather than holding every block's
-// activations at once (tokens x width per node for the whole model), the
-// driver keeps a pristine copy of each weight before it first writes it and
-// swaps those copies in for the duration of a capture: memory is one copy of
-// the rewritten weights, and each block's capture is a plain forward.
+// Each block's activations must be those of the full-precision model (spec
+// section 2), but the stream reaches a block only after the ones before it
+// were rewritten, and a block's own weights change while it is searched. So
+// the driver keeps a pristine copy of each weight before it first writes it
+// and swaps those copies in while the stream evaluates (stream_fp).
 
 typedef struct {
     Graph *g;
@@ -29,7 +29,6 @@ typedef struct {
     size_t n_ids;
     int window_len, windows;
     bool *quantize;    // per weight: a linear matrix selected for quantization
-    bool *done;        // per weight: already rounded
     float **pristine;  // per weight: full-precision copy of a rewritten weight, or NULL
     ScaleGroup *groups;
     size_t n_groups;
@@ -37,51 +36,31 @@ typedef struct {
     QuantReport *rep;
 } Driver;
 
-static int linear_matrix(const Graph *g, int node) {
-    const Node *n = &g->nodes[node];
-    if (n->op != OP_LINEAR || n->n_in < 2 || n->in[1].kind != OPND_WEIGHT) return -1;
-    return n->in[1].index;
-}
+static const Weight *node_matrix(const Graph *g, int node) { return &g->weights[ir_linear_matrix(g, node)]; }
 
-static bool is_graph_output(const Graph *g, int node) {
-    for (size_t i = 0; i < g->n_outputs; i++)
-        if (g->outputs[i] == node) return true;
-    return false;
-}
-
-static const Weight *node_matrix(const Graph *g, int node) { return &g->weights[linear_matrix(g, node)]; }
+// A weight already rounded has its codes in the report.
+static bool is_rounded(const Driver *d, int w) { return d->rep->codes[w].q != NULL; }
 
 // ----------------------------------------------------------------------------
 // Which linear matrices are quantized
 
-static bool *weights_read_by_embeddings(const Graph *g) {
-    bool *read = xcalloc(g->n_weights ? g->n_weights : 1, sizeof(bool));
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->op != OP_EMBEDDING) continue;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k].kind == OPND_WEIGHT) read[n->in[k].index] = true;
-    }
-    return read;
-}
-
-static bool linear_may_quantize(const Graph *g, int node, const bool *embedded, int group) {
-    int w = linear_matrix(g, node);
+static bool linear_may_quantize(const Graph *g, int node, int group) {
+    int w = ir_linear_matrix(g, node);
     const Weight *wt = &g->weights[w];
-    return !embedded[w] && !is_graph_output(g, node) && wt->type.rank == 2 && wt->type.dims[1].size % group == 0;
+    return !ir_is_embedding_table(g, w) && !ir_is_output(g, node) && wt->type.rank == 2 &&
+           wt->type.dims[1].size % group == 0;
 }
 
 // Marks d->quantize and lists the other linear matrices in the report. A
 // matrix two linears share is quantized only when both would quantize it.
 static void select_weights(Driver *d) {
     const Graph *g = d->g;
-    bool *embedded = weights_read_by_embeddings(g), *refused = xcalloc(g->n_weights + 1, sizeof(bool));
-    bool *seen = xcalloc(g->n_weights + 1, sizeof(bool));
+    bool *refused = xcalloc(g->n_weights + 1, sizeof(bool)), *seen = xcalloc(g->n_weights + 1, sizeof(bool));
     for (size_t i = 0; i < g->n_nodes; i++) {
-        int w = linear_matrix(g, (int)i);
+        int w = ir_linear_matrix(g, (int)i);
         if (w < 0) continue;
         seen[w] = true;
-        if (!linear_may_quantize(g, (int)i, embedded, d->o->group)) refused[w] = true;
+        if (!linear_may_quantize(g, (int)i, d->o->group)) refused[w] = true;
     }
     for (size_t w = 0; w < g->n_weights; w++) {
         if (!seen[w]) continue;
@@ -93,7 +72,6 @@ static void select_weights(Driver *d) {
         d->rep->skipped_names = xrealloc(d->rep->skipped_names, sizeof(char *) * (d->rep->skipped + 1));
         d->rep->skipped_names[d->rep->skipped++] = xstrdup(g->weights[w].name);
     }
-    free(embedded);
     free(refused);
     free(seen);
 }
@@ -118,7 +96,6 @@ static bool round_matrix(Driver *d, int w, const float *max_val, AwqcError *err)
                            max_val, m, &e))
         return awqc_fail(err, "weight '%s': %s", wt->name, e.msg);
     quant_dequantize(m, wt->data);
-    d->done[w] = true;
     return true;
 }
 
@@ -172,42 +149,14 @@ typedef struct {
     int *groups; // indices into Driver.groups
     int n_groups;
     int first, last; // node range the unit's searches touch
+    int capture_lo;  // the earliest value that range reads (unit_capture_lo)
     AwqScaleResult *found; // per unit group
 } Unit;
 
 static bool group_fully_quantized(const Driver *d, const ScaleGroup *sg) {
     for (int k = 0; k < sg->n_linears; k++)
-        if (!d->quantize[linear_matrix(d->g, sg->linears[k])]) return false;
+        if (!d->quantize[ir_linear_matrix(d->g, sg->linears[k])]) return false;
     return true;
-}
-
-static void unit_collect(const Driver *d, Unit *u) {
-    u->linears = xmalloc(sizeof(int) * (d->g->n_nodes + 1));
-    u->groups = xmalloc(sizeof(int) * (d->n_groups + 1));
-    u->first = INT32_MAX;
-    u->last = -1;
-    for (size_t i = 0; i < d->g->n_nodes; i++) {
-        int w = linear_matrix(d->g, (int)i);
-        if (w < 0 || !d->quantize[w] || d->g->nodes[i].block != u->block) continue;
-        u->linears[u->n_linears++] = (int)i;
-        u->first = (int)i < u->first ? (int)i : u->first;
-        u->last = (int)i > u->last ? (int)i : u->last;
-    }
-    for (size_t i = 0; i < d->n_groups; i++) {
-        const ScaleGroup *sg = &d->groups[i];
-        if (sg->block != u->block || !group_fully_quantized(d, sg)) continue;
-        u->groups[u->n_groups++] = (int)i;
-        u->first = sg->prev < u->first ? sg->prev : u->first;
-        u->last = sg->inspect > u->last ? sg->inspect : u->last;
-    }
-    u->found = xcalloc((size_t)u->n_groups + 1, sizeof(AwqScaleResult));
-}
-
-static void unit_free(Unit *u) {
-    for (int i = 0; i < u->n_groups; i++) awq_scale_result_free(&u->found[i]);
-    free(u->found);
-    free(u->linears);
-    free(u->groups);
 }
 
 // The first node to capture: the earliest value a node of the unit's range
@@ -220,6 +169,36 @@ static int unit_capture_lo(const Graph *g, const Unit *u) {
             if (op->kind == OPND_NODE && g->nodes[op->index].op != OP_INPUT && op->index < lo) lo = op->index;
         }
     return lo;
+}
+
+static void unit_collect(const Driver *d, Unit *u) {
+    u->linears = xmalloc(sizeof(int) * (d->g->n_nodes + 1));
+    u->groups = xmalloc(sizeof(int) * (d->n_groups + 1));
+    u->first = INT32_MAX;
+    u->last = -1;
+    for (size_t i = 0; i < d->g->n_nodes; i++) {
+        int w = ir_linear_matrix(d->g, (int)i);
+        if (w < 0 || !d->quantize[w] || d->g->nodes[i].block != u->block) continue;
+        u->linears[u->n_linears++] = (int)i;
+        u->first = (int)i < u->first ? (int)i : u->first;
+        u->last = (int)i > u->last ? (int)i : u->last;
+    }
+    for (size_t i = 0; i < d->n_groups; i++) {
+        const ScaleGroup *sg = &d->groups[i];
+        if (sg->block != u->block || !group_fully_quantized(d, sg)) continue;
+        u->groups[u->n_groups++] = (int)i;
+        u->first = sg->prev < u->first ? sg->prev : u->first;
+        u->last = sg->inspect > u->last ? sg->inspect : u->last;
+    }
+    u->capture_lo = unit_capture_lo(d->g, u);
+    u->found = xcalloc((size_t)u->n_groups + 1, sizeof(AwqScaleResult));
+}
+
+static void unit_free(Unit *u) {
+    for (int i = 0; i < u->n_groups; i++) awq_scale_result_free(&u->found[i]);
+    free(u->found);
+    free(u->linears);
+    free(u->groups);
 }
 
 // s_x[c]: mean |x[c]| of the group's input over the captured tokens.
@@ -246,8 +225,6 @@ static bool unit_search_scales(Driver *d, Unit *u, const AwqActs *acts, AwqcErro
     return true;
 }
 
-// All groups are searched on the untouched block first, then folded, so no
-// search sees another group's scales.
 static const char *weight_of_node(const Graph *g, int node) {
     const Node *n = &g->nodes[node];
     for (int k = 0; k < n->n_in; k++)
@@ -271,6 +248,8 @@ static void record_scales(Driver *d, const ScaleGroup *sg, const AwqScaleResult 
     memcpy(q->scales, r->scales, sizeof(float) * (size_t)sg->channels);
 }
 
+// All groups are searched on the untouched block first, then folded, so no
+// search sees another group's scales.
 static bool unit_fold_scales(Driver *d, Unit *u, AwqcError *err) {
     for (int i = 0; i < u->n_groups; i++) {
         if (!u->found[i].scales) continue;
@@ -284,14 +263,6 @@ static bool unit_fold_scales(Driver *d, Unit *u, AwqcError *err) {
 
 // ----------------------------------------------------------------------------
 // Clipping and rounding the unit's linears
-
-static bool feeds_rope(const Graph *g, int node) {
-    for (size_t i = (size_t)node + 1; i < g->n_nodes; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->op == OP_ROPE && n->in[0].kind == OPND_NODE && n->in[0].index == node) return true;
-    }
-    return false;
-}
 
 // The folded scales of the group holding `node`, or NULL.
 static const float *scales_of_linear(const Driver *d, const Unit *u, int node) {
@@ -318,9 +289,10 @@ static float *scaled_input(const Driver *d, const Unit *u, int node, const AwqAc
 }
 
 static bool clip_and_round(Driver *d, const Unit *u, int node, const AwqActs *acts, AwqcError *err) {
-    int w = linear_matrix(d->g, node);
-    if (d->done[w]) return true;
-    if (!d->o->clip || feeds_rope(d->g, node)) return round_matrix(d, w, NULL, err);
+    int w = ir_linear_matrix(d->g, node);
+    if (is_rounded(d, w)) return true;
+    // Clipping is not searched for q and k: their rotation mixes channel pairs.
+    if (!d->o->clip || ir_first_reader(d->g, node, OP_ROPE) >= 0) return round_matrix(d, w, NULL, err);
     const Weight *wt = node_matrix(d->g, node);
     int64_t rows = wt->type.dims[0].size, cols = wt->type.dims[1].size;
     float *x = scaled_input(d, u, node, acts, cols);
@@ -335,21 +307,14 @@ static bool clip_and_round(Driver *d, const Unit *u, int node, const AwqActs *ac
     return ok;
 }
 
-static void unit_progress(const Driver *d, const Unit *u, double seconds) {
-    const char *name = u->block >= 0 ? d->g->blocks[u->block] : "graph";
-    double rtn = 0, best = 0;
-    fprintf(stderr, "awq: %-16s %d linears  ratio", name, u->n_linears);
-    for (int i = 0; i < u->n_groups; i++) {
-        fprintf(stderr, "%s%.2f", i ? "," : " ", u->found[i].best_ratio);
-        rtn += u->found[i].rtn_loss;
-        best += u->found[i].best_loss;
-    }
+// The bench's line per block: the chosen ratios and the summed losses.
+static void print_progress(const Unit *u, const QuantProgress *p) {
+    fprintf(stderr, "awq: %-16s %d linears  ratio", p->block, u->n_linears);
+    for (int i = 0; i < u->n_groups; i++) fprintf(stderr, "%s%.2f", i ? "," : " ", u->found[i].best_ratio);
     if (!u->n_groups) fprintf(stderr, " -");
-    fprintf(stderr, "  loss %.3g -> %.3g  (%.2f s)\n", rtn, best, seconds);
+    fprintf(stderr, "  loss %.3g -> %.3g  (%.2f s)\n", p->rtn_loss, p->best_loss, p->seconds);
 }
 
-// Searches, folds and rounds one unit on the stream's values; the stream
-// must have been advanced through u->last.
 static void report_progress(const Driver *d, const Unit *u, int done, int total, double seconds) {
     QuantProgress p = {done, total, u->block >= 0 ? d->g->blocks[u->block] : "graph", seconds, 0, 0};
     for (int i = 0; i < u->n_groups; i++) {
@@ -357,9 +322,11 @@ static void report_progress(const Driver *d, const Unit *u, int done, int total,
         p.best_loss += u->found[i].best_loss;
     }
     if (d->o->on_block) d->o->on_block(&p, d->o->progress_user);
-    else if (d->o->progress) unit_progress(d, u, seconds);
+    else if (d->o->progress) print_progress(u, &p);
 }
 
+// Searches, folds and rounds one unit on the full-precision values the
+// stream holds once advanced through u->last.
 static bool unit_run(Driver *d, Unit *u, int done, int total, AwqcError *err) {
     double t0 = awqc_now();
     for (int i = u->first; i <= u->last; i++) keep_node_weights(d, i);
@@ -382,7 +349,7 @@ static Unit *collect_units(Driver *d, int *n_units) {
     bool *visited = xcalloc(d->g->n_blocks + 2, sizeof(bool)); // [block + 1]
     *n_units = 0;
     for (size_t i = 0; i < d->g->n_nodes; i++) {
-        int w = linear_matrix(d->g, (int)i);
+        int w = ir_linear_matrix(d->g, (int)i);
         int b = d->g->nodes[i].block;
         if (w < 0 || !d->quantize[w] || visited[b + 1]) continue;
         visited[b + 1] = true;
@@ -398,10 +365,7 @@ static Unit *collect_units(Driver *d, int *n_units) {
 // values from there and those nodes after it read.
 static int units_first_from(const Driver *d, const Unit *units, int n_units, int k) {
     int first = (int)d->g->n_nodes;
-    for (int i = k; i < n_units; i++) {
-        int lo = unit_capture_lo(d->g, &units[i]);
-        first = lo < first ? lo : first;
-    }
+    for (int i = k; i < n_units; i++) first = units[i].capture_lo < first ? units[i].capture_lo : first;
     return first;
 }
 
@@ -451,14 +415,12 @@ bool awq_quantize_graph(Graph *g, const int32_t *ids, size_t n_ids, int window_l
     rep->codes = xcalloc(nw, sizeof(QuantMatrix));
     rep->n_weights = g->n_weights;
     Driver d = {.g = g, .o = o, .ids = ids, .n_ids = n_ids, .window_len = window_len, .windows = windows,
-                .quantize = xcalloc(nw, sizeof(bool)), .done = xcalloc(nw, sizeof(bool)),
-                .pristine = xcalloc(nw, sizeof(float *)), .rep = rep};
+                .quantize = xcalloc(nw, sizeof(bool)), .pristine = xcalloc(nw, sizeof(float *)), .rep = rep};
     select_weights(&d);
     bool ok = check_bound(&d, err) && (o->method == QM_AWQ ? quantize_awq(&d, err) : quantize_rtn(&d, err));
     for (size_t w = 0; w < g->n_weights; w++) free(d.pristine[w]);
     free(d.pristine);
     free(d.quantize);
-    free(d.done);
     free(d.groups);
     rep->seconds = awqc_now() - t0;
     if (!ok) quant_report_free(rep);

@@ -1,7 +1,7 @@
 // awq_gemm.c: packing a 4-bit QuantMatrix into the AutoAWQ GEMM tensors
 // (qweight, qzeros, scales) and back, shape validation of tensors read from a
-// checkpoint, and the GEMV qweight layout. The layouts are AWQ-SPEC.md
-// section 6; everything here is exact integer shuffling.
+// checkpoint, the GEMV qweight layout (AWQ-SPEC.md section 6), and awqc's
+// packed INT3 codes. Everything here is exact integer shuffling.
 #include "quantizer/awq_gemm.h"
 
 #include <stdlib.h>
@@ -190,4 +190,23 @@ bool awq_gemv_unpack_qweight(const int32_t *qweight, QuantMatrix *m, AwqcError *
         }
     }
     return true;
+}
+
+// ----------------------------------------------------------------------------
+// awqc INT3
+
+uint8_t *awqc_u3_pack(const QuantMatrix *m) {
+    AWQC_ASSERT(m->bits == 3 && m->cols % 8 == 0);
+    int64_t row_bytes = m->cols / 8 * 3;
+    uint8_t *out = xmalloc((size_t)(m->rows * row_bytes));
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int64_t c0 = 0; c0 < m->cols; c0 += 8) {
+            uint32_t word = 0;
+            for (int k = 0; k < 8; k++) word |= (uint32_t)(m->q[r * m->cols + c0 + k] & 7) << (3 * k);
+            uint8_t *o = out + r * row_bytes + c0 / 8 * 3;
+            o[0] = (uint8_t)word;
+            o[1] = (uint8_t)(word >> 8);
+            o[2] = (uint8_t)(word >> 16);
+        }
+    return out;
 }

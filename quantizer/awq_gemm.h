@@ -1,7 +1,8 @@
 // awq_gemm.h: the AutoAWQ interchange layouts of a 4-bit QuantMatrix
 // (AWQ-SPEC.md section 6). "GEMM", the one vLLM and transformers load, packs
 // along the output dimension in nibble order [0,2,4,6,1,3,5,7]; "GEMV" packs
-// the input dimension in plain order. Both round-trip bit-exactly.
+// the input dimension in plain order. Both round-trip bit-exactly. Also
+// awqc's own INT3 packing, which AutoAWQ's layouts cannot hold.
 #ifndef AWQC_AWQ_GEMM_H
 #define AWQC_AWQ_GEMM_H
 
@@ -58,5 +59,12 @@ bool awq_gemm_import(const AwqGemmTensors *t, int group, QuantMatrix *out, AwqcE
 bool awq_gemv_pack_qweight(const QuantMatrix *m, int32_t **qweight, AwqcError *err);
 // Fills m->q (already shaped, 4 bits) from qweight [m->rows, m->cols/8].
 bool awq_gemv_unpack_qweight(const int32_t *qweight, QuantMatrix *m, AwqcError *err);
+
+// ----------------------------------------------------------------------------
+// awqc's INT3 layout (docs/awqc-int3.md): 8 codes of a row in 3 bytes, code k
+// in bits 3k..3k+2 of the little-endian 24-bit word.
+
+// Returns [rows, cols*3/8] bytes (heap); m is 3-bit with cols % 8 == 0.
+uint8_t *awqc_u3_pack(const QuantMatrix *m);
 
 #endif

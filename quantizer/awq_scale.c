@@ -39,10 +39,7 @@ typedef struct {
 // Serves the captured value of node for the window being run.
 static const float *window_value(int node, void *user) {
     const WindowInput *w = user;
-    const AwqActs *a = w->s->acts;
-    if (node < 0 || (size_t)node >= a->n_nodes || !a->value[node]) return NULL;
-    size_t rows = (size_t)w->window * (size_t)a->window_len;
-    return a->value[node] + rows * (size_t)awq_node_width(w->s->g, node);
+    return awq_acts_window(w->s->acts, w->s->g, node, w->window);
 }
 
 // ----------------------------------------------------------------------------

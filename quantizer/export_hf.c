@@ -18,6 +18,7 @@
 
 #include "common/json.h"
 #include "frontend/ckpt/safetensors_write.h"
+#include "ir/uses.h"
 #include "quantizer/awq_gemm.h"
 #include "runtime/tokenizer/tok_export.h"
 
@@ -52,39 +53,20 @@ static void tensor_list_free(TensorList *l) {
 // ----------------------------------------------------------------------------
 // Which weights are what
 
-static int linear_reading(const Graph *g, int w) {
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->op == OP_LINEAR && n->n_in >= 2 && n->in[1].kind == OPND_WEIGHT && n->in[1].index == w) return (int)i;
-    }
-    return -1;
-}
-
-static bool read_by_embedding(const Graph *g, int w) {
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->op == OP_EMBEDDING && n->in[0].kind == OPND_WEIGHT && n->in[0].index == w) return true;
-    }
-    return false;
-}
-
 // GGUF stores Q and K rows permuted so that rotated pairs are adjacent (rope
 // mode "pairs"); Hugging Face rotates the halves of each head. For the matrix
 // of a linear feeding such a rope: order[r] = the graph row of HF row r.
 static int64_t *hf_row_order(const Graph *g, int w) {
-    int lin = linear_reading(g, w);
-    for (size_t i = 0; lin >= 0 && i < g->n_nodes; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->op != OP_ROPE || n->in[0].kind != OPND_NODE || n->in[0].index != lin) continue;
-        if (strcmp(ir_node_attr_string(n, "mode", "halves"), "pairs")) return NULL;
-        int64_t heads = ir_node_attr_int(n, "heads", 0), hd = ir_node_attr_int(n, "head_dim", 0), half = hd / 2;
-        AWQC_ASSERT(heads > 0 && hd > 0 && hd % 2 == 0 && heads * hd == g->weights[w].type.dims[0].size);
-        int64_t *order = xmalloc(sizeof(int64_t) * (size_t)(heads * hd));
-        for (int64_t h = 0; h < heads; h++)
-            for (int64_t r = 0; r < hd; r++) order[h * hd + r] = h * hd + 2 * (r % half) + r / half;
-        return order;
-    }
-    return NULL;
+    int lin = ir_linear_of_matrix(g, w), rope = lin >= 0 ? ir_first_reader(g, lin, OP_ROPE) : -1;
+    if (rope < 0) return NULL;
+    const Node *n = &g->nodes[rope];
+    if (strcmp(ir_node_attr_string(n, "mode", "halves"), "pairs")) return NULL;
+    int64_t heads = ir_node_attr_int(n, "heads", 0), hd = ir_node_attr_int(n, "head_dim", 0), half = hd / 2;
+    AWQC_ASSERT(heads > 0 && hd > 0 && hd % 2 == 0 && heads * hd == g->weights[w].type.dims[0].size);
+    int64_t *order = xmalloc(sizeof(int64_t) * (size_t)(heads * hd));
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t r = 0; r < hd; r++) order[h * hd + r] = h * hd + 2 * (r % half) + r / half;
+    return order;
 }
 
 static void permute_rows(void *dst, const void *src, const int64_t *order, int64_t rows, size_t row_bytes) {
@@ -107,22 +89,6 @@ static QuantMatrix permuted_matrix(const QuantMatrix *m, const int64_t *order) {
 
 // ----------------------------------------------------------------------------
 // Tensors of one weight
-
-uint8_t *awqc_u3_pack(const QuantMatrix *m) {
-    AWQC_ASSERT(m->bits == 3 && m->cols % 8 == 0);
-    int64_t row_bytes = m->cols / 8 * 3;
-    uint8_t *out = xmalloc((size_t)(m->rows * row_bytes));
-    for (int64_t r = 0; r < m->rows; r++)
-        for (int64_t c0 = 0; c0 < m->cols; c0 += 8) {
-            uint32_t word = 0;
-            for (int k = 0; k < 8; k++) word |= (uint32_t)(m->q[r * m->cols + c0 + k] & 7) << (3 * k);
-            uint8_t *o = out + r * row_bytes + c0 / 8 * 3;
-            o[0] = (uint8_t)word;
-            o[1] = (uint8_t)(word >> 8);
-            o[2] = (uint8_t)(word >> 16);
-        }
-    return out;
-}
 
 static bool add_gemm(TensorList *l, const char *base, const QuantMatrix *m, AwqcError *err) {
     AwqGemm p;
@@ -255,7 +221,8 @@ static char *architecture_of(const char *model) {
 static cJSON *modules_not_converted(const Graph *g, const QuantReport *rep) {
     cJSON *list = cJSON_CreateArray();
     for (size_t w = 0; w < g->n_weights; w++) {
-        if (linear_reading(g, (int)w) < 0 || read_by_embedding(g, (int)w) || (w < rep->n_weights && rep->codes[w].q))
+        if (ir_linear_of_matrix(g, (int)w) < 0 || ir_is_embedding_table(g, (int)w) ||
+            (w < rep->n_weights && rep->codes[w].q))
             continue;
         char *base = module_of(g->weights[w].hf_name);
         if (base) cJSON_AddItemToArray(list, cJSON_CreateString(base));
@@ -282,8 +249,8 @@ static cJSON *quantization_config(const Graph *g, const QuantReport *rep, const 
 
 static bool lm_head_tied(const Graph *g) {
     for (size_t i = 0; i < g->n_outputs; i++) {
-        const Node *n = &g->nodes[g->outputs[i]];
-        if (n->op == OP_LINEAR && n->in[1].kind == OPND_WEIGHT && read_by_embedding(g, n->in[1].index)) return true;
+        int w = ir_linear_matrix(g, g->outputs[i]);
+        if (w >= 0 && ir_is_embedding_table(g, w)) return true;
     }
     return false;
 }

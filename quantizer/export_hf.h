@@ -27,8 +27,4 @@ typedef struct {
 bool quant_export_hf(const Graph *g, const Tokenizer *tok, const QuantReport *rep, const ExportInfo *info,
                      const char *out_dir, AwqcError *err);
 
-// awqc's INT3 layout: 8 codes of a row in 3 bytes, code k in bits 3k..3k+2 of
-// the little-endian 24-bit word; returns [rows, cols*3/8] bytes (cols % 8 == 0).
-uint8_t *awqc_u3_pack(const QuantMatrix *m);
-
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "interp_node.h"
+#include "ir/uses.h"
 
 struct Interp {
     const Graph *g;
@@ -67,14 +68,14 @@ static int64_t smallest_embedding_table(const Graph *g) {
     return rows_min;
 }
 
+// A value nobody reads is freed right after it is computed; outputs are kept.
 static void compute_last_uses(Interp *in) {
     const Graph *g = in->g;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        in->last_use[i] = (int)i;
-        for (int j = 0; j < g->nodes[i].n_in; j++)
-            if (g->nodes[i].in[j].kind == OPND_NODE) in->last_use[g->nodes[i].in[j].index] = (int)i;
-    }
-    for (size_t i = 0; i < g->n_outputs; i++) in->last_use[g->outputs[i]] = (int)g->n_nodes; // kept
+    IrUses u;
+    ir_uses_build(g, &u);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        in->last_use[i] = u.is_output[i] ? (int)g->n_nodes : u.last_reader[i] >= 0 ? u.last_reader[i] : (int)i;
+    ir_uses_free(&u);
 }
 
 static void alloc_kv_cache(Interp *in) {

@@ -1,0 +1,68 @@
+// uses.c: see uses.h.
+#include "ir/uses.h"
+
+#include <stdlib.h>
+
+void ir_uses_build(const Graph *g, IrUses *u) {
+    u->node_uses = xcalloc(g->n_nodes + 1, sizeof(int));
+    u->last_reader = xmalloc((g->n_nodes + 1) * sizeof(int));
+    u->is_output = xcalloc(g->n_nodes + 1, sizeof(bool));
+    u->weight_uses = xcalloc(g->n_weights + 1, sizeof(int));
+    for (size_t i = 0; i < g->n_nodes; i++) u->last_reader[i] = -1;
+    for (size_t j = 0; j < g->n_nodes; j++) {
+        const Node *n = &g->nodes[j];
+        for (int k = 0; k < n->n_in; k++) {
+            if (n->in[k].kind == OPND_WEIGHT) {
+                u->weight_uses[n->in[k].index]++;
+            } else {
+                u->node_uses[n->in[k].index]++;
+                u->last_reader[n->in[k].index] = (int)j;
+            }
+        }
+    }
+    for (size_t o = 0; o < g->n_outputs; o++) {
+        u->node_uses[g->outputs[o]]++;
+        u->is_output[g->outputs[o]] = true;
+    }
+}
+
+void ir_uses_free(IrUses *u) {
+    free(u->node_uses);
+    free(u->last_reader);
+    free(u->is_output);
+    free(u->weight_uses);
+}
+
+int ir_linear_matrix(const Graph *g, int node) {
+    const Node *n = &g->nodes[node];
+    if (n->op != OP_LINEAR || n->n_in < 2 || n->in[1].kind != OPND_WEIGHT) return -1;
+    return n->in[1].index;
+}
+
+int ir_linear_of_matrix(const Graph *g, int w) {
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (ir_linear_matrix(g, (int)i) == w) return (int)i;
+    return -1;
+}
+
+bool ir_is_embedding_table(const Graph *g, int w) {
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op == OP_EMBEDDING && n->in[0].kind == OPND_WEIGHT && n->in[0].index == w) return true;
+    }
+    return false;
+}
+
+int ir_first_reader(const Graph *g, int node, OpKind op) {
+    for (size_t i = (size_t)node + 1; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op == op && n->n_in > 0 && n->in[0].kind == OPND_NODE && n->in[0].index == node) return (int)i;
+    }
+    return -1;
+}
+
+bool ir_is_output(const Graph *g, int node) {
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == node) return true;
+    return false;
+}
