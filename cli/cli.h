@@ -56,5 +56,6 @@ int cmd_run(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
 
 #endif

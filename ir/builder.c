@@ -14,7 +14,9 @@ static const char *const op_names[OP_COUNT] = {
     [OP_LAYER_NORM] = "layer_norm", [OP_LINEAR] = "linear", [OP_ROPE] = "rope",
     [OP_ATTENTION] = "attention", [OP_SILU] = "silu",       [OP_GELU] = "gelu",
     [OP_RELU] = "relu",       [OP_ADD] = "add",             [OP_MUL] = "mul",
-    [OP_SOFTMAX] = "softmax",
+    [OP_SOFTMAX] = "softmax", [OP_AWQ_SCALE] = "awq_scale", [OP_SLICE] = "slice", [OP_PARAM] = "param",
+    [OP_RMS_NORM_LINEAR] = "rms_norm_linear", [OP_ROPE_ATTENTION] = "rope_attention",
+    [OP_SILU_MUL] = "silu_mul", [OP_LINEAR_ADD] = "linear_add",
 };
 
 static const char *const dtype_names[DT_COUNT] = {
@@ -164,8 +166,8 @@ void ir_graph_free(Graph *g) {
         for (int j = 0; j < g->nodes[i].n_attrs; j++) ir_attr_free(&g->nodes[i].attrs[j]);
     for (size_t i = 0; i < g->n_weights; i++) {
         free(g->weights[i].name);
-        free(g->weights[i].data);
         free(g->weights[i].hf_name);
+        ir_weight_release(&g->weights[i]);
     }
     for (size_t i = 0; i < g->n_blocks; i++) free(g->blocks[i]);
     for (size_t i = 0; i < g->n_meta; i++) {
@@ -209,6 +211,21 @@ int ir_add_weight(Graph *g, const char *name, Type type, AwqcError *err) {
     GROW(g->weights, g->cap_weights, g->n_weights + 1);
     g->weights[g->n_weights] = (Weight){.name = xstrdup(name), .type = type};
     return (int)g->n_weights++;
+}
+
+bool ir_weight_bound(const Weight *w) { return w->data || w->quant || w->packed; }
+
+void ir_weight_release(Weight *w) {
+    free(w->data);
+    w->data = NULL;
+    if (w->quant) quant_matrix_free(w->quant);
+    free(w->quant);
+    w->quant = NULL;
+    free(w->layout);
+    w->layout = NULL;
+    free(w->packed);
+    w->packed = NULL;
+    w->packed_size = 0;
 }
 
 const Type *ir_operand_type(const Graph *g, Operand o) {
@@ -265,6 +282,13 @@ static const OpSchema schemas[OP_COUNT] = {
     [OP_ADD] = {2, 2, {0}},
     [OP_MUL] = {2, 2, {0}},
     [OP_SOFTMAX] = {1, 1, {0}},
+    [OP_AWQ_SCALE] = {2, 2, {0}},
+    [OP_SLICE] = {1, 1, {"offset", "size"}},
+    [OP_PARAM] = {0, 0, {"value", "width"}},
+    [OP_RMS_NORM_LINEAR] = {3, 4, {"eps"}},
+    [OP_ROPE_ATTENTION] = {1, 3, {"heads", "kv_heads", "head_dim", "theta"}},
+    [OP_SILU_MUL] = {1, 2, {0}},
+    [OP_LINEAR_ADD] = {3, 4, {0}},
 };
 
 // The inputs of one node while its type is inferred.
@@ -368,6 +392,80 @@ static bool infer_attention(const InferCtx *c, Type *out) {
     return true;
 }
 
+static bool infer_binary(const InferCtx *c, Type *out);
+
+static bool infer_slice(const InferCtx *c, Type *out) {
+    int64_t off = attr_int(c, "offset"), size = attr_int(c, "size"), n = last_dim(c->t[0]);
+    if (off < 0 || size <= 0 || n < 0 || off > n || size > n - off)
+        return awqc_fail(c->err, "slice: [offset %lld, size %lld] is not a non-empty range inside the last dimension (%lld)",
+                         (long long)off, (long long)size, (long long)n);
+    *out = *c->t[0];
+    out->dims[out->rank - 1] = (Dim){DIM_CONST, size};
+    return true;
+}
+
+// rms_norm_linear is rms_norm then linear: each part's rule applies to its operands.
+static bool infer_norm_linear(const InferCtx *c, Type *out) {
+    InferCtx norm = *c, lin = *c;
+    norm.n_in = 2;
+    Type normed;
+    if (!infer_norm(&norm, &normed)) return false;
+    lin.t[0] = &normed;
+    lin.t[1] = c->t[2];
+    lin.t[2] = c->t[3];
+    lin.n_in = c->n_in - 1;
+    return infer_linear(&lin, out);
+}
+
+// linear_add: linear (x, W, bias?) plus a residual shaped like its result.
+static bool infer_linear_add(const InferCtx *c, Type *out) {
+    InferCtx lin = *c;
+    lin.t[2] = c->t[3];
+    lin.n_in = c->n_in - 1;
+    if (!infer_linear(&lin, out)) return false;
+    if (!shape_equal(out, c->t[2])) return fail_shapes(c, "the residual must have the linear's result shape");
+    return true;
+}
+
+// One operand: q, k and v side by side in its last dimension.
+static bool split_qkv(const InferCtx *c, Type qkv_parts[3]) {
+    int64_t h = attr_int(c, "heads"), hkv = attr_int(c, "kv_heads"), hd = attr_int(c, "head_dim");
+    int64_t widths[3] = {h * hd, hkv * hd, hkv * hd};
+    if (h <= 0 || hkv <= 0 || hd <= 0 || h > MAX_HEAD_ATTR || hkv > MAX_HEAD_ATTR || hd > MAX_HEAD_ATTR ||
+        !last_dim_is(c->t[0], widths[0] + widths[1] + widths[2]))
+        return fail_shapes(c, "a merged qkv operand must have (heads + 2 * kv_heads) * head_dim features");
+    for (int i = 0; i < 3; i++) {
+        qkv_parts[i] = *c->t[0];
+        qkv_parts[i].dims[qkv_parts[i].rank - 1] = (Dim){DIM_CONST, widths[i]};
+    }
+    return true;
+}
+
+static bool infer_rope_attention(const InferCtx *c, Type *out) {
+    if (c->n_in == 2) return awqc_fail(c->err, "rope_attention takes q, k, v or one merged qkv operand, not 2");
+    Type parts[3];
+    InferCtx attn = *c;
+    if (c->n_in == 1) {
+        if (!split_qkv(c, parts)) return false;
+        for (int i = 0; i < 3; i++) attn.t[i] = &parts[i];
+        attn.n_in = 3;
+    }
+    const Attr *mode = find_attr(c->attrs, c->n_attrs, "mode");
+    if (mode && (mode->kind != ATTR_STRING || (strcmp(mode->s, "pairs") && strcmp(mode->s, "halves"))))
+        return awqc_fail(c->err, "rope_attention: mode must be \"pairs\" or \"halves\"");
+    return infer_attention(&attn, out);
+}
+
+// silu_mul: two equal operands, or one holding gate and up side by side.
+static bool infer_silu_mul(const InferCtx *c, Type *out) {
+    if (c->n_in == 2) return infer_binary(c, out);
+    int64_t n = last_dim(c->t[0]);
+    if (n <= 0 || n % 2) return fail_shapes(c, "a merged gate_up operand needs an even last dimension");
+    *out = *c->t[0];
+    out->dims[out->rank - 1] = (Dim){DIM_CONST, n / 2};
+    return true;
+}
+
 static bool infer_binary(const InferCtx *c, Type *out) {
     if (!shape_equal(c->t[0], c->t[1])) return fail_shapes(c, "operands must have the same shape");
     *out = *c->t[0];
@@ -389,6 +487,18 @@ static bool infer_by_op(const InferCtx *c, Type *out) {
     case OP_GELU:
     case OP_RELU:
     case OP_SOFTMAX: *out = *c->t[0]; return true;
+    case OP_AWQ_SCALE: return infer_norm(c, out);
+    case OP_SLICE: return infer_slice(c, out);
+    case OP_PARAM: {
+        int64_t w = attr_int(c, "width");
+        if (w <= 0) return awqc_fail(c->err, "param: width must be a positive integer");
+        *out = (Type){.dtype = DT_F32, .rank = 2, .dims = {{DIM_T, 0}, {DIM_CONST, w}}};
+        return true;
+    }
+    case OP_RMS_NORM_LINEAR: return infer_norm_linear(c, out);
+    case OP_ROPE_ATTENTION: return infer_rope_attention(c, out);
+    case OP_SILU_MUL: return infer_silu_mul(c, out);
+    case OP_LINEAR_ADD: return infer_linear_add(c, out);
     case OP_COUNT: break;
     }
     AWQC_PANIC("unknown op %d", (int)c->op);
@@ -400,7 +510,7 @@ static bool infer_by_op(const InferCtx *c, Type *out) {
 static bool operand_dtype_ok(OpKind op, int i, Operand o, DType dt) {
     if (op == OP_EMBEDDING && i == 1) return dt == DT_I32;
     if (dt == DT_I32) return false;
-    bool weight_slot = op == OP_LINEAR || op == OP_EMBEDDING || i > 0;
+    bool weight_slot = op == OP_LINEAR || op == OP_LINEAR_ADD || op == OP_EMBEDDING || i > 0;
     return dt == DT_F32 || (o.kind == OPND_WEIGHT && weight_slot);
 }
 

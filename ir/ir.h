@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "common/util.h"
+#include "ir/qmatrix.h"
 
 // ----------------------------------------------------------------------------
 // types
@@ -59,6 +60,14 @@ typedef enum {
     OP_ADD,        // (a, b) same shape -> same
     OP_MUL,        // (a, b) same shape -> same
     OP_SOFTMAX,    // over the last dim
+    OP_AWQ_SCALE,  // (x[T, D], s[D]) -> x / s per channel: AWQ scales not yet folded into the previous op
+    OP_SLICE,      // (x[T, N]) offset, size -> x[:, offset : offset + size] (a piece of a merged linear)
+    OP_PARAM,      // no operands; value, width -> f32[T, width]: value %value of the graph a filtered dump came from
+    // Fused ops (made by the fuse pass; attr rule names the fusion):
+    OP_RMS_NORM_LINEAR, // (x[T, K], g[K], W[N, K], bias[N]?) eps -> linear(rms_norm(x, g), W, bias)
+    OP_ROPE_ATTENTION,  // (q, k, v) or (qkv) heads, kv_heads, head_dim, theta, mode -> attention(rope(q), rope(k), v)
+    OP_SILU_MUL,        // (gate, up) -> silu(gate) * up; or (gate_up[T, 2F]) -> silu(first half) * second half
+    OP_LINEAR_ADD,      // (x[T, K], W[N, K], r[T, N], bias[N]?) -> linear(x, W, bias) + r: residual in the epilogue
     OP_COUNT
 } OpKind;
 
@@ -104,6 +113,13 @@ typedef struct {
     float *data;   // n_elements floats when bound (dtype DT_F32), owned by the graph
     char *hf_name; // its Hugging Face name when the model description gives one
                    // (exporters write HF folders from GGUF sources with it), or NULL
+    // A quantized weight (dtype DT_Q4/DT_Q3) is bound by its codes (quant) or,
+    // after pack-weights, by a target layout's bytes (layout, packed); data may
+    // then also hold the dequantized values, or be NULL.
+    QuantMatrix *quant;  // owned, or NULL
+    char *layout;        // packed layout name (ir/layout.h), or NULL when not packed
+    uint8_t *packed;     // owned, packed_size bytes
+    size_t packed_size;
 } Weight;
 
 typedef struct {
@@ -162,6 +178,10 @@ int ir_find_block(const Graph *g, const char *name); // -1 if absent
 // duplicate name.
 int ir_add_weight(Graph *g, const char *name, Type type, AwqcError *err);
 int ir_find_weight(const Graph *g, const char *name); // -1 if absent
+// Whether the weight has values: f32 data, quantized codes, or packed bytes.
+bool ir_weight_bound(const Weight *w);
+// Frees everything a weight owns but its name and hf_name (data, codes, packing).
+void ir_weight_release(Weight *w);
 
 // The type an operand refers to.
 const Type *ir_operand_type(const Graph *g, Operand o);

@@ -439,7 +439,45 @@ static bool weight_type_ok(Parser *ps, const char *at, const Type *t) {
     return true;
 }
 
-// weight @name : type
+typedef struct NodeText NodeText;
+// The parts of one node statement before the builder sees them.
+struct NodeText {
+    OpKind op;
+    const char *op_at, *type_at;
+    Operand in[IR_MAX_OPERANDS];
+    int n_in;
+    Attr attrs[IR_MAX_ATTRS];
+    int n_attrs;
+    Type printed;
+};
+
+static NodeText *node_text_new(void) { return xcalloc(1, sizeof(NodeText)); }
+static void node_text_free(NodeText *nt) {
+    for (int i = 0; i < nt->n_attrs; i++) ir_attr_free(&nt->attrs[i]);
+    free(nt);
+}
+static bool parse_attrs(Parser *ps, NodeText *nt);
+
+// A weight's attributes: only layout = "NAME" (set by pack-weights) exists.
+static void parse_weight_attrs(Parser *ps, Weight *w) {
+    const char *at = ps->tok.start;
+    NodeText *nt = node_text_new();
+    if (parse_attrs(ps, nt)) {
+        const Attr *layout = NULL;
+        for (int i = 0; i < nt->n_attrs; i++) {
+            const Attr *a = &nt->attrs[i];
+            if (strcmp(a->key, "layout") || a->kind != ATTR_STRING) {
+                fail_at(ps, at, "a weight's only attribute is layout = \"NAME\", not '%s'", a->key);
+                break;
+            }
+            layout = a;
+        }
+        if (layout && !ps->failed) w->layout = xstrdup(layout->s);
+    }
+    node_text_free(nt);
+}
+
+// weight @name : type [{layout = "NAME"}]
 static void parse_weight(Parser *ps) {
     advance(ps);
     const char *name_at = ps->tok.start;
@@ -455,6 +493,7 @@ static void parse_weight(Parser *ps) {
         AwqcError e;
         if (parse_type(ps, &t) && weight_type_ok(ps, type_at, &t) && ir_add_weight(ps->g, name, t, &e) < 0)
             fail_at(ps, name_at, "%s", e.msg);
+        else if (!ps->failed && at_punct(ps, '{')) parse_weight_attrs(ps, &ps->g->weights[ps->g->n_weights - 1]);
     }
     free(name);
 }
@@ -479,16 +518,6 @@ static void parse_output(Parser *ps) {
 // ----------------------------------------------------------------------------
 // parser: nodes
 
-// The parts of one node statement before the builder sees them.
-typedef struct {
-    OpKind op;
-    const char *op_at, *type_at;
-    Operand in[IR_MAX_OPERANDS];
-    int n_in;
-    Attr attrs[IR_MAX_ATTRS];
-    int n_attrs;
-    Type printed;
-} NodeText;
 
 static bool parse_operand(Parser *ps, Operand *o) {
     const Token *t = &ps->tok;

@@ -119,6 +119,11 @@ static void print_header(const Graph *g, FILE *out) {
         print_weight_name(out, g->weights[i].name);
         fputs(" : ", out);
         print_type(out, &g->weights[i].type);
+        if (g->weights[i].layout) {
+            fputs(" {layout = ", out);
+            print_quoted(out, g->weights[i].layout);
+            fputc('}', out);
+        }
         fputc('\n', out);
     }
     if ((g->n_meta || g->n_weights) && g->n_nodes) fputc('\n', out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "layout.h"
 
 // ----------------------------------------------------------------------------
 // reporting
@@ -53,6 +54,28 @@ static bool is_input_type(const Type *t) {
 // ----------------------------------------------------------------------------
 // weights, blocks, metadata
 
+static int dtype_bits(DType dt) { return dt == DT_Q4 ? 4 : dt == DT_Q3 ? 3 : 0; }
+
+// Codes and packed bytes must describe exactly the weight's quantized type.
+static bool verify_weight_payload(const Graph *g, const Weight *w, AwqcError *err) {
+    const Type *t = &w->type;
+    const QuantMatrix *q = w->quant;
+    if ((q || w->layout) && (!is_quantized(t->dtype) || t->rank != 2))
+        return fail_in(g, err, "weight @%s has quantized codes but type %s", w->name, ir_dtype_name(t->dtype));
+    if (q && (q->bits != dtype_bits(t->dtype) || q->group != t->group || q->rows != t->dims[0].size ||
+              q->cols != t->dims[1].size))
+        return fail_in(g, err, "weight @%s: its codes are %d-bit g%d [%lld, %lld], not what its type says", w->name,
+                       q->bits, q->group, (long long)q->rows, (long long)q->cols);
+    if (w->packed && !w->layout) return fail_in(g, err, "weight @%s has packed bytes but no layout", w->name);
+    if (!w->layout) return true;
+    const WeightLayout *l = ir_find_layout(w->layout);
+    if (!l) return fail_in(g, err, "weight @%s: unknown layout \"%s\"", w->name, w->layout);
+    if (l->bits != dtype_bits(t->dtype))
+        return fail_in(g, err, "weight @%s: layout \"%s\" packs %d-bit codes, the weight is %s", w->name, w->layout,
+                       l->bits, ir_dtype_name(t->dtype));
+    return true;
+}
+
 static bool verify_weight(const Graph *g, size_t i, AwqcError *err) {
     const Weight *w = &g->weights[i];
     if (!w->name) return fail_in(g, err, "weight %zu has no name", i);
@@ -61,17 +84,17 @@ static bool verify_weight(const Graph *g, size_t i, AwqcError *err) {
     const char *problem = type_problem(&w->type);
     if (problem) return fail_in(g, err, "weight @%s: %s", w->name, problem);
     if (has_symbolic_dim(&w->type)) return fail_in(g, err, "weight @%s has a symbolic shape (T or P)", w->name);
-    return true;
+    return verify_weight_payload(g, w, err);
 }
 
 // Weights are either all bound (an executable graph) or all unbound (a
 // shape-only graph); a mix means a loader forgot one.
 static bool verify_weight_data(const Graph *g, AwqcError *err) {
     size_t bound = 0;
-    for (size_t i = 0; i < g->n_weights; i++) bound += g->weights[i].data != NULL;
+    for (size_t i = 0; i < g->n_weights; i++) bound += ir_weight_bound(&g->weights[i]);
     if (bound == 0 || bound == g->n_weights) return true;
     for (size_t i = 0; i < g->n_weights; i++)
-        if (!g->weights[i].data)
+        if (!ir_weight_bound(&g->weights[i]))
             return fail_in(g, err, "weight @%s has no data while %zu other weight%s bound", g->weights[i].name, bound,
                            bound == 1 ? " is" : "s are");
     AWQC_PANIC("unreachable");

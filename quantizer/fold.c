@@ -102,12 +102,6 @@ static bool plan_linears(const Graph *g, const ScaleGroup *sg, FoldPlan *p, Awqc
     return true;
 }
 
-static bool plan_fold(const Graph *g, const ScaleGroup *sg, const float *s, FoldPlan *p, AwqcError *err) {
-    if (!node_in_range(g, sg->prev)) return awqc_fail(err, "fold: group prev %%%d is not a node", sg->prev);
-    if (sg->channels <= 0) return awqc_fail(err, "fold: the group has %lld channels", (long long)sg->channels);
-    return check_scales(s, sg->channels, err) && plan_prev(g, sg, p, err) && plan_linears(g, sg, p, err);
-}
-
 // ----------------------------------------------------------------------------
 // writing
 
@@ -125,15 +119,32 @@ static void multiply_columns(float *w, int64_t rows, int64_t cols, const float *
         for (int64_t c = 0; c < cols; c++) w[r * cols + c] *= s[c];
 }
 
+static void divide_prev(Graph *g, const ScaleGroup *sg, const FoldPlan *p, const float *s) {
+    Weight *dw = &g->weights[p->div_weight];
+    bool norm = sg->kind == SG_PREV_NORM;
+    int64_t rows = norm ? sg->channels : dim(g, p->div_weight, 0);
+    divide_last_rows(dw->data, rows, norm ? 1 : dim(g, p->div_weight, 1), s, sg->channels);
+    if (p->div_bias >= 0) divide_last_rows(g->weights[p->div_bias].data, rows, 1, s, sg->channels);
+}
+
+static bool check_group(const Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err) {
+    if (!node_in_range(g, sg->prev)) return awqc_fail(err, "fold: group prev %%%d is not a node", sg->prev);
+    if (sg->channels <= 0) return awqc_fail(err, "fold: the group has %lld channels", (long long)sg->channels);
+    return check_scales(s, sg->channels, err);
+}
+
 bool awq_fold_scales(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err) {
     FoldPlan p = {.div_weight = -1, .div_bias = -1};
-    if (!plan_fold(g, sg, s, &p, err)) return false;
-    Weight *dw = &g->weights[p.div_weight];
-    bool norm = sg->kind == SG_PREV_NORM;
-    int64_t rows = norm ? sg->channels : dim(g, p.div_weight, 0);
-    divide_last_rows(dw->data, rows, norm ? 1 : dim(g, p.div_weight, 1), s, sg->channels);
-    if (p.div_bias >= 0) divide_last_rows(g->weights[p.div_bias].data, rows, 1, s, sg->channels);
+    if (!check_group(g, sg, s, err) || !plan_prev(g, sg, &p, err) || !plan_linears(g, sg, &p, err)) return false;
+    divide_prev(g, sg, &p, s);
     for (int i = 0; i < sg->n_linears; i++)
         multiply_columns(g->weights[p.mul[i]].data, dim(g, p.mul[i], 0), sg->channels, s);
+    return true;
+}
+
+bool awq_fold_into_prev(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err) {
+    FoldPlan p = {.div_weight = -1, .div_bias = -1};
+    if (!check_group(g, sg, s, err) || !plan_prev(g, sg, &p, err)) return false;
+    divide_prev(g, sg, &p, s);
     return true;
 }

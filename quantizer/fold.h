@@ -26,4 +26,9 @@
 // would change that other op too.
 bool awq_fold_scales(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err);
 
+// Only the first half: the previous op absorbs the division by s; the
+// linears' columns already carry s (they were scaled, and maybe quantized,
+// with an explicit awq_scale node in front of them, which this replaces).
+bool awq_fold_into_prev(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err);
+
 #endif

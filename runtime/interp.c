@@ -11,12 +11,15 @@
 #include <string.h>
 
 #include "interp_node.h"
+#include "ir/layout.h"
 #include "ir/uses.h"
 
 struct Interp {
     const Graph *g;
     int n_ctx, pos, n_threads;
     float **vals;     // per node: [T, width] activations of the current step
+    float **weights;  // per weight: f32 values (the graph's data, or dequantized here)
+    bool *weight_owned; // weights[i] was dequantized here and is freed with the interpreter
     int32_t *ids;     // the tokens of the current step (the input node's value)
     int *last_use;    // per node: index of the last node reading it
     int *kv_slot;     // per node: KV cache slot for attention nodes, else -1
@@ -30,6 +33,16 @@ struct Interp {
 // ----------------------------------------------------------------------------
 // set-up
 
+bool interp_has_kv(const Graph *g, int i) {
+    OpKind op = g->nodes[i].op;
+    return op == OP_ATTENTION || op == OP_ROPE_ATTENTION;
+}
+
+int64_t interp_kv_width(const Graph *g, int i) {
+    const Node *n = &g->nodes[i];
+    return ir_node_attr_int(n, "kv_heads", 0) * ir_node_attr_int(n, "head_dim", 0);
+}
+
 int64_t interp_row_width(const Type *t) {
     int64_t w = 1;
     for (int i = 0; i < t->rank; i++)
@@ -37,16 +50,25 @@ int64_t interp_row_width(const Type *t) {
     return w;
 }
 
+// A weight the interpreter can read: f32 data, or quantized codes (held as
+// codes or packed) that it dequantizes once.
+static bool weight_runnable(const Weight *w) {
+    if (w->type.dtype == DT_F32) return w->data != NULL;
+    return (w->type.dtype == DT_Q4 || w->type.dtype == DT_Q3) && ir_weight_bound(w);
+}
+
 static bool check_runnable(const Graph *g, AwqcError *err) {
     if (!ir_verify(g, err)) return false;
     for (size_t i = 0; i < g->n_weights; i++)
-        if (!g->weights[i].data || g->weights[i].type.dtype != DT_F32)
-            return awqc_fail(err, "weight '%s' is not bound to f32 data; the reference interpreter needs it",
-                             g->weights[i].name);
+        if (!weight_runnable(&g->weights[i]))
+            return awqc_fail(err, "weight '%s' is not bound to f32 data or quantized codes; the reference interpreter "
+                             "needs one of them", g->weights[i].name);
     size_t inputs = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Type *t = &g->nodes[i].type;
         inputs += g->nodes[i].op == OP_INPUT;
+        if (g->nodes[i].op == OP_PARAM)
+            return awqc_fail(err, "node %%%zu is a param (a value from outside a filtered dump); only whole graphs run", i);
         bool rows = t->rank >= 1 && t->dims[0].kind == DIM_T;
         for (int d = 1; d < t->rank; d++) rows = rows && t->dims[d].kind == DIM_CONST;
         if (!rows) return awqc_fail(err, "node %%%zu: the interpreter expects values shaped [T, constant...]", i);
@@ -54,6 +76,28 @@ static bool check_runnable(const Graph *g, AwqcError *err) {
     if (inputs != 1) return awqc_fail(err, "the interpreter runs graphs with one token input, not %zu", inputs);
     if (g->nodes[g->outputs[0]].type.dtype != DT_F32)
         return awqc_fail(err, "the first output (%%%d) must be f32 logits", g->outputs[0]);
+    return true;
+}
+
+// Every weight as f32: a quantized one without data is dequantized from its
+// codes, unpacking its layout first, exactly as the compiled code will.
+static bool bind_weights(Interp *in, AwqcError *err) {
+    const Graph *g = in->g;
+    in->weights = xcalloc(g->n_weights + 1, sizeof *in->weights);
+    in->weight_owned = xcalloc(g->n_weights + 1, sizeof *in->weight_owned);
+    for (size_t i = 0; i < g->n_weights; i++) {
+        const Weight *w = &g->weights[i];
+        if (w->data) {
+            in->weights[i] = w->data;
+            continue;
+        }
+        QuantMatrix q;
+        if (!ir_weight_codes(w, &q, err)) return false;
+        in->weights[i] = xmalloc(sizeof(float) * (size_t)(q.rows * q.cols));
+        in->weight_owned[i] = true;
+        quant_dequantize(&q, in->weights[i]);
+        quant_matrix_free(&q);
+    }
     return true;
 }
 
@@ -82,13 +126,13 @@ static void alloc_kv_cache(Interp *in) {
     const Graph *g = in->g;
     for (size_t i = 0; i < g->n_nodes; i++) {
         in->kv_slot[i] = -1;
-        if (g->nodes[i].op != OP_ATTENTION) continue;
+        if (!interp_has_kv(g, (int)i)) continue;
         in->kv_slot[i] = (int)in->n_kv++;
     }
     in->kv = xcalloc(in->n_kv ? in->n_kv : 1, sizeof *in->kv);
     for (size_t i = 0; i < g->n_nodes; i++) {
         if (in->kv_slot[i] < 0) continue;
-        int64_t kv_dim = interp_row_width(ir_operand_type(g, g->nodes[i].in[1]));
+        int64_t kv_dim = interp_kv_width(g, (int)i);
         InterpKv *c = &in->kv[in->kv_slot[i]];
         c->k = xcalloc((size_t)in->n_ctx * (size_t)kv_dim, sizeof(float));
         c->v = xcalloc((size_t)in->n_ctx * (size_t)kv_dim, sizeof(float));
@@ -108,6 +152,10 @@ Interp *interp_new(const Graph *g, int n_ctx, int n_threads, AwqcError *err) {
     compute_last_uses(in);
     alloc_kv_cache(in);
     in->id_limit = smallest_embedding_table(g);
+    if (!bind_weights(in, err)) {
+        interp_free(in);
+        return NULL;
+    }
     return in;
 }
 
@@ -126,6 +174,10 @@ void interp_free(Interp *in) {
         free(in->kv[i].v);
     }
     free(in->kv);
+    for (size_t i = 0; in->weights && i < in->g->n_weights; i++)
+        if (in->weight_owned[i]) free(in->weights[i]);
+    free(in->weights);
+    free(in->weight_owned);
     free(in->vals);
     free(in->ids);
     free(in->last_use);
@@ -337,25 +389,92 @@ static void k_softmax(float *y, const float *x, int T, int64_t D) {
 static const float *operand(const InterpStep *s, const Node *n, int i) {
     if (i >= n->n_in) return NULL;
     Operand o = n->in[i];
-    return o.kind == OPND_WEIGHT ? s->g->weights[o.index].data : s->vals[o.index];
+    if (o.kind == OPND_NODE) return s->vals[o.index];
+    return s->weights ? s->weights[o.index] : s->g->weights[o.index].data;
 }
 
 static int64_t operand_width(const InterpStep *s, const Node *n, int i) {
     return interp_row_width(ir_operand_type(s->g, n->in[i]));
 }
 
-static void store_kv(const InterpStep *s, const Node *n, InterpKv *c) {
-    int64_t kvd = operand_width(s, n, 1);
-    memcpy(c->k + (int64_t)s->pos * kvd, operand(s, n, 1), sizeof(float) * (size_t)(s->T * kvd));
-    memcpy(c->v + (int64_t)s->pos * kvd, operand(s, n, 2), sizeof(float) * (size_t)(s->T * kvd));
-}
-
-static void run_attention(const InterpStep *s, const Node *n, InterpKv *c, float *y) {
+// Stores the T new K and V rows at the current position, then attends.
+static void attend(const InterpStep *s, const Node *n, const float *q, const float *k, const float *v, InterpKv *c,
+                   float *y) {
     AWQC_ASSERT(c != NULL);
-    store_kv(s, n, c);
     AttnShape shape = {(int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "kv_heads", 0),
                        (int)ir_node_attr_int(n, "head_dim", 0), s->pos};
-    k_attention(y, operand(s, n, 0), c, s->T, shape);
+    int64_t kvd = (int64_t)shape.kv_heads * shape.hd;
+    memcpy(c->k + (int64_t)s->pos * kvd, k, sizeof(float) * (size_t)(s->T * kvd));
+    memcpy(c->v + (int64_t)s->pos * kvd, v, sizeof(float) * (size_t)(s->T * kvd));
+    k_attention(y, q, c, s->T, shape);
+}
+
+static void rope_node(const InterpStep *s, const Node *n, float *y, const float *x, int heads) {
+    k_rope(y, x, s->T, s->pos, heads, (int)ir_node_attr_int(n, "head_dim", 0),
+           (float)ir_node_attr_float(n, "theta", 10000.0), strcmp(ir_node_attr_string(n, "mode", "pairs"), "halves") == 0);
+}
+
+// y[T, width] = columns [off, off + width) of x[T, n].
+static void copy_columns(float *y, const float *x, int T, int64_t n, int64_t off, int64_t width) {
+    for (int t = 0; t < T; t++) memcpy(y + (int64_t)t * width, x + (int64_t)t * n + off, sizeof(float) * (size_t)width);
+}
+
+static float *take_columns(const float *x, int T, int64_t n, int64_t off, int64_t width) {
+    float *y = xmalloc(sizeof(float) * (size_t)(T * width));
+    copy_columns(y, x, T, n, off, width);
+    return y;
+}
+
+// rope_attention: q, k, v as three operands or side by side in one.
+static void run_rope_attention(const InterpStep *s, const Node *n, InterpKv *c, float *y) {
+    int heads = (int)ir_node_attr_int(n, "heads", 0), kv_heads = (int)ir_node_attr_int(n, "kv_heads", 0);
+    int64_t hd = ir_node_attr_int(n, "head_dim", 0), qd = heads * hd, kvd = kv_heads * hd;
+    float *parts[3];
+    if (n->n_in == 1) {
+        const float *qkv = operand(s, n, 0);
+        int64_t offs[3] = {0, qd, qd + kvd}, widths[3] = {qd, kvd, kvd};
+        for (int i = 0; i < 3; i++) parts[i] = take_columns(qkv, s->T, qd + 2 * kvd, offs[i], widths[i]);
+    } else {
+        for (int i = 0; i < 3; i++) parts[i] = take_columns(operand(s, n, i), s->T, i ? kvd : qd, 0, i ? kvd : qd);
+    }
+    float *q = xmalloc(sizeof(float) * (size_t)(s->T * qd)), *k = xmalloc(sizeof(float) * (size_t)(s->T * kvd));
+    rope_node(s, n, q, parts[0], heads);
+    rope_node(s, n, k, parts[1], kv_heads);
+    attend(s, n, q, k, parts[2], c, y);
+    free(q);
+    free(k);
+    for (int i = 0; i < 3; i++) free(parts[i]);
+}
+
+static void k_awq_scale(float *y, const float *x, const float *scale, int T, int64_t D) {
+    for (int t = 0; t < T; t++)
+        for (int64_t i = 0; i < D; i++) y[(int64_t)t * D + i] = x[(int64_t)t * D + i] / scale[i];
+}
+
+// silu(gate) * up, the two as operands or as the halves of one.
+static void run_silu_mul(const InterpStep *s, const Node *n, float *y, int64_t W) {
+    const float *a = operand(s, n, 0), *b = operand(s, n, 1);
+    int64_t stride = b ? W : 2 * W, up_off = b ? 0 : W;
+    if (!b) b = a;
+    for (int t = 0; t < s->T; t++)
+        for (int64_t i = 0; i < W; i++) {
+            float g = a[(int64_t)t * stride + i];
+            y[(int64_t)t * W + i] = g / (1.0f + expf(-g)) * b[(int64_t)t * stride + up_off + i];
+        }
+}
+
+static void run_rms_norm_linear(const InterpStep *s, const Node *n, float *y, int64_t W, float eps) {
+    int64_t K = operand_width(s, n, 0);
+    float *normed = xmalloc(sizeof(float) * (size_t)(s->T * K));
+    k_rms_norm(normed, operand(s, n, 0), operand(s, n, 1), s->T, K, eps);
+    k_linear(y, normed, operand(s, n, 2), operand(s, n, 3), s->T, K, W);
+    free(normed);
+}
+
+static void run_linear_add(const InterpStep *s, const Node *n, float *y, int64_t W) {
+    k_linear(y, operand(s, n, 0), operand(s, n, 1), operand(s, n, 3), s->T, operand_width(s, n, 0), W);
+    const float *r = operand(s, n, 2);
+    for (int64_t i = 0; i < s->T * W; i++) y[i] = r[i] + y[i];
 }
 
 float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
@@ -371,19 +490,22 @@ float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
     case OP_RMS_NORM: k_rms_norm(y, x, operand(s, n, 1), T, W, eps); break;
     case OP_LAYER_NORM: k_layer_norm(y, x, operand(s, n, 1), operand(s, n, 2), T, W, eps); break;
     case OP_LINEAR: k_linear(y, x, operand(s, n, 1), operand(s, n, 2), T, operand_width(s, n, 0), W); break;
-    case OP_ROPE:
-        k_rope(y, x, T, s->pos, (int)ir_node_attr_int(n, "heads", 0), (int)ir_node_attr_int(n, "head_dim", 0),
-               (float)ir_node_attr_float(n, "theta", 10000.0),
-               strcmp(ir_node_attr_string(n, "mode", "pairs"), "halves") == 0);
-        break;
-    case OP_ATTENTION: run_attention(s, n, kv, y); break;
+    case OP_ROPE: rope_node(s, n, y, x, (int)ir_node_attr_int(n, "heads", 0)); break;
+    case OP_ATTENTION: attend(s, n, x, operand(s, n, 1), operand(s, n, 2), kv, y); break;
+    case OP_ROPE_ATTENTION: run_rope_attention(s, n, kv, y); break;
     case OP_SILU:
     case OP_GELU:
     case OP_RELU: k_unary(y, x, T * W, n->op); break;
     case OP_ADD:
     case OP_MUL: k_binary(y, x, operand(s, n, 1), T * W, n->op); break;
     case OP_SOFTMAX: k_softmax(y, x, T, W); break;
+    case OP_AWQ_SCALE: k_awq_scale(y, x, operand(s, n, 1), T, W); break;
+    case OP_SLICE: copy_columns(y, x, T, operand_width(s, n, 0), ir_node_attr_int(n, "offset", 0), W); break;
+    case OP_SILU_MUL: run_silu_mul(s, n, y, W); break;
+    case OP_RMS_NORM_LINEAR: run_rms_norm_linear(s, n, y, W, eps); break;
+    case OP_LINEAR_ADD: run_linear_add(s, n, y, W); break;
     case OP_INPUT:
+    case OP_PARAM:
     case OP_COUNT: AWQC_PANIC("unexpected op");
     }
     return y;
@@ -392,7 +514,7 @@ float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
 static void run_node(Interp *in, int i, int T) {
     if (in->g->nodes[i].op == OP_INPUT) return; // its value is in->ids
     // The cast only adds const: the kernels read the operands, never write them.
-    InterpStep s = {in->g, (const float *const *)in->vals, in->ids, T, in->pos};
+    InterpStep s = {in->g, (const float *const *)in->weights, (const float *const *)in->vals, in->ids, T, in->pos};
     in->vals[i] = interp_eval_node(&s, i, in->kv_slot[i] >= 0 ? &in->kv[in->kv_slot[i]] : NULL);
 }
 

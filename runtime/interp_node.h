@@ -13,7 +13,8 @@ typedef struct {
 
 // The state one node's evaluation reads.
 typedef struct {
-    const Graph *g;           // bound to f32 weights
+    const Graph *g;
+    const float *const *weights; // per weight: its f32 values; NULL: each weight's own data
     const float *const *vals; // per node: its [T, width] value in this step, NULL when absent
     const int32_t *ids;       // the input node's value (the T token ids)
     int T;                    // tokens in this step
@@ -22,6 +23,11 @@ typedef struct {
 
 // Features per row of a value: the product of its non-T dimensions.
 int64_t interp_row_width(const Type *t);
+
+// Whether node i keeps a KV cache (attention, rope_attention), and its row
+// width (kv_heads * head_dim floats for K and for V).
+bool interp_has_kv(const Graph *g, int i);
+int64_t interp_kv_width(const Graph *g, int i);
 
 // Computes node i (not the input) from its operands: a heap [T, width] array
 // the caller frees. An attention node first stores its T new K/V rows at

@@ -72,7 +72,7 @@ static bool gather_inputs(Region *r, RegionInput given, void *user, AwqcError *e
 // An attention node starts from an empty cache of T rows, as a forward at
 // position 0 does.
 static float *eval_attention(const Region *r, const InterpStep *s, int i) {
-    int64_t kvd = interp_row_width(ir_operand_type(r->g, r->g->nodes[i].in[1]));
+    int64_t kvd = interp_kv_width(r->g, i);
     InterpKv kv = {xmalloc(sizeof(float) * (size_t)(r->T * kvd)), xmalloc(sizeof(float) * (size_t)(r->T * kvd))};
     float *y = interp_eval_node(s, i, &kv);
     free(kv.k);
@@ -81,9 +81,9 @@ static float *eval_attention(const Region *r, const InterpStep *s, int i) {
 }
 
 static float *run_region(Region *r) {
-    InterpStep s = {r->g, r->vals, NULL, r->T, 0};
+    InterpStep s = {r->g, NULL, r->vals, NULL, r->T, 0};
     for (int i = r->first; i <= r->last; i++) {
-        r->vals[i] = r->g->nodes[i].op == OP_ATTENTION ? eval_attention(r, &s, i) : interp_eval_node(&s, i, NULL);
+        r->vals[i] = interp_has_kv(r->g, i) ? eval_attention(r, &s, i) : interp_eval_node(&s, i, NULL);
         r->owned[i] = true;
         if (r->observe) r->observe(r->g, i, r->vals[i], r->T, interp_row_width(&r->g->nodes[i].type), r->observe_user);
     }

@@ -23,7 +23,7 @@ expect() {
 expect version 0 'awqc [0-9]+\.[0-9]+\.[0-9]+' "$AWQC" --version
 expect usage 2 'usage: awqc <command>' "$AWQC"
 expect unknown-command 2 "unknown command 'frobnicate'" "$AWQC" frobnicate
-for cmd in run ppl bench quantize; do
+for cmd in run ppl bench quantize compile; do
   expect "$cmd-help" 0 "usage: awqc $cmd" "$AWQC" "$cmd" --help
 done
 expect run-no-prompt 1 'no prompt' "$AWQC" run -m /nonexistent.gguf
@@ -82,6 +82,12 @@ for i in 1 2 3; do cat "$tmp/t.txt"; done >"$tmp/calib.txt"
 expect quantize-awq-small 0 'awq W3 g32: 210 linears quantized' "$AWQC" quantize -m "$model" -t 2 --bits 3 --group 32 \
   --calib "$tmp/calib.txt" --calib-tokens 32 --calib-seqlen 32 -o "$tmp/awq3"
 expect quantize-awq-config 0 '"quant_method":[[:space:]]*"awqc"' cat "$tmp/awq3/config.json"
+expect compile-unknown-pass 1 "--print-after: unknown pass 'merge-qvk'" "$AWQC" compile -m "$model" --print-after=merge-qvk
+expect compile-merge-qkv 0 'linear %1, @"blk.0.attn_q\+k\+v.weight" : f32\[T, 960\]' \
+  "$AWQC" compile -m "$model" -t 2 --print-after=merge-qkv --filter=layer.0
+expect compile-same-logits 0 'after pack-weights +max .* = 0 \(identical\)' "$AWQC" compile -m "$model" -t 2 --check-logits 8
+expect compile-plan-memory 0 'plan-memory: ctx 2048: [0-9]+ buffers' "$AWQC" compile -m "$model" -t 2
+expect compile-dot 0 'subgraph cluster' "$AWQC" compile -m "$model" -t 2 --emit=dot --filter=layer.0
 
 echo "$((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

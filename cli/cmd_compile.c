@@ -1,0 +1,156 @@
+// cmd_compile.c: `awqc compile`: loads a model, runs the pass pipeline with
+// the inspection options (--print-after, --dump-ir, --emit=dot, ...) and
+// writes the plan. --check-logits runs the reference interpreter after every
+// pass and reports how far the logits moved from the input graph's.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "ir/dot.h"
+#include "passes/manager.h"
+
+enum { OPT_TARGET = OPT_FIRST_FREE, OPT_PASSES, OPT_PB, OPT_PA, OPT_PAA, OPT_PC, OPT_DUMP, OPT_STOP, OPT_TIME,
+       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK };
+
+static const char *const compile_help =
+    "usage: awqc compile [-m MODEL] [--target T] [-o OUT] [inspection options]\n"
+    "Runs the pass pipeline (fold-awq-scales, merge-qkv, merge-gate-up, fuse, dce,\n"
+    "plan-memory, pack-weights) on the model and writes the plan as IR text.\n" COMMON_HELP
+    "  -c, --ctx N             context length the memory plan is sized for (2048)\n"
+    "      --target T          host, x86-64, x86-64-avx2, x86-64-avx512, aarch64,\n"
+    "                          cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host)\n"
+    "  -o, --output FILE       write the final plan (IR text) to FILE\n"
+    "      --passes P,P        run these passes instead of the default pipeline\n"
+    "      --print-before P,P  print the IR before these passes\n"
+    "      --print-after P,P   print the IR after these passes\n"
+    "      --print-after-all   print the IR after every pass\n"
+    "      --print-changed     print a diff after each pass that changed the IR\n"
+    "      --dump-ir DIR       write DIR/NN-pass.ir after every pass\n"
+    "      --stop-after P      stop the pipeline after pass P\n"
+    "      --filter BLOCK      print only these blocks (e.g. layer.0)\n"
+    "      --verify-each       verify the IR after every pass\n"
+    "      --time-passes       print seconds per pass\n"
+    "      --emit=dot          print the final graph as Graphviz (with --filter)\n"
+    "      --check-logits N    run N tokens through the interpreter after each pass\n"
+    "                          and report the relative change of the logits\n";
+
+typedef struct {
+    CommonOpts common;
+    PassOptions pass;
+    const char *target, *output, *emit;
+    int check_tokens;
+} CompileOpts;
+
+static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
+    static const struct option longs[] = {
+        COMMON_LONG_OPTS,
+        {"target", required_argument, 0, OPT_TARGET}, {"output", required_argument, 0, 'o'},
+        {"passes", required_argument, 0, OPT_PASSES}, {"print-before", required_argument, 0, OPT_PB},
+        {"print-after", required_argument, 0, OPT_PA}, {"print-after-all", no_argument, 0, OPT_PAA},
+        {"print-changed", no_argument, 0, OPT_PC}, {"dump-ir", required_argument, 0, OPT_DUMP},
+        {"stop-after", required_argument, 0, OPT_STOP}, {"time-passes", no_argument, 0, OPT_TIME},
+        {"verify-each", no_argument, 0, OPT_VERIFY}, {"filter", required_argument, 0, OPT_FILTER},
+        {"emit", required_argument, 0, OPT_EMIT}, {"check-logits", required_argument, 0, OPT_CHECK},
+        {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "m:t:c:o:h", longs, NULL)) != -1) {
+        if (common_option(&o->common, opt, optarg)) continue;
+        switch (opt) {
+        case OPT_TARGET: o->target = optarg; break;
+        case 'o': o->output = optarg; break;
+        case OPT_PASSES: o->pass.pipeline = optarg; break;
+        case OPT_PB: o->pass.print_before = optarg; break;
+        case OPT_PA: o->pass.print_after = optarg; break;
+        case OPT_PAA: o->pass.print_after_all = true; break;
+        case OPT_PC: o->pass.print_changed = true; break;
+        case OPT_DUMP: o->pass.dump_dir = optarg; break;
+        case OPT_STOP: o->pass.stop_after = optarg; break;
+        case OPT_TIME: o->pass.time_passes = true; break;
+        case OPT_VERIFY: o->pass.verify_each = true; break;
+        case OPT_FILTER: o->pass.filter = optarg; break;
+        case OPT_EMIT: o->emit = optarg; break;
+        case OPT_CHECK: o->check_tokens = parse_int_arg("--check-logits", optarg, 1, 512); break;
+        case 'h': fputs(compile_help, stdout); exit(0);
+        default: fputs(compile_help, stderr); exit(2);
+        }
+    }
+    if (optind < argc) die("compile: unexpected argument '%s'", argv[optind]);
+    if (o->emit && strcmp(o->emit, "dot") && strcmp(o->emit, "ir"))
+        die("compile: --emit=%s: the emitters so far are ir and dot (ll, cu, ptx come with the code generators)", o->emit);
+}
+
+// ----------------------------------------------------------------------------
+// --check-logits: the pipeline one pass at a time, the interpreter after each
+
+static float *logits(const Graph *g, const int32_t *ids, int n, int threads, int64_t *count) {
+    AwqcError err;
+    Interp *in = interp_new(g, n, threads, &err);
+    if (!in) die_error(&err);
+    const float *out = interp_forward(in, ids, n, true, &err);
+    if (!out) die_error(&err);
+    *count = (int64_t)n * interp_vocab(in);
+    float *copy = xmalloc(sizeof(float) * (size_t)*count);
+    memcpy(copy, out, sizeof(float) * (size_t)*count);
+    interp_free(in);
+    return copy;
+}
+
+static double relative_change(const float *a, const float *b, int64_t n) {
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)a[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+static void run_checking_logits(Model *m, const PassContext *ctx, CompileOpts *o) {
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)o->check_tokens);
+    for (int i = 0; i < o->check_tokens; i++) ids[i] = (int32_t)((i * 7919 + 17) % 1000 + 1); // fixed, in vocab
+    int64_t n0, n1;
+    float *ref = logits(m->graph, ids, o->check_tokens, o->common.threads, &n0);
+    const Pass *const *all = pass_all();
+    for (int i = 0; all[i]; i++) {
+        if (o->pass.pipeline && !strstr(o->pass.pipeline, all[i]->name)) continue;
+        PassOptions one = o->pass;
+        one.pipeline = all[i]->name;
+        AwqcError err;
+        if (!pass_run_pipeline(m->graph, ctx, &one, &err)) die_error(&err);
+        float *now = logits(m->graph, ids, o->check_tokens, o->common.threads, &n1);
+        fprintf(stderr, "check-logits: after %-16s max |dlogit| / max |logit| = %.3g%s\n", all[i]->name,
+                relative_change(ref, now, n0), memcmp(ref, now, sizeof(float) * (size_t)n0) ? "" : " (identical)");
+        free(now);
+        if (o->pass.stop_after && strcmp(o->pass.stop_after, all[i]->name) == 0) break;
+    }
+    free(ref);
+    free(ids);
+}
+
+// ----------------------------------------------------------------------------
+
+static void write_plan(const Graph *g, const char *path) {
+    char *text = ir_print_to_string(g);
+    AwqcError err;
+    if (!awqc_write_file_atomic(path, text, strlen(text), &err)) die_error(&err);
+    free(text);
+    fprintf(stderr, "awqc: wrote the plan to %s\n", path);
+}
+
+int cmd_compile(int argc, char **argv) {
+    CompileOpts o = {.target = "host"};
+    common_init(&o.common);
+    parse_compile_args(argc, argv, &o);
+    Model *m = load_model_or_die(&o.common);
+    PassContext ctx = {.target = o.target, .ctx = o.common.ctx > 0 ? o.common.ctx : 2048, .log = stderr};
+    if (o.check_tokens) run_checking_logits(m, &ctx, &o);
+    else {
+        AwqcError err;
+        if (!pass_run_pipeline(m->graph, &ctx, &o.pass, &err)) die_error(&err);
+    }
+    if (o.emit && strcmp(o.emit, "dot") == 0) ir_print_dot(m->graph, o.pass.filter, stdout);
+    else if (o.emit) pass_print_ir(m->graph, o.pass.filter, stdout);
+    if (o.output) write_plan(m->graph, o.output);
+    model_free(m);
+    return 0;
+}

@@ -1,0 +1,348 @@
+// layout.c: the packed weight layouts of ir/layout.h (awq-gemm, avx2-i4,
+// neon-i4, u3-packed), their byte forms, and packing/unpacking a Weight.
+// Every multi-byte value in a blob is little-endian whatever the host, so a
+// blob means the same bytes on the build machine and on the target.
+#include "ir/layout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// ----------------------------------------------------------------------------
+// little-endian stores and loads
+
+static void put_u16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+// ----------------------------------------------------------------------------
+// shape checks shared by the layouts
+
+static size_t n_codes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)cols; }
+static size_t n_groups_total(int64_t rows, int64_t cols, int group) { return (size_t)rows * (size_t)(cols / group); }
+
+// The basic conditions of a quantized matrix, then one divisibility rule of the
+// layout (what = "in_features" or "out_features").
+static bool fits_common(const char *layout, int bits, int64_t rows, int64_t cols, int group, const char *what,
+                        int64_t size, int64_t multiple, AwqcError *err) {
+    if (!quant_check_params(rows, cols, bits, group, err)) {
+        awqc_error_prefix(err, "layout %s", layout);
+        return false;
+    }
+    if (size % multiple != 0)
+        return awqc_fail(err, "layout %s needs %s divisible by %lld, got %lld", layout, what, (long long)multiple,
+                         (long long)size);
+    return true;
+}
+
+// ----------------------------------------------------------------------------
+// the row-major tail of the CPU layouts: f16 scales [rows, cols/group], then
+// u8 zeros [rows, cols/group]
+
+static size_t tail_size(int64_t rows, int64_t cols, int group) { return 3 * n_groups_total(rows, cols, group); }
+
+static void pack_tail(const QuantMatrix *m, uint8_t *out) {
+    size_t n = n_groups_total(m->rows, m->cols, m->group);
+    for (size_t i = 0; i < n; i++) put_u16(out + 2 * i, m->scales[i]);
+    memcpy(out + 2 * n, m->zeros, n);
+}
+
+static void unpack_tail(const uint8_t *in, QuantMatrix *m) {
+    size_t n = n_groups_total(m->rows, m->cols, m->group);
+    for (size_t i = 0; i < n; i++) m->scales[i] = get_u16(in + 2 * i);
+    memcpy(m->zeros, in + 2 * n, n);
+}
+
+// ----------------------------------------------------------------------------
+// avx2-i4 / neon-i4: the codes of a row in blocks of 2*half; block byte e holds
+// code[e] in its low nibble and code[half + e] in its high one, so a vector of
+// half bytes gives the first half by AND 0x0f and the second by SHIFT 4.
+// Blocks never straddle rows (cols is a multiple of 2*half), so the row-major
+// code array can be walked flat.
+
+static size_t split_nibbles_size(int64_t rows, int64_t cols, int group) {
+    return n_codes(rows, cols) / 2 + tail_size(rows, cols, group);
+}
+
+static void pack_split_nibbles(const QuantMatrix *m, int half, uint8_t *out) {
+    size_t n = n_codes(m->rows, m->cols);
+    for (size_t base = 0; base < n; base += 2 * (size_t)half)
+        for (int e = 0; e < half; e++)
+            *out++ = (uint8_t)((m->q[base + e] & 0x0f) | (m->q[base + half + e] & 0x0f) << 4);
+    pack_tail(m, out);
+}
+
+static void unpack_split_nibbles(const uint8_t *in, int half, QuantMatrix *m) {
+    size_t n = n_codes(m->rows, m->cols);
+    for (size_t base = 0; base < n; base += 2 * (size_t)half) {
+        for (int e = 0; e < half; e++) {
+            m->q[base + e] = *in & 0x0f;
+            m->q[base + half + e] = *in >> 4;
+            in++;
+        }
+    }
+    unpack_tail(in, m);
+}
+
+static bool avx2_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return fits_common("avx2-i4", 4, rows, cols, group, "in_features", cols, 64, err);
+}
+static void avx2_pack(const QuantMatrix *m, uint8_t *out) { pack_split_nibbles(m, 32, out); }
+static void avx2_unpack(const uint8_t *in, QuantMatrix *m) { unpack_split_nibbles(in, 32, m); }
+
+static bool neon_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return fits_common("neon-i4", 4, rows, cols, group, "in_features", cols, 32, err);
+}
+static void neon_pack(const QuantMatrix *m, uint8_t *out) { pack_split_nibbles(m, 16, out); }
+static void neon_unpack(const uint8_t *in, QuantMatrix *m) { unpack_split_nibbles(in, 16, m); }
+
+// ----------------------------------------------------------------------------
+// u3-packed: each 8 consecutive codes of a row form the 24-bit word
+// sum_i code[i] << 3i, stored low byte first in 3 bytes (the checkpoint's "u3"
+// codes, docs/awqc-int3.md); then the row-major tail.
+
+static size_t u3_size(int64_t rows, int64_t cols, int group) {
+    return n_codes(rows, cols) / 8 * 3 + tail_size(rows, cols, group);
+}
+
+static bool u3_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return fits_common("u3-packed", 3, rows, cols, group, "in_features", cols, 8, err);
+}
+
+static void u3_pack(const QuantMatrix *m, uint8_t *out) {
+    size_t n = n_codes(m->rows, m->cols);
+    for (size_t base = 0; base < n; base += 8) {
+        uint32_t word = 0;
+        for (int i = 0; i < 8; i++) word |= (uint32_t)(m->q[base + i] & 7) << (3 * i);
+        for (int b = 0; b < 3; b++) *out++ = (uint8_t)(word >> (8 * b));
+    }
+    pack_tail(m, out);
+}
+
+static void u3_unpack(const uint8_t *in, QuantMatrix *m) {
+    size_t n = n_codes(m->rows, m->cols);
+    for (size_t base = 0; base < n; base += 8, in += 3) {
+        uint32_t word = (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16;
+        for (int i = 0; i < 8; i++) m->q[base + i] = (uint8_t)((word >> (3 * i)) & 7);
+    }
+    unpack_tail(in, m);
+}
+
+// ----------------------------------------------------------------------------
+// awq-gemm: AutoAWQ's GEMM tensors back to back. qweight u32 [cols, rows/8],
+// nibble i of word (k, c) = code of row 8c + ORDER[i], column k; qzeros u32
+// [cols/group, rows/8] packed alike; scales f16 [cols/group, rows]. The order
+// lets a GPU build two f16 values from one word with a single mask.
+
+static const int GEMM_ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+
+static size_t gemm_size(int64_t rows, int64_t cols, int group) {
+    size_t ng = (size_t)(cols / group);
+    return n_codes(rows, cols) / 2 + ng * (size_t)rows / 2 + ng * (size_t)rows * 2;
+}
+
+static bool gemm_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return fits_common("awq-gemm", 4, rows, cols, group, "out_features", rows, 8, err);
+}
+
+// Packs the [rows, n] byte matrix src (codes or zeros) along its rows: word
+// (k, c) of the [n, rows/8] result takes column k of rows 8c..8c+7.
+static uint8_t *gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uint8_t *out) {
+    int64_t words = rows / 8;
+    for (int64_t k = 0; k < n; k++) {
+        for (int64_t c = 0; c < words; c++) {
+            uint32_t word = 0;
+            for (int i = 0; i < 8; i++) word |= (uint32_t)(src[(8 * c + GEMM_ORDER[i]) * n + k] & 0x0f) << (4 * i);
+            put_u32(out, word);
+            out += 4;
+        }
+    }
+    return out;
+}
+
+static const uint8_t *gemm_unpack_words(const uint8_t *in, int64_t rows, int64_t n, uint8_t *dst) {
+    int64_t words = rows / 8;
+    for (int64_t k = 0; k < n; k++) {
+        for (int64_t c = 0; c < words; c++) {
+            uint32_t word = get_u32(in);
+            in += 4;
+            for (int i = 0; i < 8; i++) dst[(8 * c + GEMM_ORDER[i]) * n + k] = (uint8_t)((word >> (4 * i)) & 0x0f);
+        }
+    }
+    return in;
+}
+
+static void gemm_pack(const QuantMatrix *m, uint8_t *out) {
+    int64_t ng = quant_n_groups(m);
+    out = gemm_pack_words(m->q, m->rows, m->cols, out);
+    out = gemm_pack_words(m->zeros, m->rows, ng, out);
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t r = 0; r < m->rows; r++) put_u16(out + 2 * (g * m->rows + r), m->scales[r * ng + g]);
+}
+
+static void gemm_unpack(const uint8_t *in, QuantMatrix *m) {
+    int64_t ng = quant_n_groups(m);
+    in = gemm_unpack_words(in, m->rows, m->cols, m->q);
+    in = gemm_unpack_words(in, m->rows, ng, m->zeros);
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t r = 0; r < m->rows; r++) m->scales[r * ng + g] = get_u16(in + 2 * (g * m->rows + r));
+}
+
+// ----------------------------------------------------------------------------
+// the table
+
+static const WeightLayout LAYOUT_AWQ_GEMM = {
+    "awq-gemm", "AutoAWQ GEMM order, int32 words [in, out/8] (CUDA)", 4,
+    gemm_fits, gemm_size, gemm_pack, gemm_unpack,
+};
+static const WeightLayout LAYOUT_AVX2_I4 = {
+    "avx2-i4", "4-bit, 64 codes of a row per 32 bytes, code[e] | code[32+e] << 4 (x86-64)", 4,
+    avx2_fits, split_nibbles_size, avx2_pack, avx2_unpack,
+};
+static const WeightLayout LAYOUT_NEON_I4 = {
+    "neon-i4", "4-bit, 32 codes of a row per 16 bytes, code[e] | code[16+e] << 4 (aarch64)", 4,
+    neon_fits, split_nibbles_size, neon_pack, neon_unpack,
+};
+static const WeightLayout LAYOUT_U3_PACKED = {
+    "u3-packed", "3-bit, 8 codes of a row per 3 bytes, code i at bits 3i..3i+2 (every target)", 3,
+    u3_fits, u3_size, u3_pack, u3_unpack,
+};
+
+static const WeightLayout *const LAYOUTS[] = {
+    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4, &LAYOUT_NEON_I4, &LAYOUT_U3_PACKED, NULL,
+};
+
+const WeightLayout *const *ir_layouts(void) { return LAYOUTS; }
+
+const WeightLayout *ir_find_layout(const char *name) {
+    if (!name) return NULL;
+    for (size_t i = 0; LAYOUTS[i]; i++)
+        if (strcmp(LAYOUTS[i]->name, name) == 0) return LAYOUTS[i];
+    return NULL;
+}
+
+// ----------------------------------------------------------------------------
+// weights
+
+// A packed layout keeps only the low bits of each value: a code or zero
+// above qmax would come back different, so it is refused before packing.
+static bool codes_in_range(const Weight *w, const QuantMatrix *m, AwqcError *err) {
+    int qmax = (1 << m->bits) - 1;
+    size_t n = n_codes(m->rows, m->cols), ng = n_groups_total(m->rows, m->cols, m->group);
+    for (size_t i = 0; i < n; i++)
+        if (m->q[i] > qmax)
+            return awqc_fail(err, "weight %s: code %d at element %zu exceeds the %d-bit maximum %d", w->name,
+                             m->q[i], i, m->bits, qmax);
+    for (size_t i = 0; i < ng; i++)
+        if (m->zeros[i] > qmax)
+            return awqc_fail(err, "weight %s: zero point %d of group %zu exceeds the %d-bit maximum %d", w->name,
+                             m->zeros[i], i, m->bits, qmax);
+    return true;
+}
+
+// The shape w's type declares: what ir_weight_codes will unpack with.
+static bool type_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err) {
+    const Type *t = &w->type;
+    if (t->dtype != DT_Q4 && t->dtype != DT_Q3)
+        return awqc_fail(err, "weight %s: dtype %s is not a quantized type", w->name, ir_dtype_name(t->dtype));
+    if (t->rank != 2 || t->dims[0].kind != DIM_CONST || t->dims[1].kind != DIM_CONST)
+        return awqc_fail(err, "weight %s: a quantized weight needs a constant 2-d shape", w->name);
+    *bits = t->dtype == DT_Q4 ? 4 : 3;
+    *rows = t->dims[0].size;
+    *cols = t->dims[1].size;
+    return true;
+}
+
+// The codes must agree with the type, or unpacking later would read the blob
+// with another shape.
+static bool quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err) {
+    int bits;
+    int64_t rows, cols;
+    if (!type_shape(w, &bits, &rows, &cols, err)) return false;
+    if (bits != m->bits || rows != m->rows || cols != m->cols || w->type.group != m->group)
+        return awqc_fail(err,
+                         "weight %s: codes [%lld, %lld] %d-bit group %d disagree with its type "
+                         "(%d-bit [%lld, %lld] group %d)",
+                         w->name, (long long)m->rows, (long long)m->cols, m->bits, m->group, bits, (long long)rows,
+                         (long long)cols, w->type.group);
+    return true;
+}
+
+bool ir_pack_weight(Weight *w, const WeightLayout *l, AwqcError *err) {
+    AWQC_ASSERT(w && l);
+    const QuantMatrix *m = w->quant;
+    if (!m) return awqc_fail(err, "weight %s: no quantized codes to pack as %s", w->name, l->name);
+    if (m->bits != l->bits)
+        return awqc_fail(err, "weight %s: layout %s packs %d-bit codes, the weight has %d-bit", w->name, l->name,
+                         l->bits, m->bits);
+    if (!l->fits(m->rows, m->cols, m->group, err)) {
+        awqc_error_prefix(err, "weight %s", w->name);
+        return false;
+    }
+    if (!quant_matches_type(w, m, err) || !codes_in_range(w, m, err)) return false;
+    size_t size = l->packed_size(m->rows, m->cols, m->group);
+    uint8_t *blob = xmalloc(size);
+    l->pack(m, blob);
+    free(w->packed);
+    free(w->layout);
+    w->packed = blob;
+    w->packed_size = size;
+    w->layout = xstrdup(l->name);
+    quant_matrix_free(w->quant);
+    free(w->quant);
+    w->quant = NULL;
+    return true;
+}
+
+static bool copy_quant(const QuantMatrix *src, QuantMatrix *out, AwqcError *err) {
+    if (!quant_matrix_init(out, src->rows, src->cols, src->bits, src->group, err)) return false;
+    size_t ng = n_groups_total(src->rows, src->cols, src->group);
+    memcpy(out->q, src->q, n_codes(src->rows, src->cols));
+    memcpy(out->scales, src->scales, ng * sizeof *out->scales);
+    memcpy(out->zeros, src->zeros, ng);
+    return true;
+}
+
+static bool unpack_weight(const Weight *w, QuantMatrix *out, AwqcError *err) {
+    const WeightLayout *l = ir_find_layout(w->layout);
+    if (!l) return awqc_fail(err, "weight %s: unknown layout '%s'", w->name, w->layout ? w->layout : "(none)");
+    int bits;
+    int64_t rows, cols;
+    if (!type_shape(w, &bits, &rows, &cols, err)) return false;
+    int group = w->type.group;
+    if (bits != l->bits)
+        return awqc_fail(err, "weight %s: layout %s holds %d-bit codes but the weight is %d-bit", w->name, l->name,
+                         l->bits, bits);
+    if (!l->fits(rows, cols, group, err)) {
+        awqc_error_prefix(err, "weight %s", w->name);
+        return false;
+    }
+    size_t want = l->packed_size(rows, cols, group);
+    if (w->packed_size != want)
+        return awqc_fail(err, "weight %s: %zu packed bytes, but layout %s of [%lld, %lld] group %d takes %zu", w->name,
+                         w->packed_size, l->name, (long long)rows, (long long)cols, group, want);
+    if (!quant_matrix_init(out, rows, cols, bits, group, err)) {
+        awqc_error_prefix(err, "weight %s", w->name);
+        return false;
+    }
+    l->unpack(w->packed, out);
+    return true;
+}
+
+bool ir_weight_codes(const Weight *w, QuantMatrix *out, AwqcError *err) {
+    AWQC_ASSERT(w && out);
+    memset(out, 0, sizeof *out);
+    if (w->quant) return copy_quant(w->quant, out, err);
+    if (!w->packed) return awqc_fail(err, "weight %s: neither quantized codes nor packed bytes", w->name);
+    return unpack_weight(w, out, err);
+}
