@@ -119,23 +119,31 @@ static bool u3_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
     return fits_common("u3-packed", 3, rows, cols, group, "in_features", cols, 8, err);
 }
 
-static void u3_pack(const QuantMatrix *m, uint8_t *out) {
+void ir_u3_pack_codes(const QuantMatrix *m, uint8_t *out) {
     size_t n = n_codes(m->rows, m->cols);
     for (size_t base = 0; base < n; base += 8) {
         uint32_t word = 0;
         for (int i = 0; i < 8; i++) word |= (uint32_t)(m->q[base + i] & 7) << (3 * i);
         for (int b = 0; b < 3; b++) *out++ = (uint8_t)(word >> (8 * b));
     }
-    pack_tail(m, out);
 }
 
-static void u3_unpack(const uint8_t *in, QuantMatrix *m) {
+void ir_u3_unpack_codes(const uint8_t *in, QuantMatrix *m) {
     size_t n = n_codes(m->rows, m->cols);
     for (size_t base = 0; base < n; base += 8, in += 3) {
         uint32_t word = (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16;
         for (int i = 0; i < 8; i++) m->q[base + i] = (uint8_t)((word >> (3 * i)) & 7);
     }
-    unpack_tail(in, m);
+}
+
+static void u3_pack(const QuantMatrix *m, uint8_t *out) {
+    ir_u3_pack_codes(m, out);
+    pack_tail(m, out + n_codes(m->rows, m->cols) / 8 * 3);
+}
+
+static void u3_unpack(const uint8_t *in, QuantMatrix *m) {
+    ir_u3_unpack_codes(in, m);
+    unpack_tail(in + n_codes(m->rows, m->cols) / 8 * 3, m);
 }
 
 // ----------------------------------------------------------------------------
@@ -146,9 +154,16 @@ static void u3_unpack(const uint8_t *in, QuantMatrix *m) {
 
 static const int GEMM_ORDER[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
+// The blob is the three parts back to back.
+static void gemm_parts(int64_t rows, int64_t cols, int group, size_t *qweight, size_t *qzeros) {
+    *qweight = n_codes(rows, cols) / 2;
+    *qzeros = (size_t)(cols / group) * (size_t)rows / 2;
+}
+
 static size_t gemm_size(int64_t rows, int64_t cols, int group) {
-    size_t ng = (size_t)(cols / group);
-    return n_codes(rows, cols) / 2 + ng * (size_t)rows / 2 + ng * (size_t)rows * 2;
+    size_t qw, qz;
+    gemm_parts(rows, cols, group, &qw, &qz);
+    return qw + qz + 4 * qz; // scales: one f16 per group and row, 4x the zeros' nibbles
 }
 
 static bool gemm_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
@@ -157,7 +172,7 @@ static bool gemm_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
 
 // Packs the [rows, n] byte matrix src (codes or zeros) along its rows: word
 // (k, c) of the [n, rows/8] result takes column k of rows 8c..8c+7.
-static uint8_t *gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uint8_t *out) {
+static void gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uint8_t *out) {
     int64_t words = rows / 8;
     for (int64_t k = 0; k < n; k++) {
         for (int64_t c = 0; c < words; c++) {
@@ -167,10 +182,9 @@ static uint8_t *gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uin
             out += 4;
         }
     }
-    return out;
 }
 
-static const uint8_t *gemm_unpack_words(const uint8_t *in, int64_t rows, int64_t n, uint8_t *dst) {
+static void gemm_unpack_words(const uint8_t *in, int64_t rows, int64_t n, uint8_t *dst) {
     int64_t words = rows / 8;
     for (int64_t k = 0; k < n; k++) {
         for (int64_t c = 0; c < words; c++) {
@@ -179,27 +193,35 @@ static const uint8_t *gemm_unpack_words(const uint8_t *in, int64_t rows, int64_t
             for (int i = 0; i < 8; i++) dst[(8 * c + GEMM_ORDER[i]) * n + k] = (uint8_t)((word >> (4 * i)) & 0x0f);
         }
     }
-    return in;
+}
+
+void ir_gemm_pack_parts(const QuantMatrix *m, uint8_t *qweight, uint8_t *qzeros, uint8_t *scales) {
+    int64_t ng = quant_n_groups(m);
+    gemm_pack_words(m->q, m->rows, m->cols, qweight);
+    gemm_pack_words(m->zeros, m->rows, ng, qzeros);
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t r = 0; r < m->rows; r++) put_u16(scales + 2 * (g * m->rows + r), m->scales[r * ng + g]);
+}
+
+void ir_gemm_unpack_parts(const uint8_t *qweight, const uint8_t *qzeros, const uint8_t *scales, QuantMatrix *m) {
+    int64_t ng = quant_n_groups(m);
+    gemm_unpack_words(qweight, m->rows, m->cols, m->q);
+    gemm_unpack_words(qzeros, m->rows, ng, m->zeros);
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t r = 0; r < m->rows; r++) m->scales[r * ng + g] = get_u16(scales + 2 * (g * m->rows + r));
 }
 
 static void gemm_pack(const QuantMatrix *m, uint8_t *out) {
-    int64_t ng = quant_n_groups(m);
-    out = gemm_pack_words(m->q, m->rows, m->cols, out);
-    out = gemm_pack_words(m->zeros, m->rows, ng, out);
-    for (int64_t g = 0; g < ng; g++)
-        for (int64_t r = 0; r < m->rows; r++) put_u16(out + 2 * (g * m->rows + r), m->scales[r * ng + g]);
+    size_t qw, qz;
+    gemm_parts(m->rows, m->cols, m->group, &qw, &qz);
+    ir_gemm_pack_parts(m, out, out + qw, out + qw + qz);
 }
 
 static void gemm_unpack(const uint8_t *in, QuantMatrix *m) {
-    int64_t ng = quant_n_groups(m);
-    in = gemm_unpack_words(in, m->rows, m->cols, m->q);
-    in = gemm_unpack_words(in, m->rows, ng, m->zeros);
-    for (int64_t g = 0; g < ng; g++)
-        for (int64_t r = 0; r < m->rows; r++) m->scales[r * ng + g] = get_u16(in + 2 * (g * m->rows + r));
+    size_t qw, qz;
+    gemm_parts(m->rows, m->cols, m->group, &qw, &qz);
+    ir_gemm_unpack_parts(in, in + qw, in + qw + qz, m);
 }
-
-// ----------------------------------------------------------------------------
-// the table
 
 static const WeightLayout LAYOUT_AWQ_GEMM = {
     "awq-gemm", "AutoAWQ GEMM order, int32 words [in, out/8] (CUDA)", 4,

@@ -33,4 +33,22 @@ bool ir_pack_weight(Weight *w, const WeightLayout *l, AwqcError *err);
 // names an unknown layout, or its packed size disagrees with its type.
 bool ir_weight_codes(const Weight *w, QuantMatrix *out, AwqcError *err);
 
+// ----------------------------------------------------------------------------
+// The checkpoint layouts' pieces (the one place their bit order is written):
+// the AutoAWQ GEMM tensors and awqc's INT3 codes. Arrays are little-endian
+// bytes at any alignment, as in safetensors; m is [rows = out, cols = in].
+
+// GEMM (AWQ-SPEC.md section 6), 4-bit, rows % 8 == 0:
+//   qweight u32 [cols, rows/8]: nibble i of word (k, c) = code (8c + ORDER[i], k),
+//   ORDER = {0, 2, 4, 6, 1, 3, 5, 7}; qzeros u32 [cols/group, rows/8] alike;
+//   scales f16 [cols/group, rows].
+void ir_gemm_pack_parts(const QuantMatrix *m, uint8_t *qweight, uint8_t *qzeros, uint8_t *scales);
+// Fills m, already shaped (quant_matrix_init), from the three arrays.
+void ir_gemm_unpack_parts(const uint8_t *qweight, const uint8_t *qzeros, const uint8_t *scales, QuantMatrix *m);
+
+// INT3 codes (docs/awqc-int3.md), cols % 8 == 0: [rows, cols / 8 * 3] bytes,
+// each 8 codes of a row a little-endian 24-bit word, code i in bits 3i..3i+2.
+void ir_u3_pack_codes(const QuantMatrix *m, uint8_t *out);
+void ir_u3_unpack_codes(const uint8_t *in, QuantMatrix *m);
+
 #endif

@@ -1,41 +1,14 @@
 // awq_gemm.c: packing a 4-bit QuantMatrix into the AutoAWQ GEMM tensors
 // (qweight, qzeros, scales) and back, shape validation of tensors read from a
 // checkpoint, the GEMV qweight layout (AWQ-SPEC.md section 6), and awqc's
-// packed INT3 codes. Everything here is exact integer shuffling.
+// packed INT3 codes. The GEMM and INT3 bit orders live in ir/layout.c, shared
+// with the checkpoint reader and the pack-weights pass.
 #include "quantizer/awq_gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-const int AWQ_GEMM_ORDER[AWQ_PACK] = {0, 2, 4, 6, 1, 3, 5, 7};
-
-// ----------------------------------------------------------------------------
-// Little-endian element access at any alignment (mmapped safetensors data).
-
-static int32_t load_i32(const void *base, int64_t i) {
-    int32_t v;
-    memcpy(&v, (const char *)base + 4 * i, sizeof v);
-    return v;
-}
-
-static uint16_t load_u16(const void *base, int64_t i) {
-    uint16_t v;
-    memcpy(&v, (const char *)base + 2 * i, sizeof v);
-    return v;
-}
-
-// nibbles[j] goes to output offset j of the packed column: nibble i holds
-// offset AWQ_GEMM_ORDER[i].
-static int32_t pack_gemm_word(const uint8_t nibbles[AWQ_PACK]) {
-    uint32_t word = 0;
-    for (int i = 0; i < AWQ_PACK; i++) word |= (uint32_t)(nibbles[AWQ_GEMM_ORDER[i]] & 0xf) << (4 * i);
-    return (int32_t)word;
-}
-
-static void unpack_gemm_word(int32_t packed, uint8_t nibbles[AWQ_PACK]) {
-    uint32_t word = (uint32_t)packed;
-    for (int i = 0; i < AWQ_PACK; i++) nibbles[AWQ_GEMM_ORDER[i]] = (uint8_t)((word >> (4 * i)) & 0xf);
-}
+#include "ir/layout.h"
 
 // ----------------------------------------------------------------------------
 // GEMM pack
@@ -56,19 +29,8 @@ bool awq_gemm_pack(const QuantMatrix *m, AwqGemm *p, AwqcError *err) {
     p->qweight = xmalloc((size_t)(in * out8) * sizeof *p->qweight);
     p->qzeros = xmalloc((size_t)(n_groups * out8) * sizeof *p->qzeros);
     p->scales = xmalloc((size_t)(n_groups * out) * sizeof *p->scales);
-    uint8_t nib[AWQ_PACK];
-    for (int64_t c = 0; c < out8; c++) {
-        for (int64_t k = 0; k < in; k++) {
-            for (int j = 0; j < AWQ_PACK; j++) nib[j] = m->q[(c * AWQ_PACK + j) * in + k];
-            p->qweight[k * out8 + c] = pack_gemm_word(nib);
-        }
-        for (int64_t g = 0; g < n_groups; g++) {
-            for (int j = 0; j < AWQ_PACK; j++) nib[j] = m->zeros[(c * AWQ_PACK + j) * n_groups + g];
-            p->qzeros[g * out8 + c] = pack_gemm_word(nib);
-        }
-    }
-    for (int64_t o = 0; o < out; o++)
-        for (int64_t g = 0; g < n_groups; g++) p->scales[g * out + o] = m->scales[o * n_groups + g];
+    // Little-endian bytes, which is how the int32 arrays are written out.
+    ir_gemm_pack_parts(m, (uint8_t *)p->qweight, (uint8_t *)p->qzeros, (uint8_t *)p->scales);
     return true;
 }
 
@@ -83,30 +45,12 @@ void awq_gemm_free(AwqGemm *p) {
 // ----------------------------------------------------------------------------
 // GEMM unpack
 
-// Fills m (shaped [out, in], 4 bits) from the three arrays, read as raw bytes.
-static void unpack_gemm_arrays(const void *qweight, const void *qzeros, const void *scales, QuantMatrix *m) {
-    int64_t in = m->cols, out = m->rows, out8 = out / AWQ_PACK, n_groups = quant_n_groups(m);
-    uint8_t nib[AWQ_PACK];
-    for (int64_t c = 0; c < out8; c++) {
-        for (int64_t k = 0; k < in; k++) {
-            unpack_gemm_word(load_i32(qweight, k * out8 + c), nib);
-            for (int j = 0; j < AWQ_PACK; j++) m->q[(c * AWQ_PACK + j) * in + k] = nib[j];
-        }
-        for (int64_t g = 0; g < n_groups; g++) {
-            unpack_gemm_word(load_i32(qzeros, g * out8 + c), nib);
-            for (int j = 0; j < AWQ_PACK; j++) m->zeros[(c * AWQ_PACK + j) * n_groups + g] = nib[j];
-        }
-    }
-    for (int64_t o = 0; o < out; o++)
-        for (int64_t g = 0; g < n_groups; g++) m->scales[o * n_groups + g] = load_u16(scales, g * out + o);
-}
-
 bool awq_gemm_unpack(const AwqGemm *p, QuantMatrix *out, AwqcError *err) {
     memset(out, 0, sizeof *out);
     if (p->out <= 0 || p->out % AWQ_PACK != 0)
         return awqc_fail(err, "out_features %lld is not a positive multiple of %d", (long long)p->out, AWQ_PACK);
     if (!quant_matrix_init(out, p->out, p->in, 4, p->group, err)) return false;
-    unpack_gemm_arrays(p->qweight, p->qzeros, p->scales, out);
+    ir_gemm_unpack_parts((const uint8_t *)p->qweight, (const uint8_t *)p->qzeros, (const uint8_t *)p->scales, out);
     return true;
 }
 
@@ -155,7 +99,7 @@ bool awq_gemm_import(const AwqGemmTensors *t, int group, QuantMatrix *out, AwqcE
     if (!check_gemm_tensors(t, group, err)) return false;
     int64_t in = t->qweight->shape[0], out_features = t->qweight->shape[1] * AWQ_PACK;
     if (!quant_matrix_init(out, out_features, in, 4, group, err)) return false;
-    unpack_gemm_arrays(t->qweight_data, t->qzeros_data, t->scales_data, out);
+    ir_gemm_unpack_parts(t->qweight_data, t->qzeros_data, t->scales_data, out);
     return true;
 }
 
@@ -197,16 +141,7 @@ bool awq_gemv_unpack_qweight(const int32_t *qweight, QuantMatrix *m, AwqcError *
 
 uint8_t *awqc_u3_pack(const QuantMatrix *m) {
     AWQC_ASSERT(m->bits == 3 && m->cols % 8 == 0);
-    int64_t row_bytes = m->cols / 8 * 3;
-    uint8_t *out = xmalloc((size_t)(m->rows * row_bytes));
-    for (int64_t r = 0; r < m->rows; r++)
-        for (int64_t c0 = 0; c0 < m->cols; c0 += 8) {
-            uint32_t word = 0;
-            for (int k = 0; k < 8; k++) word |= (uint32_t)(m->q[r * m->cols + c0 + k] & 7) << (3 * k);
-            uint8_t *o = out + r * row_bytes + c0 / 8 * 3;
-            o[0] = (uint8_t)word;
-            o[1] = (uint8_t)(word >> 8);
-            o[2] = (uint8_t)(word >> 16);
-        }
+    uint8_t *out = xmalloc((size_t)(m->rows * (m->cols / 8 * 3)));
+    ir_u3_pack_codes(m, out);
     return out;
 }

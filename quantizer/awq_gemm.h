@@ -13,12 +13,11 @@
 // GEMM layout. Note the transposition: a QuantMatrix is [out, in], the AutoAWQ
 // tensors are input-major:
 //   qweight int32 [in, out/8]       nibble i (bits 4i..4i+3) of packed column c
-//   qzeros  int32 [in/group, out/8]   holds output column 8c + AWQ_GEMM_ORDER[i]
-//   scales  f16   [in/group, out]
+//   qzeros  int32 [in/group, out/8]   holds output column 8c + ORDER[i]
+//   scales  f16   [in/group, out]     (ORDER and the packing: ir/layout.h)
 // Values are stored little-endian, as in safetensors.
 
 #define AWQ_PACK 8 // 4-bit values per int32
-extern const int AWQ_GEMM_ORDER[AWQ_PACK];   // {0, 2, 4, 6, 1, 3, 5, 7}
 
 typedef struct {
     int64_t in, out; // in_features, out_features

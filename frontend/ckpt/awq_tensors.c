@@ -2,16 +2,13 @@
 // "X.weight" tensors [out, in] that ckpt_load_f32 dequantizes, so a model
 // description binds a quantized checkpoint exactly like a floating-point one.
 // Two layouts: AutoAWQ "GEMM" INT4 (AWQ-SPEC.md section 6) and awqc's INT3
-// (docs/awqc-int3.md). Each element is ((float)q - (float)zero) * scale with
-// the f16 scale widened to f32: the quantizer's own dequantization, bit for bit.
+// (docs/awqc-int3.md), decoded by ir/layout.h's packers (the one place their
+// bit order is written) and dequantized by quant_dequantize, bit for bit.
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontend/ckpt/ckpt_internal.h"
-
-// Nibble i of an AutoAWQ GEMM int32 holds output column ORDER[i] of its 8;
-// this is the inverse: the nibble holding column j.
-static const int GEMM_NIBBLE_OF[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+#include "ir/layout.h"
 
 // ----------------------------------------------------------------------------
 // quantization_config
@@ -163,44 +160,33 @@ static const uint8_t *part_bytes(const Checkpoint *c, const CkptEntry *e, int k)
     return p;
 }
 
-static uint32_t load_u32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
+// The codes, zeros and scales of e as a QuantMatrix; false for an empty one.
+static bool init_codes(const CkptEntry *e, int bits, QuantMatrix *m) {
+    AwqcError err;
+    return quant_matrix_init(m, e->info.shape[0], e->info.shape[1], bits, e->group, &err);
 }
 
-static float load_f16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return awqc_f16_to_f32(h);
-}
-
+// Both layouts decode to codes first and dequantize as the quantizer does,
+// ((float)q - (float)zero) * scale, so a loaded folder is bit for bit what
+// was evaluated when it was written.
 static void dequant_gemm(const Checkpoint *c, const CkptEntry *e, float *dst) {
-    const uint8_t *qw = part_bytes(c, e, 0), *qz = part_bytes(c, e, 1), *sc = part_bytes(c, e, 2);
-    int64_t out_f = e->info.shape[0], in_f = e->info.shape[1], packed = out_f / 8;
-    for (int64_t i = 0; i < in_f; i++) {
-        int64_t g = i / e->group;
-        for (int64_t o = 0; o < out_f; o++) {
-            int shift = 4 * GEMM_NIBBLE_OF[o % 8];
-            uint32_t q = load_u32(qw + 4 * (i * packed + o / 8)) >> shift & 15;
-            uint32_t z = load_u32(qz + 4 * (g * packed + o / 8)) >> shift & 15;
-            dst[o * in_f + i] = ((float)q - (float)z) * load_f16(sc + 2 * (g * out_f + o));
-        }
-    }
+    QuantMatrix m;
+    if (!init_codes(e, 4, &m)) return;
+    ir_gemm_unpack_parts(part_bytes(c, e, 0), part_bytes(c, e, 1), part_bytes(c, e, 2), &m);
+    quant_dequantize(&m, dst);
+    quant_matrix_free(&m);
 }
 
-// Code k of each 8 occupies bits 3k..3k+2 of a little-endian 24-bit word.
+// INT3 zeros and scales are already [out, in/g], the QuantMatrix order.
 static void dequant_u3(const Checkpoint *c, const CkptEntry *e, float *dst) {
-    const uint8_t *qc = part_bytes(c, e, 0), *qz = part_bytes(c, e, 1), *sc = part_bytes(c, e, 2);
-    int64_t out_f = e->info.shape[0], in_f = e->info.shape[1], n_groups = in_f / e->group;
-    for (int64_t o = 0; o < out_f; o++)
-        for (int64_t i = 0; i < in_f; i++) {
-            const uint8_t *w = qc + o * (in_f / 8 * 3) + i / 8 * 3;
-            uint32_t word = (uint32_t)w[0] | (uint32_t)w[1] << 8 | (uint32_t)w[2] << 16;
-            uint32_t q = word >> (3 * (i % 8)) & 7;
-            int64_t g = o * n_groups + i / e->group;
-            dst[o * in_f + i] = ((float)q - (float)qz[g]) * load_f16(sc + 2 * g);
-        }
+    QuantMatrix m;
+    if (!init_codes(e, 3, &m)) return;
+    size_t groups = (size_t)(m.rows * quant_n_groups(&m));
+    ir_u3_unpack_codes(part_bytes(c, e, 0), &m);
+    memcpy(m.zeros, part_bytes(c, e, 1), groups);
+    memcpy(m.scales, part_bytes(c, e, 2), groups * sizeof *m.scales); // little-endian f16, as the host
+    quant_dequantize(&m, dst);
+    quant_matrix_free(&m);
 }
 
 void ckpt_dequant_awq(const Checkpoint *c, const CkptEntry *e, float *dst) {
