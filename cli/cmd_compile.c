@@ -2,7 +2,6 @@
 // the inspection options (--print-after, --dump-ir, --emit=dot, ...) and
 // writes the plan. --check-logits runs the reference interpreter after every
 // pass and reports how far the logits moved from the input graph's.
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,50 +80,35 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
 }
 
 // ----------------------------------------------------------------------------
-// --check-logits: the pipeline one pass at a time, the interpreter after each
+// --check-logits: after every pass, the interpreter's logits against the input graph's
 
-static float *logits(const Graph *g, const int32_t *ids, int n, int threads, int64_t *count) {
+typedef struct {
+    int32_t *ids;
+    int n, threads;
+    float *reference;
+    size_t count;
+} LogitCheck;
+
+static bool report_logits(const Graph *g, const Pass *p, void *user, AwqcError *err) {
+    LogitCheck *c = user;
+    size_t count;
+    float *now = interp_eval_logits(g, c->ids, c->n, c->threads, &count, err);
+    if (!now) return false;
+    AWQC_ASSERT(count == c->count);
+    fprintf(stderr, "check-logits: after %-16s max |dlogit| / max |logit| = %.3g%s\n", p->name,
+            interp_relative_diff(c->reference, now, count),
+            memcmp(c->reference, now, sizeof(float) * count) ? "" : " (identical)");
+    free(now);
+    return true;
+}
+
+static void start_logit_check(const Model *m, const CompileOpts *o, LogitCheck *c) {
+    *c = (LogitCheck){.n = o->check_tokens, .threads = o->common.threads};
+    c->ids = xmalloc(sizeof(int32_t) * (size_t)c->n);
+    for (int i = 0; i < c->n; i++) c->ids[i] = (int32_t)((i * 7919 + 17) % 1000 + 1); // fixed, in vocab
     AwqcError err;
-    Interp *in = interp_new(g, n, threads, &err);
-    if (!in) die_error(&err);
-    const float *out = interp_forward(in, ids, n, true, &err);
-    if (!out) die_error(&err);
-    *count = (int64_t)n * interp_vocab(in);
-    float *copy = xmalloc(sizeof(float) * (size_t)*count);
-    memcpy(copy, out, sizeof(float) * (size_t)*count);
-    interp_free(in);
-    return copy;
-}
-
-static double relative_change(const float *a, const float *b, int64_t n) {
-    double diff = 0, scale = 0;
-    for (int64_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)a[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
-
-static void run_checking_logits(Model *m, const PassContext *ctx, CompileOpts *o) {
-    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)o->check_tokens);
-    for (int i = 0; i < o->check_tokens; i++) ids[i] = (int32_t)((i * 7919 + 17) % 1000 + 1); // fixed, in vocab
-    int64_t n0, n1;
-    float *ref = logits(m->graph, ids, o->check_tokens, o->common.threads, &n0);
-    const Pass *const *all = pass_all();
-    for (int i = 0; all[i]; i++) {
-        if (o->pass.pipeline && !strstr(o->pass.pipeline, all[i]->name)) continue;
-        PassOptions one = o->pass;
-        one.pipeline = all[i]->name;
-        AwqcError err;
-        if (!pass_run_pipeline(m->graph, ctx, &one, &err)) die_error(&err);
-        float *now = logits(m->graph, ids, o->check_tokens, o->common.threads, &n1);
-        fprintf(stderr, "check-logits: after %-16s max |dlogit| / max |logit| = %.3g%s\n", all[i]->name,
-                relative_change(ref, now, n0), memcmp(ref, now, sizeof(float) * (size_t)n0) ? "" : " (identical)");
-        free(now);
-        if (o->pass.stop_after && strcmp(o->pass.stop_after, all[i]->name) == 0) break;
-    }
-    free(ref);
-    free(ids);
+    c->reference = interp_eval_logits(m->graph, c->ids, c->n, c->threads, &c->count, &err);
+    if (!c->reference) die_error(&err);
 }
 
 // ----------------------------------------------------------------------------
@@ -143,11 +127,16 @@ int cmd_compile(int argc, char **argv) {
     parse_compile_args(argc, argv, &o);
     Model *m = load_model_or_die(&o.common);
     PassContext ctx = {.target = o.target, .ctx = o.common.ctx > 0 ? o.common.ctx : 2048, .log = stderr};
-    if (o.check_tokens) run_checking_logits(m, &ctx, &o);
-    else {
-        AwqcError err;
-        if (!pass_run_pipeline(m->graph, &ctx, &o.pass, &err)) die_error(&err);
+    LogitCheck check = {0};
+    if (o.check_tokens) {
+        start_logit_check(m, &o, &check);
+        o.pass.after_pass = report_logits;
+        o.pass.user = &check;
     }
+    AwqcError err;
+    if (!pass_run_pipeline(m->graph, &ctx, &o.pass, &err)) die_error(&err);
+    free(check.ids);
+    free(check.reference);
     if (o.emit && strcmp(o.emit, "dot") == 0) ir_print_dot(m->graph, o.pass.filter, stdout);
     else if (o.emit) pass_print_ir(m->graph, o.pass.filter, stdout);
     if (o.output) write_plan(m->graph, o.output);

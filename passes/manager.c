@@ -36,34 +36,42 @@ const Pass *pass_find(const char *name) {
 // ----------------------------------------------------------------------------
 // lists of names
 
-static bool list_has(const char *list, const char *name) {
-    if (!list) return false;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0) return true;
-        if (!end) break;
-        p = end + 1;
+#define MAX_LIST 64
+
+typedef struct {
+    const Pass *pass[MAX_LIST];
+    int n;
+} PassList;
+
+static bool unknown_pass(const char *option, const char *name, AwqcError *err) {
+    char known[512] = "";
+    for (size_t i = 0; i < N_PASSES; i++) {
+        if (i) strncat(known, ", ", sizeof known - strlen(known) - 1);
+        strncat(known, passes[i].name, sizeof known - strlen(known) - 1);
     }
-    return false;
+    return awqc_fail(err, "%s: unknown pass '%s' (passes: %s)", option, name, known);
 }
 
-bool pass_check_names(const char *list, const char *option, AwqcError *err) {
+// The passes a comma-separated list names (NULL: none), in order.
+static bool resolve_list(const char *list, const char *option, PassList *out, AwqcError *err) {
+    out->n = 0;
     if (!list) return true;
     char *copy = xstrdup(list);
     bool ok = true;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save))
-        if (!pass_find(tok)) {
-            char known[512] = "";
-            for (size_t i = 0; i < N_PASSES; i++) {
-                if (i) strncat(known, ", ", sizeof known - strlen(known) - 1);
-                strncat(known, passes[i].name, sizeof known - strlen(known) - 1);
-            }
-            ok = awqc_fail(err, "%s: unknown pass '%s' (passes: %s)", option, tok, known);
-        }
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
+        const Pass *p = pass_find(tok);
+        if (!p) ok = unknown_pass(option, tok, err);
+        else if (out->n == MAX_LIST) ok = awqc_fail(err, "%s: more than %d passes", option, MAX_LIST);
+        else out->pass[out->n++] = p;
+    }
     free(copy);
     return ok;
+}
+
+static bool list_has(const PassList *l, const Pass *p) {
+    for (int i = 0; i < l->n; i++)
+        if (l->pass[i] == p) return true;
+    return false;
 }
 
 // ----------------------------------------------------------------------------
@@ -116,30 +124,23 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+// The options with their pass lists resolved once.
 typedef struct {
-    const Pass *pass[64];
-    int n;
-} Pipeline;
+    const PassOptions *o;
+    PassList pipeline, print_before, print_after, stop_after;
+    FILE *out;
+} Run;
 
-static bool build_pipeline(const PassOptions *o, Pipeline *p, AwqcError *err) {
-    p->n = 0;
-    if (!o->pipeline) {
-        for (size_t i = 0; i < N_PASSES; i++) p->pass[p->n++] = &passes[i];
-        return true;
-    }
-    if (!pass_check_names(o->pipeline, "--passes", err)) return false;
-    char *copy = xstrdup(o->pipeline);
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && p->n < 64; tok = strtok_r(NULL, ",", &save))
-        p->pass[p->n++] = pass_find(tok);
-    free(copy);
-    return true;
-}
-
-static bool check_options(const PassOptions *o, AwqcError *err) {
-    if (!pass_check_names(o->print_before, "--print-before", err) ||
-        !pass_check_names(o->print_after, "--print-after", err) ||
-        !pass_check_names(o->stop_after, "--stop-after", err))
+static bool prepare(const PassOptions *o, Run *r, AwqcError *err) {
+    r->o = o;
+    r->out = o->out ? o->out : stdout;
+    if (!resolve_list(o->pipeline, "--passes", &r->pipeline, err) ||
+        !resolve_list(o->print_before, "--print-before", &r->print_before, err) ||
+        !resolve_list(o->print_after, "--print-after", &r->print_after, err) ||
+        !resolve_list(o->stop_after, "--stop-after", &r->stop_after, err))
         return false;
+    if (!o->pipeline)
+        for (size_t i = 0; i < N_PASSES; i++) r->pipeline.pass[r->pipeline.n++] = &passes[i];
     if (o->dump_dir && mkdir(o->dump_dir, 0777) != 0) {
         struct stat st;
         if (stat(o->dump_dir, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -148,59 +149,59 @@ static bool check_options(const PassOptions *o, AwqcError *err) {
     return true;
 }
 
-static bool run_one(Graph *g, const Pass *p, const PassContext *ctx, const PassOptions *o, FILE *out, double *secs,
-                    bool *changed, AwqcError *err) {
-    if (list_has(o->print_before, p->name)) {
-        print_banner(out, "Before", p->name);
-        pass_print_ir(g, o->filter, out);
+static bool run_one(Graph *g, const Pass *p, const PassContext *ctx, const Run *r, double *secs, AwqcError *err) {
+    const PassOptions *o = r->o;
+    if (list_has(&r->print_before, p)) {
+        print_banner(r->out, "Before", p->name);
+        pass_print_ir(g, o->filter, r->out);
     }
     char *before = o->print_changed ? print_to_string(g, o->filter) : NULL;
+    bool changed = false;
     double t0 = now_seconds();
-    bool ok = p->run(g, ctx, changed, err);
+    bool ok = p->run(g, ctx, &changed, err);
     *secs = now_seconds() - t0;
     if (!ok) awqc_error_prefix(err, "%s", p->name);
-    else if ((o->verify_each || !*changed) && !ir_verify(g, err)) ok = (awqc_error_prefix(err, "after %s", p->name), false);
-    if (ok && before && *changed) {
+    else if (o->verify_each && !ir_verify(g, err)) ok = (awqc_error_prefix(err, "after %s", p->name), false);
+    if (ok && before && changed) {
         char *after = print_to_string(g, o->filter);
-        print_banner(out, "Changed by", p->name);
-        print_diff(out, before, after);
+        print_banner(r->out, "Changed by", p->name);
+        print_diff(r->out, before, after);
         free(after);
     }
     free(before);
-    if (ok && (o->print_after_all || list_has(o->print_after, p->name))) {
-        print_banner(out, "After", p->name);
-        pass_print_ir(g, o->filter, out);
+    if (ok && (o->print_after_all || list_has(&r->print_after, p))) {
+        print_banner(r->out, "After", p->name);
+        pass_print_ir(g, o->filter, r->out);
     }
-    return ok;
+    return ok && (!o->after_pass || o->after_pass(g, p, o->user, err));
+}
+
+static void print_times(const PassContext *ctx, const PassList *ran, const double *secs) {
+    FILE *log = ctx->log ? ctx->log : stderr;
+    double total = 0;
+    fprintf(log, "# pass timing\n");
+    for (int i = 0; i < ran->n; i++) {
+        fprintf(log, "  %-16s %9.4f s\n", ran->pass[i]->name, secs[i]);
+        total += secs[i];
+    }
+    fprintf(log, "  %-16s %9.4f s\n", "total", total);
 }
 
 bool pass_run_pipeline(Graph *g, const PassContext *ctx, const PassOptions *o, AwqcError *err) {
-    Pipeline p;
-    FILE *out = o->out ? o->out : stdout;
-    if (!build_pipeline(o, &p, err) || !check_options(o, err)) return false;
+    Run r;
+    if (!prepare(o, &r, err)) return false;
     if (o->dump_dir && !dump_file(o->dump_dir, 0, "input", g, o->filter, err)) return false;
-    double secs[64] = {0};
-    int ran = 0;
-    for (; ran < p.n; ran++) {
-        bool changed = false;
-        if (!run_one(g, p.pass[ran], ctx, o, out, &secs[ran], &changed, err)) return false;
-        if (o->dump_dir && !dump_file(o->dump_dir, ran + 1, p.pass[ran]->name, g, o->filter, err)) return false;
-        if (o->stop_after && strcmp(o->stop_after, p.pass[ran]->name) == 0) {
-            ran++;
-            break;
-        }
+    double secs[MAX_LIST] = {0};
+    PassList ran = {.n = 0};
+    for (int i = 0; i < r.pipeline.n; i++) {
+        const Pass *p = r.pipeline.pass[i];
+        if (!run_one(g, p, ctx, &r, &secs[i], err)) return false;
+        ran.pass[ran.n++] = p;
+        if (o->dump_dir && !dump_file(o->dump_dir, i + 1, p->name, g, o->filter, err)) return false;
+        if (list_has(&r.stop_after, p)) break;
     }
     if (!ir_verify(g, err)) return (awqc_error_prefix(err, "after the pipeline"), false);
-    if (o->time_passes) {
-        FILE *log = ctx->log ? ctx->log : stderr;
-        double total = 0;
-        fprintf(log, "# pass timing\n");
-        for (int i = 0; i < ran; i++) {
-            fprintf(log, "  %-16s %9.4f s\n", p.pass[i]->name, secs[i]);
-            total += secs[i];
-        }
-        fprintf(log, "  %-16s %9.4f s\n", "total", total);
-    }
+    if (o->time_passes) print_times(ctx, &ran, secs);
     return true;
 }
 

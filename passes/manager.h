@@ -20,14 +20,14 @@ typedef struct {
     bool verify_each;         // ir_verify after every pass (always done at the end)
     bool time_passes;         // a table of seconds per pass on ctx->log (or stderr)
     FILE *out;                // where printed IR goes (stdout when NULL)
+    // Called after each pass has run (e.g. to compare the interpreter's logits
+    // with the input graph's); false stops the pipeline with err. May be NULL.
+    bool (*after_pass)(const Graph *g, const Pass *p, void *user, AwqcError *err);
+    void *user;
 } PassOptions;
 
-// Checks that every name in the comma-separated list is a pass; false with a
-// message listing the known passes.
-bool pass_check_names(const char *list, const char *option, AwqcError *err);
-
-// Runs the pipeline on g. False with err when a pass fails or verification
-// after a pass fails ("after PASS: ...").
+// Runs the pipeline on g. False with err when a pass name is unknown (the
+// message lists the passes), a pass fails, or verification fails ("after PASS: ...").
 bool pass_run_pipeline(Graph *g, const PassContext *ctx, const PassOptions *o, AwqcError *err);
 
 // Prints g, or with a filter only the matching blocks as a graph of their own

@@ -425,25 +425,26 @@ static float *take_columns(const float *x, int T, int64_t n, int64_t off, int64_
     return y;
 }
 
-// rope_attention: q, k, v as three operands or side by side in one.
+// rope_attention: q, k, v as three operands or side by side in one (which is
+// split first); q and k are rotated into scratch, v is read in place.
 static void run_rope_attention(const InterpStep *s, const Node *n, InterpKv *c, float *y) {
     int heads = (int)ir_node_attr_int(n, "heads", 0), kv_heads = (int)ir_node_attr_int(n, "kv_heads", 0);
     int64_t hd = ir_node_attr_int(n, "head_dim", 0), qd = heads * hd, kvd = kv_heads * hd;
-    float *parts[3];
+    const float *part[3];
+    float *split[3] = {NULL, NULL, NULL};
     if (n->n_in == 1) {
-        const float *qkv = operand(s, n, 0);
         int64_t offs[3] = {0, qd, qd + kvd}, widths[3] = {qd, kvd, kvd};
-        for (int i = 0; i < 3; i++) parts[i] = take_columns(qkv, s->T, qd + 2 * kvd, offs[i], widths[i]);
+        for (int i = 0; i < 3; i++) part[i] = split[i] = take_columns(operand(s, n, 0), s->T, qd + 2 * kvd, offs[i], widths[i]);
     } else {
-        for (int i = 0; i < 3; i++) parts[i] = take_columns(operand(s, n, i), s->T, i ? kvd : qd, 0, i ? kvd : qd);
+        for (int i = 0; i < 3; i++) part[i] = operand(s, n, i);
     }
     float *q = xmalloc(sizeof(float) * (size_t)(s->T * qd)), *k = xmalloc(sizeof(float) * (size_t)(s->T * kvd));
-    rope_node(s, n, q, parts[0], heads);
-    rope_node(s, n, k, parts[1], kv_heads);
-    attend(s, n, q, k, parts[2], c, y);
+    rope_node(s, n, q, part[0], heads);
+    rope_node(s, n, k, part[1], kv_heads);
+    attend(s, n, q, k, part[2], c, y);
     free(q);
     free(k);
-    for (int i = 0; i < 3; i++) free(parts[i]);
+    for (int i = 0; i < 3; i++) free(split[i]);
 }
 
 static void k_awq_scale(float *y, const float *x, const float *scale, int T, int64_t D) {
@@ -565,4 +566,27 @@ const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_r
     in->pos += n;
     const float *logits = in->vals[in->g->outputs[0]];
     return all_rows ? logits : logits + (int64_t)(n - 1) * interp_vocab(in);
+}
+
+float *interp_eval_logits(const Graph *g, const int32_t *ids, int n, int n_threads, size_t *count, AwqcError *err) {
+    Interp *in = interp_new(g, n, n_threads, err);
+    if (!in) return NULL;
+    const float *out = interp_forward(in, ids, n, true, err);
+    float *copy = NULL;
+    if (out) {
+        *count = (size_t)n * (size_t)interp_vocab(in);
+        copy = xmalloc(sizeof(float) * *count);
+        memcpy(copy, out, sizeof(float) * *count);
+    }
+    interp_free(in);
+    return copy;
+}
+
+double interp_relative_diff(const float *a, const float *b, size_t n) {
+    double diff = 0, mag = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        mag = fmax(mag, fabs((double)a[i]));
+    }
+    return mag > 0 ? diff / mag : diff;
 }

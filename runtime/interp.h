@@ -29,6 +29,14 @@ int64_t interp_vocab(const Interp *in); // last dimension of the first output
 // fit in the context or an id is out of range.
 const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_rows, AwqcError *err);
 
+// A fresh interpreter on g runs the n tokens from position 0: all n rows of
+// logits [n, vocab] as a heap copy (*count floats). NULL with err when the
+// graph cannot run. For comparing graphs (passes, folding, quantization).
+float *interp_eval_logits(const Graph *g, const int32_t *ids, int n, int n_threads, size_t *count, AwqcError *err);
+
+// How far apart two arrays of logits are: max |a - b| / max |a|.
+double interp_relative_diff(const float *a, const float *b, size_t n);
+
 // ----------------------------------------------------------------------------
 // Observing activations (calibration, debugging)
 

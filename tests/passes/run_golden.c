@@ -85,29 +85,10 @@ static void bind_random(Graph *g) {
 // ----------------------------------------------------------------------------
 // semantics
 
-static float *logits_of(const Graph *g, int64_t *n, AwqcError *err) {
-    Interp *in = interp_new(g, 16, 1, err);
-    if (!in) return NULL;
-    int32_t tokens[5] = {1, 7, 3, 2, 5};
-    const float *out = interp_forward(in, tokens, 5, true, err);
-    float *copy = NULL;
-    if (out) {
-        *n = 5 * interp_vocab(in);
-        copy = xmalloc(sizeof(float) * (size_t)*n);
-        memcpy(copy, out, sizeof(float) * (size_t)*n);
-    }
-    interp_free(in);
-    return copy;
-}
+static const int32_t TOKENS[5] = {1, 7, 3, 2, 5};
 
-// Relative to the largest logit: max |a - b| / max |a|.
-static bool same_logits(const float *a, const float *b, int64_t n, double tol, const char *file) {
-    double diff = 0, scale = 0;
-    for (int64_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)a[i]));
-    }
-    double rel = scale > 0 ? diff / scale : diff;
+static bool same_logits(const float *a, const float *b, size_t n, double tol, const char *file) {
+    double rel = interp_relative_diff(a, b, n);
     if (rel <= tol) return true;
     fprintf(stderr, "%s: logits changed by the passes: relative difference %.3g > %.3g\n", file, rel, tol);
     return false;
@@ -133,8 +114,8 @@ int main(int argc, char **argv) {
     Graph *g = ir_parse(text, file, &err);
     if (!g) return fail(file, err.msg);
     if (bind) bind_random(g);
-    int64_t n_before = 0, n_after = 0;
-    float *before = tol ? logits_of(g, &n_before, &err) : NULL;
+    size_t n_before = 0, n_after = 0;
+    float *before = tol ? interp_eval_logits(g, TOKENS, 5, 1, &n_before, &err) : NULL;
     if (tol && !before) return fail(file, err.msg);
     char *out = NULL;
     size_t out_len = 0;
@@ -152,7 +133,7 @@ int main(int argc, char **argv) {
         rc = 1;
     }
     if (rc == 0 && tol) {
-        float *after = logits_of(g, &n_after, &err);
+        float *after = interp_eval_logits(g, TOKENS, 5, 1, &n_after, &err);
         if (!after) rc = fail(file, err.msg);
         else if (n_after != n_before || !same_logits(before, after, n_before, atof(tol), file)) rc = 1;
         free(after);

@@ -33,14 +33,10 @@ static Graph *tiny_llama_salient(void) {
 
 static float *logits(const Graph *g, const int32_t *ids, int n) {
     AwqcError err;
-    Interp *in = interp_new(g, n, 1, &err);
-    AWQC_ASSERT(in != NULL);
-    const float *out = interp_forward(in, ids, n, true, &err);
+    size_t count;
+    float *out = interp_eval_logits(g, ids, n, 1, &count, &err);
     if (!out) AWQC_PANIC("%s", err.msg);
-    float *copy = xmalloc(sizeof(float) * (size_t)n * VOCAB);
-    memcpy(copy, out, sizeof(float) * (size_t)n * VOCAB);
-    interp_free(in);
-    return copy;
+    return out;
 }
 
 static double mse(const float *a, const float *b, size_t n) {

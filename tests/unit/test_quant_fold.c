@@ -54,25 +54,10 @@ static Graph *tiny_llama_biased(void) {
 // All rows of logits for n tokens from an empty cache (heap, caller frees).
 static float *logits_of(const Graph *g, const int32_t *ids, int n) {
     AwqcError err;
-    Interp *in = interp_new(g, n, 2, &err);
-    if (!in) AWQC_PANIC("%s", err.msg);
-    const float *out = interp_forward(in, ids, n, true, &err);
+    size_t count;
+    float *out = interp_eval_logits(g, ids, n, 2, &count, &err);
     if (!out) AWQC_PANIC("%s", err.msg);
-    size_t len = (size_t)n * (size_t)interp_vocab(in);
-    float *copy = xmalloc(sizeof(float) * len);
-    memcpy(copy, out, sizeof(float) * len);
-    interp_free(in);
-    return copy;
-}
-
-// max |a - b| / max |a|
-static double relative_diff(const float *a, const float *b, size_t n) {
-    double diff = 0, mag = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        mag = fmax(mag, fabs((double)a[i]));
-    }
-    return diff / mag;
+    return out;
 }
 
 static size_t argmax(const float *row, size_t n) {
@@ -177,7 +162,7 @@ static void check_sensitivity(Graph *g, const ScaleGroup *sg, const int32_t *ids
     float saved = w[0];
     w[0] *= 2.0f;
     float *wrong = logits_of(g, ids, TOKENS);
-    double rel = relative_diff(reference, wrong, (size_t)TOKENS * VOCAB);
+    double rel = interp_relative_diff(reference, wrong, (size_t)TOKENS * VOCAB);
     CHECK_MSG(rel > 1e-3, "an unbalanced column change moved the logits by only %g", rel);
     w[0] = saved;
     free(wrong);
@@ -201,7 +186,7 @@ static void test_tiny(void) {
         free(s);
     }
     float *after = logits_of(g, ids, TOKENS);
-    double rel = relative_diff(before, after, (size_t)TOKENS * VOCAB);
+    double rel = interp_relative_diff(before, after, (size_t)TOKENS * VOCAB);
     printf("tiny llama: %zu groups folded, scales in [0.25, 4]: relative max logit change %.3g\n", n, rel);
     CHECK_MSG(rel <= 1e-5, "relative logit change %g", rel);
     free(before);
@@ -214,7 +199,7 @@ static void test_tiny(void) {
 // (b) the real model
 
 static void compare_real(const float *before, const float *after, int64_t vocab) {
-    double rel = relative_diff(before, after, (size_t)REAL_TOKENS * (size_t)vocab);
+    double rel = interp_relative_diff(before, after, (size_t)REAL_TOKENS * (size_t)vocab);
     printf("real model: relative max logit change %.3g over %d tokens\n", rel, REAL_TOKENS);
     CHECK_MSG(rel <= 1e-5, "relative logit change %g", rel);
     int moved = 0;
