@@ -146,6 +146,13 @@ const char *ir_node_attr_string(const Node *n, const char *key, const char *dflt
     return a && a->kind == ATTR_STRING ? a->s : dflt;
 }
 
+Attr ir_attr_copy(const Attr *a) {
+    Attr c = *a;
+    c.key = xstrdup(a->key);
+    if (a->kind == ATTR_STRING) c.s = xstrdup(a->s);
+    return c;
+}
+
 void ir_attr_free(Attr *a) {
     free(a->key);
     free(a->s);
@@ -362,13 +369,18 @@ static bool infer_linear(const InferCtx *c, Type *out) {
 // (the values may come from a parsed text file).
 #define MAX_HEAD_ATTR (INT64_C(1) << 24)
 
+// "pairs" or "halves" (ROPE_PAIRS, ROPE_HALVES); rope requires it, rope_attention defaults to pairs.
+static bool rope_mode_ok(const InferCtx *c, const Attr *mode) {
+    if (!mode || (mode->kind == ATTR_STRING && (!strcmp(mode->s, "pairs") || !strcmp(mode->s, "halves")))) return true;
+    return awqc_fail(c->err, "%s: mode must be \"pairs\" or \"halves\"", ir_op_name(c->op));
+}
+
 static bool infer_rope(const InferCtx *c, Type *out) {
     int64_t heads = attr_int(c, "heads"), hd = attr_int(c, "head_dim");
     const Attr *mode = find_attr(c->attrs, c->n_attrs, "mode");
     if (heads <= 0 || hd <= 0 || hd % 2 || heads > MAX_HEAD_ATTR || hd > MAX_HEAD_ATTR)
         return awqc_fail(c->err, "rope: heads and an even head_dim must be positive integers (at most 2^24)");
-    if (mode->kind != ATTR_STRING || (strcmp(mode->s, "pairs") && strcmp(mode->s, "halves")))
-        return awqc_fail(c->err, "rope: mode must be \"pairs\" or \"halves\"");
+    if (!rope_mode_ok(c, mode)) return false;
     if (!last_dim_is(c->t[0], heads * hd)) return fail_shapes(c, "last dimension must equal heads * head_dim");
     *out = *c->t[0];
     return true;
@@ -450,9 +462,7 @@ static bool infer_rope_attention(const InferCtx *c, Type *out) {
         for (int i = 0; i < 3; i++) attn.t[i] = &parts[i];
         attn.n_in = 3;
     }
-    const Attr *mode = find_attr(c->attrs, c->n_attrs, "mode");
-    if (mode && (mode->kind != ATTR_STRING || (strcmp(mode->s, "pairs") && strcmp(mode->s, "halves"))))
-        return awqc_fail(c->err, "rope_attention: mode must be \"pairs\" or \"halves\"");
+    if (!rope_mode_ok(c, find_attr(c->attrs, c->n_attrs, "mode"))) return false;
     return infer_attention(&attn, out);
 }
 

@@ -62,13 +62,10 @@ static void sb_append_type(StrBuf *b, const Type *t) {
 // ----------------------------------------------------------------------------
 // selection
 
-bool ir_dot_block_matches(const char *block, const char *filter) {
-    return !filter || ir_block_matches(block, filter);
-}
 
 static bool node_selected(const Graph *g, const Node *n, const char *filter) {
     if (!filter) return true;
-    return n->block >= 0 && ir_dot_block_matches(g->blocks[n->block], filter);
+    return n->block >= 0 && ir_block_matches(g->blocks[n->block], filter);
 }
 
 // kept[i]: node i is drawn in full; stub[i]: node i is outside the selection

@@ -15,7 +15,4 @@
 // named in the label of the node that reads them, not drawn as nodes. Output is deterministic.
 void ir_print_dot(const Graph *g, const char *filter, FILE *out);
 
-// Whether a block name is selected by filter (NULL selects everything).
-bool ir_dot_block_matches(const char *block, const char *filter);
-
 #endif

@@ -163,6 +163,8 @@ char *ir_type_str(const Type *t, char *buf, size_t cap);
 Attr ir_attr_int(const char *key, int64_t v);
 Attr ir_attr_float(const char *key, double v);
 Attr ir_attr_string(const char *key, const char *v);
+// A deep copy (key and string value duplicated).
+Attr ir_attr_copy(const Attr *a);
 // Frees an attribute's key and string value (not the Attr itself).
 void ir_attr_free(Attr *a);
 const Attr *ir_node_attr(const Node *n, const char *key); // NULL if absent

@@ -7,6 +7,7 @@
 #include <string.h>
 
 bool ir_block_matches(const char *block, const char *filter) {
+    if (!filter) return true;
     size_t n = strlen(filter);
     return strncmp(block, filter, n) == 0 && (block[n] == 0 || block[n] == '.');
 }
@@ -14,13 +15,6 @@ bool ir_block_matches(const char *block, const char *filter) {
 static bool kept(const Graph *g, size_t i, const char *filter) {
     int b = g->nodes[i].block;
     return b >= 0 && ir_block_matches(g->blocks[b], filter);
-}
-
-static Attr copy_attr(const Attr *a) {
-    Attr c = *a;
-    c.key = xstrdup(a->key);
-    if (a->kind == ATTR_STRING) c.s = xstrdup(a->s);
-    return c;
 }
 
 static int copy_weight(Graph *sub, const Graph *g, int w) {
@@ -50,7 +44,7 @@ static void copy_node(Graph *sub, const Graph *g, size_t i, int *map) {
         in[k] = n->in[k].kind == OPND_WEIGHT ? ir_weight_ref(copy_weight(sub, g, n->in[k].index))
                                              : ir_node_ref(value_in_sub(sub, g, n->in[k].index, map));
     Attr attrs[IR_MAX_ATTRS];
-    for (int k = 0; k < n->n_attrs; k++) attrs[k] = copy_attr(&n->attrs[k]);
+    for (int k = 0; k < n->n_attrs; k++) attrs[k] = ir_attr_copy(&n->attrs[k]);
     AwqcError e;
     map[i] = ir_add_node(sub, n->op, in, n->n_in, attrs, n->n_attrs, ir_block(sub, g->blocks[n->block]), &e);
     AWQC_ASSERT(map[i] >= 0);
@@ -76,7 +70,7 @@ Graph *ir_extract_blocks(const Graph *g, const char *filter) {
     char *name = awqc_asprintf("%s [%s]", g->name ? g->name : "", filter);
     Graph *sub = ir_graph_new(name);
     free(name);
-    for (size_t i = 0; i < g->n_meta; i++) ir_set_meta(sub, g->meta[i].key, copy_attr(&g->meta[i].value));
+    for (size_t i = 0; i < g->n_meta; i++) ir_set_meta(sub, g->meta[i].key, ir_attr_copy(&g->meta[i].value));
     int *map = xmalloc(sizeof(int) * (g->n_nodes + 1));
     for (size_t i = 0; i < g->n_nodes; i++) map[i] = -1;
     for (size_t i = 0; i < g->n_nodes; i++)

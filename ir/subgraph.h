@@ -7,7 +7,8 @@
 
 #include "ir/ir.h"
 
-// Whether block name `block` is `filter` or starts with `filter` then '.'.
+// Whether block name `block` is `filter` or starts with `filter` then '.'
+// (a NULL filter selects every block).
 bool ir_block_matches(const char *block, const char *filter);
 
 // The subgraph; its outputs are the kept values read outside it or output by

@@ -15,13 +15,10 @@
 #include "ir/uses.h"
 #include "passes/pass.h"
 
-// What one match turns into.
+// What one match turns into: the fused node (op, operands, attributes; its
+// type is inferred on insertion) and the chain it replaces.
 typedef struct {
-    OpKind op;
-    int n_in;
-    Operand in[IR_MAX_OPERANDS];
-    int n_attrs;
-    Attr attrs[IR_MAX_ATTRS];
+    Node node;
     int n_gone;
     int gone[4]; // nodes replaced (the root last): they must have no reader outside the chain
 } Fusion;
@@ -45,11 +42,7 @@ static int node_operand(const Node *n, int k) { return k < n->n_in && n->in[k].k
 
 static void copy_attr(Fusion *f, const Node *n, const char *key) {
     const Attr *a = ir_node_attr(n, key);
-    if (!a) return;
-    Attr c = *a;
-    c.key = xstrdup(a->key);
-    if (a->kind == ATTR_STRING) c.s = xstrdup(a->s);
-    f->attrs[f->n_attrs++] = c;
+    if (a) f->node.attrs[f->node.n_attrs++] = ir_attr_copy(a);
 }
 
 // The slice nodes s[0..n-1] cut one value into consecutive pieces covering it
@@ -77,10 +70,10 @@ static bool match_norm_linear(const Graph *g, const IrUses *u, int root, Fusion 
     int norm = node_operand(l, 0);
     if (l->op != OP_LINEAR || norm < 0 || g->nodes[norm].op != OP_RMS_NORM || !only_reader(u, norm, root)) return false;
     const Node *nn = &g->nodes[norm];
-    *f = (Fusion){.op = OP_RMS_NORM_LINEAR, .n_in = 2 + (l->n_in - 1), .n_gone = 2, .gone = {norm, root}};
-    f->in[0] = nn->in[0];
-    f->in[1] = nn->in[1];
-    for (int k = 1; k < l->n_in; k++) f->in[1 + k] = l->in[k];
+    *f = (Fusion){.node = {.op = OP_RMS_NORM_LINEAR, .n_in = 1 + l->n_in}, .n_gone = 2, .gone = {norm, root}};
+    f->node.in[0] = nn->in[0];
+    f->node.in[1] = nn->in[1];
+    for (int k = 1; k < l->n_in; k++) f->node.in[1 + k] = l->in[k];
     copy_attr(f, nn, "eps");
     return true;
 }
@@ -101,16 +94,16 @@ static bool match_rope_attention(const Graph *g, const IrUses *u, int root, Fusi
     if (ir_node_attr_float(ropeq, "theta", 0) != ir_node_attr_float(ropek, "theta", 1) ||
         strcmp(ir_node_attr_string(ropeq, "mode", "pairs"), ir_node_attr_string(ropek, "mode", "pairs")))
         return false;
-    *f = (Fusion){.op = OP_ROPE_ATTENTION, .n_gone = 3, .gone = {rq, rk, root}};
+    *f = (Fusion){.node = {.op = OP_ROPE_ATTENTION}, .n_gone = 3, .gone = {rq, rk, root}};
     int parts[3] = {q, k, v}, qkv = whole_of_slices(g, parts, 3);
     if (qkv >= 0) {
-        f->n_in = 1;
-        f->in[0] = ir_node_ref(qkv);
+        f->node.n_in = 1;
+        f->node.in[0] = ir_node_ref(qkv);
     } else {
-        f->n_in = 3;
-        f->in[0] = ir_node_ref(q);
-        f->in[1] = ir_node_ref(k);
-        f->in[2] = ir_node_ref(v);
+        f->node.n_in = 3;
+        f->node.in[0] = ir_node_ref(q);
+        f->node.in[1] = ir_node_ref(k);
+        f->node.in[2] = ir_node_ref(v);
     }
     const char *keys[] = {"heads", "kv_heads", "head_dim"};
     for (int i = 0; i < 3; i++) copy_attr(f, a, keys[i]);
@@ -127,13 +120,13 @@ static bool match_silu_mul(const Graph *g, const IrUses *u, int root, Fusion *f)
         if (act < 0 || up < 0 || g->nodes[act].op != OP_SILU || !only_reader(u, act, root)) continue;
         int gate = node_operand(&g->nodes[act], 0);
         if (gate < 0) continue;
-        *f = (Fusion){.op = OP_SILU_MUL, .n_gone = 2, .gone = {act, root}};
+        *f = (Fusion){.node = {.op = OP_SILU_MUL}, .n_gone = 2, .gone = {act, root}};
         int parts[2] = {gate, up}, gu = whole_of_slices(g, parts, 2);
         const Type *tg = &g->nodes[gate].type, *tu = &g->nodes[up].type;
         bool halves = gu >= 0 && tg->dims[tg->rank - 1].size == tu->dims[tu->rank - 1].size;
-        f->n_in = halves ? 1 : 2;
-        f->in[0] = ir_node_ref(halves ? gu : gate);
-        f->in[1] = ir_node_ref(up);
+        f->node.n_in = halves ? 1 : 2;
+        f->node.in[0] = ir_node_ref(halves ? gu : gate);
+        f->node.in[1] = ir_node_ref(up);
         return true;
     }
     return false;
@@ -146,11 +139,11 @@ static bool match_residual(const Graph *g, const IrUses *u, int root, Fusion *f)
         int lin = node_operand(add, side), res = node_operand(add, 1 - side);
         if (lin < 0 || res < 0 || g->nodes[lin].op != OP_LINEAR || !only_reader(u, lin, root)) continue;
         const Node *l = &g->nodes[lin];
-        *f = (Fusion){.op = OP_LINEAR_ADD, .n_in = l->n_in + 1, .n_gone = 2, .gone = {lin, root}};
-        f->in[0] = l->in[0];
-        f->in[1] = l->in[1];
-        f->in[2] = ir_node_ref(res);
-        if (l->n_in == 3) f->in[3] = l->in[2];
+        *f = (Fusion){.node = {.op = OP_LINEAR_ADD, .n_in = l->n_in + 1}, .n_gone = 2, .gone = {lin, root}};
+        f->node.in[0] = l->in[0];
+        f->node.in[1] = l->in[1];
+        f->node.in[2] = ir_node_ref(res);
+        if (l->n_in == 3) f->node.in[3] = l->in[2];
         return true;
     }
     return false;
@@ -170,9 +163,9 @@ static const Rule rules[] = {
 // removes the chain.
 static bool apply(Graph *g, Fusion *f, const char *rule, AwqcError *err) {
     int root = f->gone[f->n_gone - 1];
-    f->attrs[f->n_attrs++] = ir_attr_string("rule", rule);
-    int block = g->nodes[root].block;
-    if (ir_insert_node(g, root, f->op, f->in, f->n_in, f->attrs, f->n_attrs, block, err) < 0) return false;
+    Node *n = &f->node;
+    n->attrs[n->n_attrs++] = ir_attr_string("rule", rule);
+    if (ir_insert_node(g, root, n->op, n->in, n->n_in, n->attrs, n->n_attrs, g->nodes[root].block, err) < 0) return false;
     ir_replace_uses(g, root + 1, ir_node_ref(root));
     bool *remove = xcalloc(g->n_nodes, sizeof(bool));
     for (int i = 0; i < f->n_gone; i++) remove[f->gone[i] < root ? f->gone[i] : f->gone[i] + 1] = true;
@@ -183,17 +176,21 @@ static bool apply(Graph *g, Fusion *f, const char *rule, AwqcError *err) {
 
 static bool apply_rule(Graph *g, const Rule *r, const PassContext *ctx, int *count, AwqcError *err) {
     *count = 0;
+    IrUses u;
+    ir_uses_build(g, &u);
     for (size_t i = 0; i < g->n_nodes; i++) {
-        IrUses u;
-        ir_uses_build(g, &u);
         Fusion f;
-        bool hit = r->match(g, &u, (int)i, &f);
-        ir_uses_free(&u);
-        if (!hit) continue;
-        if (!apply(g, &f, r->name, err)) return awqc_fail(err, "fuse: rule %s at %%%zu: %s", r->name, i, err->msg);
+        if (!r->match(g, &u, (int)i, &f)) continue;
+        if (!apply(g, &f, r->name, err)) {
+            ir_uses_free(&u);
+            return awqc_fail(err, "fuse: rule %s at %%%zu: %s", r->name, i, err->msg);
+        }
         (*count)++;
         i -= (size_t)(f.n_gone - 1); // the chain shrank to one node; revisit from it
+        ir_uses_free(&u);
+        ir_uses_build(g, &u);
     }
+    ir_uses_free(&u);
     if (ctx->log) fprintf(ctx->log, "fuse: %-18s %d\n", r->name, *count);
     return true;
 }

@@ -213,17 +213,20 @@ static bool merge(Graph *g, Siblings *s, AwqcError *err) {
 static bool merge_all(Graph *g, const PassContext *ctx, TargetFn target, const char *pass, bool *changed,
                       AwqcError *err) {
     int merged = 0, parts = 0;
-    for (size_t x = 0; x < g->n_nodes; x++) {
-        IrUses u;
-        ir_uses_build(g, &u);
+    IrUses u;
+    ir_uses_build(g, &u);
+    bool ok = true;
+    for (size_t x = 0; x < g->n_nodes && ok; x++) {
         Siblings s;
-        bool found = find_siblings(g, &u, (int)x, target, &s);
-        ir_uses_free(&u);
-        if (!found) continue;
-        if (!merge(g, &s, err)) return false;
-        merged++;
+        if (!find_siblings(g, &u, (int)x, target, &s)) continue;
+        ok = merge(g, &s, err);
+        merged += ok;
         parts += s.n;
+        ir_uses_free(&u);
+        ir_uses_build(g, &u); // the graph changed
     }
+    ir_uses_free(&u);
+    if (!ok) return false;
     *changed = merged > 0;
     if (ctx->log) fprintf(ctx->log, "%s: %d merged linears from %d\n", pass, merged, parts);
     return true;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ir/layout.h"
+#include "test_qmatrix.h"
 #include "test_support.h"
 
 // ----------------------------------------------------------------------------
@@ -13,26 +14,8 @@
 
 static uint32_t rng_state = 0x2545f491u;
 
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
-}
-
-// A heap QuantMatrix of random codes, zeros and scale bit patterns.
 static QuantMatrix *random_quant(int64_t rows, int64_t cols, int bits, int group) {
-    QuantMatrix *m = xmalloc(sizeof *m);
-    AwqcError err = {{0}};
-    AWQC_ASSERT(quant_matrix_init(m, rows, cols, bits, group, &err));
-    uint32_t qmax = (1u << bits) - 1;
-    size_t n = (size_t)(rows * cols), ng = (size_t)(rows * (cols / group));
-    for (size_t i = 0; i < n; i++) m->q[i] = (uint8_t)(rng_next() % (qmax + 1));
-    for (size_t i = 0; i < ng; i++) {
-        m->zeros[i] = (uint8_t)(rng_next() % (qmax + 1));
-        m->scales[i] = (uint16_t)rng_next();
-    }
-    return m;
+    return test_random_quant(&rng_state, rows, cols, bits, group);
 }
 
 static void free_quant(QuantMatrix *m) {

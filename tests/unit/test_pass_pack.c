@@ -7,6 +7,7 @@
 
 #include "ir/layout.h"
 #include "passes/pass.h"
+#include "test_qmatrix.h"
 #include "test_support.h"
 
 // ----------------------------------------------------------------------------
@@ -14,25 +15,8 @@
 
 static uint32_t rng_state = 0x9e3779b9u;
 
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
-}
-
 static QuantMatrix *random_quant(int64_t rows, int64_t cols, int bits, int group) {
-    QuantMatrix *m = xmalloc(sizeof *m);
-    AwqcError err = {{0}};
-    AWQC_ASSERT(quant_matrix_init(m, rows, cols, bits, group, &err));
-    uint32_t levels = 1u << bits;
-    size_t n = (size_t)(rows * cols), ng = (size_t)(rows * (cols / group));
-    for (size_t i = 0; i < n; i++) m->q[i] = (uint8_t)(rng_next() % levels);
-    for (size_t i = 0; i < ng; i++) {
-        m->zeros[i] = (uint8_t)(rng_next() % levels);
-        m->scales[i] = (uint16_t)rng_next();
-    }
-    return m;
+    return test_random_quant(&rng_state, rows, cols, bits, group);
 }
 
 static void add_quant_weight(Graph *g, const char *name, int64_t rows, int64_t cols, int bits, int group) {
