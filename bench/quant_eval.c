@@ -60,12 +60,8 @@ static void parse(int argc, char **argv, EvalOpts *o) {
 
 static int32_t *tokenize_file(const Model *m, const char *path, size_t *n) {
     AwqcError err;
-    size_t len;
-    char *text = awqc_read_file(path, &len, &err);
-    if (!text) fail(err.msg);
-    int32_t *ids;
-    *n = tok_encode(m->tok, text, len, false, false, &ids);
-    free(text);
+    int32_t *ids = tok_encode_file(m->tok, path, n, NULL, &err);
+    if (!ids) fail(err.msg);
     return ids;
 }
 

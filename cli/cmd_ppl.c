@@ -61,13 +61,11 @@ int cmd_ppl(int argc, char **argv) {
     PplOpts o;
     parse_ppl_options(argc, argv, &o);
     AwqcError err;
-    size_t len;
-    char *text = awqc_read_file(o.file, &len, &err);
-    if (!text) die_error(&err);
     Model *m = load_model_or_die(&o.common);
-    int32_t *ids;
+    size_t len, n_ids;
     double t0 = awqc_now();
-    size_t n_ids = tok_encode(m->tok, text, len, false, false, &ids);
+    int32_t *ids = tok_encode_file(m->tok, o.file, &n_ids, &len, &err);
+    if (!ids) die_error(&err);
     fprintf(stderr, "awqc: %s: %zu bytes, %zu tokens (tokenized in %.2f s)\n", o.file, len, n_ids, awqc_now() - t0);
     int ctx = o.common.ctx;
     if (n_ids < (size_t)ctx)
@@ -86,7 +84,6 @@ int cmd_ppl(int argc, char **argv) {
            r.nll_sum, r.scored, r.windows, ctx, n_ids);
     interp_free(in);
     free(ids);
-    free(text);
     free(o.common.model);
     model_free(m);
     return 0;

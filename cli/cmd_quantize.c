@@ -114,12 +114,9 @@ static void check_output_writable(const char *out) {
 
 static int32_t *calibration_ids(const QuantizeOpts *o, const Model *m, int *windows) {
     AwqcError err;
-    size_t len, n;
-    char *text = awqc_read_file(o->calib, &len, &err);
-    if (!text) die_error(&err);
-    int32_t *ids = NULL;
-    n = len ? tok_encode(m->tok, text, len, false, false, &ids) : 0;
-    free(text);
+    size_t n;
+    int32_t *ids = tok_encode_file(m->tok, o->calib, &n, NULL, &err);
+    if (!ids) die_error(&err);
     if (n == 0) die("quantize: %s: empty calibration text", o->calib);
     if (n < (size_t)o->calib_seqlen)
         die("quantize: %s: %zu tokens, fewer than one calibration window of %d (lower --calib-seqlen or give more "

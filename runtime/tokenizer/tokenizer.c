@@ -133,6 +133,17 @@ size_t tok_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos
     return out.n;
 }
 
+int32_t *tok_encode_file(const Tokenizer *t, const char *path, size_t *n_ids, size_t *bytes, AwqcError *err) {
+    size_t len;
+    char *text = awqc_read_file(path, &len, err);
+    if (!text) return NULL;
+    int32_t *ids;
+    *n_ids = tok_encode(t, text, len, false, false, &ids);
+    free(text);
+    if (bytes) *bytes = len;
+    return ids;
+}
+
 // ----------------------------------------------------------------------------
 // Decoding
 

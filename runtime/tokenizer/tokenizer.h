@@ -41,6 +41,11 @@ int32_t tok_find(const Tokenizer *t, const char *piece);
 size_t tok_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
                   int32_t **ids);
 
+// A whole text file (an evaluation or calibration corpus) as plain text: no
+// BOS, special tokens' text not parsed. NULL with err when the file cannot be
+// read; *bytes (may be NULL) gets its size.
+int32_t *tok_encode_file(const Tokenizer *t, const char *path, size_t *n_ids, size_t *bytes, AwqcError *err);
+
 // The bytes a token stands for (byte-level decoded; SentencePiece's U+2581
 // turned back into a space; <0xAB> byte tokens into that byte). Special tokens
 // give their text. Returns the byte count written (at most cap; truncated
