@@ -99,14 +99,16 @@ void awq_scale_result_free(AwqScaleResult *r);
 #define AWQ_CLIP_TOKENS 512 // tokens sampled from the linear's input
 #define AWQ_CLIP_STEPS 10   // max_val = org_max * (1 - i / 20), i = 0..9
 
-// w[rows, cols] is the (already scaled) weight, x[n_tokens, cols] its input.
+// w[rows, cols] is the (already scaled) weight, x[n_tokens, cols] its input
+// before the scales: in_scale[cols] (NULL: none) divides each channel of the
+// sampled tokens, as the folded model would, without copying all of x.
 // Samples up to AWQ_CLIP_TOKENS tokens (every max(1, n_tokens / 512)-th one)
 // and, for each output row and column group, picks the max_val minimising the
 // mean over sampled tokens of the squared difference between the group's
 // partial dot product with fakequant(clamp(w, +-max_val)) and with w; ties
 // keep the larger max_val. Writes max_val[rows * (cols / group)], ready for
 // quant_fake_inplace / quant_rtn_clipped. Callers skip q and k projections.
-bool awq_search_clip(const float *w, int64_t rows, int64_t cols, const float *x, int64_t n_tokens, int bits,
-                     int group, float *max_val, AwqcError *err);
+bool awq_search_clip(const float *w, int64_t rows, int64_t cols, const float *x, int64_t n_tokens,
+                     const float *in_scale, int bits, int group, float *max_val, AwqcError *err);
 
 #endif

@@ -28,15 +28,18 @@ typedef struct {
 } Sample;
 
 // Takes every stride-th token (at most AWQ_CLIP_TOKENS), as the reference
-// subsamples, transposed.
-static Sample sample_tokens(const float *x, int64_t n_tokens, int64_t cols) {
+// subsamples, transposed, each channel divided by in_scale when given.
+static Sample sample_tokens(const float *x, int64_t n_tokens, int64_t cols, const float *in_scale) {
     int64_t stride = n_tokens / AWQ_CLIP_TOKENS > 1 ? n_tokens / AWQ_CLIP_TOKENS : 1;
     Sample s = {.n = (n_tokens + stride - 1) / stride};
     if (s.n > AWQ_CLIP_TOKENS) s.n = AWQ_CLIP_TOKENS;
     s.n_pad = (s.n + TOK_LANES - 1) / TOK_LANES * TOK_LANES;
     s.xt = xcalloc((size_t)(cols * s.n_pad), sizeof(float));
     for (int64_t t = 0; t < s.n; t++)
-        for (int64_t c = 0; c < cols; c++) s.xt[c * s.n_pad + t] = x[t * stride * cols + c];
+        for (int64_t c = 0; c < cols; c++) {
+            float v = x[t * stride * cols + c];
+            s.xt[c * s.n_pad + t] = in_scale ? v / in_scale[c] : v;
+        }
     return s;
 }
 
@@ -90,11 +93,11 @@ static bool best_clip(const float *w, const Sample *s, int64_t c0, int bits, int
 // ----------------------------------------------------------------------------
 // the search
 
-bool awq_search_clip(const float *w, int64_t rows, int64_t cols, const float *x, int64_t n_tokens, int bits,
-                     int group, float *max_val, AwqcError *err) {
+bool awq_search_clip(const float *w, int64_t rows, int64_t cols, const float *x, int64_t n_tokens,
+                     const float *in_scale, int bits, int group, float *max_val, AwqcError *err) {
     if (!quant_check_params(rows, cols, bits, group, err)) return false;
     if (n_tokens <= 0) return awqc_fail(err, "clip search given %lld input tokens", (long long)n_tokens);
-    Sample s = sample_tokens(x, n_tokens, cols);
+    Sample s = sample_tokens(x, n_tokens, cols, in_scale);
     int64_t n_groups = cols / group;
     bool ok = true;
 #pragma omp parallel

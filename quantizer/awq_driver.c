@@ -274,20 +274,6 @@ static const float *scales_of_linear(const Driver *d, const Unit *u, int node) {
     return NULL;
 }
 
-// The linear's input as the folded graph computes it: the full-precision
-// value with each channel divided by its group's scale (folding is exact, so
-// nothing else differs).
-static float *scaled_input(const Driver *d, const Unit *u, int node, const AwqActs *acts, int64_t cols) {
-    const float *x = acts->value[d->g->nodes[node].in[0].index];
-    AWQC_ASSERT(x != NULL);
-    int64_t n = (int64_t)acts->windows * acts->window_len;
-    float *xs = xmalloc(sizeof(float) * (size_t)(n * cols));
-    const float *s = scales_of_linear(d, u, node);
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t c = 0; c < cols; c++) xs[t * cols + c] = s ? x[t * cols + c] / s[c] : x[t * cols + c];
-    return xs;
-}
-
 static bool clip_and_round(Driver *d, const Unit *u, int node, const AwqActs *acts, AwqcError *err) {
     int w = ir_linear_matrix(d->g, node);
     if (is_rounded(d, w)) return true;
@@ -295,15 +281,17 @@ static bool clip_and_round(Driver *d, const Unit *u, int node, const AwqActs *ac
     if (!d->o->clip || ir_first_reader(d->g, node, OP_ROPE) >= 0) return round_matrix(d, w, NULL, err);
     const Weight *wt = node_matrix(d->g, node);
     int64_t rows = wt->type.dims[0].size, cols = wt->type.dims[1].size;
-    float *x = scaled_input(d, u, node, acts, cols);
+    // The input as the folded graph computes it: the full-precision value with
+    // each channel divided by its group's scale (folding is exact).
+    const float *x = acts->value[d->g->nodes[node].in[0].index];
+    AWQC_ASSERT(x != NULL);
     float *max_val = xmalloc(sizeof(float) * (size_t)(rows * (cols / d->o->group)));
     AwqcError e;
-    bool ok = awq_search_clip(wt->data, rows, cols, x, (int64_t)acts->windows * acts->window_len, d->o->bits,
-                              d->o->group, max_val, &e);
+    bool ok = awq_search_clip(wt->data, rows, cols, x, (int64_t)acts->windows * acts->window_len,
+                              scales_of_linear(d, u, node), d->o->bits, d->o->group, max_val, &e);
     if (!ok) awqc_fail(err, "weight '%s': %s", wt->name, e.msg);
     ok = ok && round_matrix(d, w, max_val, err);
     free(max_val);
-    free(x);
     return ok;
 }
 

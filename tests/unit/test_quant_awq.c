@@ -158,7 +158,7 @@ static void check_clip(const Graph *g, int lin, const AwqActs *acts, int bits) {
     const float *x = acts->value[g->nodes[lin].in[0].index];
     float *max_val = xmalloc(sizeof(float) * (size_t)(rows * (cols / GROUP)));
     AwqcError err;
-    CHECK_MSG(awq_search_clip(wt->data, rows, cols, x, n, bits, GROUP, max_val, &err), "%s", err.msg);
+    CHECK_MSG(awq_search_clip(wt->data, rows, cols, x, n, NULL, bits, GROUP, max_val, &err), "%s", err.msg);
     CHECK_MSG(clips_above_max(wt->data, rows, cols, max_val) == 0, "%s: max_val outside [0.55, 1] org_max",
               wt->name);
     double plain = partial_errors(wt->data, rows, cols, x, n, bits, NULL);
@@ -173,8 +173,8 @@ static void check_clip_errors(void) {
     for (int i = 0; i < 2 * GROUP; i++) w[i] = frand();
     for (int i = 0; i < GROUP; i++) x[i] = frand();
     AwqcError err = {{0}};
-    CHECK(!awq_search_clip(w, 2, GROUP, x, 0, 4, GROUP, mv, &err) && strstr(err.msg, "0 input tokens"));
-    CHECK(!awq_search_clip(w, 1, 2 * GROUP, x, 1, 4, 48, mv, &err) && strstr(err.msg, "does not divide"));
+    CHECK(!awq_search_clip(w, 2, GROUP, x, 0, NULL, 4, GROUP, mv, &err) && strstr(err.msg, "0 input tokens"));
+    CHECK(!awq_search_clip(w, 1, 2 * GROUP, x, 1, NULL, 4, 48, mv, &err) && strstr(err.msg, "does not divide"));
 }
 
 // ----------------------------------------------------------------------------
