@@ -74,21 +74,8 @@ void ir_remove_nodes(Graph *g, const bool *remove) {
     size_t w = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
         if (!remove[i]) g->nodes[w++] = g->nodes[i];
-    size_t old_n = g->n_nodes;
     g->n_nodes = kept;
-    // Operands still hold old indexes: map them (removed ones must be unread).
-    for (size_t i = 0; i < kept; i++) {
-        Node *n = &g->nodes[i];
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k].kind == OPND_NODE) {
-                AWQC_ASSERT((size_t)n->in[k].index < old_n && map[n->in[k].index] >= 0);
-                n->in[k].index = map[n->in[k].index];
-            }
-    }
-    for (size_t i = 0; i < g->n_outputs; i++) {
-        AWQC_ASSERT(map[g->outputs[i]] >= 0);
-        g->outputs[i] = map[g->outputs[i]];
-    }
+    renumber(g, map); // operands still hold old indexes; removed ones must be unread
     free(map);
 }
 

@@ -44,12 +44,15 @@ typedef struct {
 } PassList;
 
 static bool unknown_pass(const char *option, const char *name, AwqcError *err) {
-    char known[512] = "";
+    StrBuf known = {0};
     for (size_t i = 0; i < N_PASSES; i++) {
-        if (i) strncat(known, ", ", sizeof known - strlen(known) - 1);
-        strncat(known, passes[i].name, sizeof known - strlen(known) - 1);
+        if (i) sb_append(&known, ", ");
+        sb_append(&known, passes[i].name);
     }
-    return awqc_fail(err, "%s: unknown pass '%s' (passes: %s)", option, name, known);
+    char *list = sb_finish(&known);
+    awqc_fail(err, "%s: unknown pass '%s' (passes: %s)", option, name, list);
+    free(list);
+    return false;
 }
 
 // The passes a comma-separated list names (NULL: none), in order.

@@ -95,20 +95,15 @@ static char *merged_name(const Graph *g, const int *w, int n) {
         pre = p;
         suf = q;
     }
-    size_t cap = len0 + 1;
-    for (int i = 1; i < n; i++) cap += strlen(g->weights[w[i]].name) + 1;
-    char *out = xmalloc(cap), *p = out;
-    memcpy(p, first, pre);
-    p += pre;
+    StrBuf out = {0};
+    sb_append_n(&out, first, pre);
     for (int i = 0; i < n; i++) {
         const char *o = g->weights[w[i]].name;
-        size_t mid = strlen(o) - pre - suf;
-        if (i) *p++ = '+';
-        memcpy(p, o + pre, mid);
-        p += mid;
+        if (i) sb_append(&out, "+");
+        sb_append_n(&out, o + pre, strlen(o) - pre - suf);
     }
-    memcpy(p, first + len0 - suf, suf + 1);
-    return out;
+    sb_append(&out, first + len0 - suf);
+    return sb_finish(&out);
 }
 
 static char *unique_name(const Graph *g, char *name) {
