@@ -91,10 +91,14 @@ static bool bind_weights(Interp *in, AwqcError *err) {
             in->weights[i] = w->data;
             continue;
         }
+        in->weights[i] = xmalloc(sizeof(float) * (size_t)ir_type_elements(&w->type));
+        in->weight_owned[i] = true;
+        if (w->quant) { // codes at hand: no copy
+            quant_dequantize(w->quant, in->weights[i]);
+            continue;
+        }
         QuantMatrix q;
         if (!ir_weight_codes(w, &q, err)) return false;
-        in->weights[i] = xmalloc(sizeof(float) * (size_t)(q.rows * q.cols));
-        in->weight_owned[i] = true;
         quant_dequantize(&q, in->weights[i]);
         quant_matrix_free(&q);
     }
