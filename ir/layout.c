@@ -287,7 +287,7 @@ static bool type_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols,
 
 // The codes must agree with the type, or unpacking later would read the blob
 // with another shape.
-static bool quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err) {
+bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err) {
     int bits;
     int64_t rows, cols;
     if (!type_shape(w, &bits, &rows, &cols, err)) return false;
@@ -311,7 +311,7 @@ bool ir_pack_weight(Weight *w, const WeightLayout *l, AwqcError *err) {
         awqc_error_prefix(err, "weight %s", w->name);
         return false;
     }
-    if (!quant_matches_type(w, m, err) || !codes_in_range(w, m, err)) return false;
+    if (!ir_quant_matches_type(w, m, err) || !codes_in_range(w, m, err)) return false;
     size_t size = l->packed_size(m->rows, m->cols, m->group);
     uint8_t *blob = xmalloc(size);
     l->pack(m, blob);

@@ -25,6 +25,10 @@ const WeightLayout *ir_find_layout(const char *name);
 // All layouts, NULL-terminated.
 const WeightLayout *const *ir_layouts(void);
 
+// Whether codes m have the bits, group and shape w's type declares (what a
+// packed blob will be unpacked with); false with a message naming w.
+bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err);
+
 // Packs w's codes into layout l: w->packed, w->layout set, w->quant freed.
 // False (w unchanged) when l does not fit w's shape or bits, or w has no codes.
 bool ir_pack_weight(Weight *w, const WeightLayout *l, AwqcError *err);

@@ -62,10 +62,10 @@ static bool verify_weight_payload(const Graph *g, const Weight *w, AwqcError *er
     const QuantMatrix *q = w->quant;
     if ((q || w->layout) && (!is_quantized(t->dtype) || t->rank != 2))
         return fail_in(g, err, "weight @%s has quantized codes but type %s", w->name, ir_dtype_name(t->dtype));
-    if (q && (q->bits != dtype_bits(t->dtype) || q->group != t->group || q->rows != t->dims[0].size ||
-              q->cols != t->dims[1].size))
-        return fail_in(g, err, "weight @%s: its codes are %d-bit g%d [%lld, %lld], not what its type says", w->name,
-                       q->bits, q->group, (long long)q->rows, (long long)q->cols);
+    if (q && !ir_quant_matches_type(w, q, err)) {
+        awqc_error_prefix(err, "graph '%s'", g->name ? g->name : "");
+        return false;
+    }
     if (w->packed && !w->layout) return fail_in(g, err, "weight @%s has packed bytes but no layout", w->name);
     if (!w->layout) return true;
     const WeightLayout *l = ir_find_layout(w->layout);
