@@ -288,8 +288,8 @@ static bool type_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols,
 // The codes must agree with the type, or unpacking later would read the blob
 // with another shape.
 bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err) {
-    int bits;
-    int64_t rows, cols;
+    int bits = 0;
+    int64_t rows = 0, cols = 0;
     if (!type_shape(w, &bits, &rows, &cols, err)) return false;
     if (bits != m->bits || rows != m->rows || cols != m->cols || w->type.group != m->group)
         return awqc_fail(err,
@@ -338,8 +338,8 @@ static bool copy_quant(const QuantMatrix *src, QuantMatrix *out, AwqcError *err)
 static bool unpack_weight(const Weight *w, QuantMatrix *out, AwqcError *err) {
     const WeightLayout *l = ir_find_layout(w->layout);
     if (!l) return awqc_fail(err, "weight %s: unknown layout '%s'", w->name, w->layout ? w->layout : "(none)");
-    int bits;
-    int64_t rows, cols;
+    int bits = 0;
+    int64_t rows = 0, cols = 0;
     if (!type_shape(w, &bits, &rows, &cols, err)) return false;
     int group = w->type.group;
     if (bits != l->bits)
