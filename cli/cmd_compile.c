@@ -141,5 +141,6 @@ int cmd_compile(int argc, char **argv) {
     else if (o.emit) pass_print_ir(m->graph, o.pass.filter, stdout);
     if (o.output) write_plan(m->graph, o.output);
     model_free(m);
+    free(o.common.model);
     return 0;
 }
