@@ -187,6 +187,7 @@ void ir_graph_free(Graph *g) {
     free(g->meta);
     free(g->outputs);
     free(g->name);
+    free(g->origin);
     free(g);
 }
 
@@ -223,14 +224,17 @@ int ir_add_weight(Graph *g, const char *name, Type type, AwqcError *err) {
 bool ir_weight_bound(const Weight *w) { return w->data || w->quant || w->packed; }
 
 void ir_weight_release(Weight *w) {
-    free(w->data);
+    if (!w->borrowed) {
+        free(w->data);
+        free(w->packed);
+    }
+    w->borrowed = false;
     w->data = NULL;
     if (w->quant) quant_matrix_free(w->quant);
     free(w->quant);
     w->quant = NULL;
     free(w->layout);
     w->layout = NULL;
-    free(w->packed);
     w->packed = NULL;
     w->packed_size = 0;
 }
@@ -561,4 +565,10 @@ int ir_add_node(Graph *g, OpKind op, const Operand *in, int n_in, const Attr *at
     if (n_in) memcpy(n->in, in, sizeof(Operand) * (size_t)n_in);
     if (n_attrs) memcpy(n->attrs, attrs, sizeof(Attr) * (size_t)n_attrs);
     return (int)g->n_nodes++;
+}
+
+const char *ir_strip_op_prefix(const char *msg, OpKind op) {
+    size_t len = strlen(ir_op_name(op));
+    if (strncmp(msg, ir_op_name(op), len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') return msg + len + 2;
+    return msg;
 }

@@ -103,6 +103,10 @@ typedef struct {
     Attr attrs[IR_MAX_ATTRS];
     Type type;  // of the value this node defines
     int block;  // index into Graph.blocks, or -1 (top level)
+    // Where ir_parse read the node ("%N" of its statement; line and column
+    // 1-based, columns in UTF-8 characters), so the verifier can point there;
+    // 0 when built in memory (a frontend, a pass's new node).
+    int src_line, src_col;
 } Node;
 
 // A named weight tensor. data is bound by the frontend (f32 for the reference
@@ -120,6 +124,9 @@ typedef struct {
     char *layout;        // packed layout name (ir/layout.h), or NULL when not packed
     uint8_t *packed;     // owned, packed_size bytes
     size_t packed_size;
+    // data and packed point into memory the graph does not own (a mapped
+    // artifact, runtime/artifact.h): ir_weight_release forgets them, never frees.
+    bool borrowed;
 } Weight;
 
 typedef struct {
@@ -129,6 +136,7 @@ typedef struct {
 
 typedef struct {
     char *name;
+    char *origin; // the file ir_parse read it from (its name_for_errors), or NULL; owned
     Node *nodes;
     size_t n_nodes, cap_nodes;
     Weight *weights;
@@ -197,6 +205,10 @@ static inline Operand ir_weight_ref(int i) { return (Operand){OPND_WEIGHT, i}; }
 bool ir_infer_type(const Graph *g, OpKind op, const Operand *in, int n_in, const Attr *attrs, int n_attrs,
                    Type *out, AwqcError *err);
 
+// ir_infer_type's messages start with the op ("linear: ..."); callers that
+// name the op themselves ("%3 = linear: ...") take the rest.
+const char *ir_strip_op_prefix(const char *msg, OpKind op);
+
 // Appends a node after inferring its type; attrs are moved into the node
 // (their strings become owned by the graph). Returns the node index or -1.
 int ir_add_node(Graph *g, OpKind op, const Operand *in, int n_in, const Attr *attrs, int n_attrs, int block,
@@ -209,6 +221,8 @@ const Meta *ir_get_meta(const Graph *g, const char *key);
 // ----------------------------------------------------------------------------
 // verify.c: structural checks (operands defined before use, types consistent
 // with ir_infer_type, attrs present, outputs valid, weight data sizes).
+// A message about a node names it, its op and, when it was parsed, its place:
+// "t.ir:7:3: %5 = linear: ..."; otherwise "graph 'NAME': %5 = linear: ...".
 bool ir_verify(const Graph *g, AwqcError *err);
 
 // ----------------------------------------------------------------------------
@@ -219,7 +233,8 @@ bool ir_verify(const Graph *g, AwqcError *err);
 void ir_print(const Graph *g, FILE *out);
 char *ir_print_to_string(const Graph *g); // heap string
 // Parses the text form; errors are "name:line:col: message" with the line
-// and a caret. Weights come back unbound (data NULL).
+// and a caret. Weights come back unbound (data NULL); the graph's origin is
+// name_for_errors and each node keeps its line and column.
 Graph *ir_parse(const char *text, const char *name_for_errors, AwqcError *err);
 
 #endif

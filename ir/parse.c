@@ -45,6 +45,10 @@ typedef struct {
     Graph *g;
     AwqcError *err;
     bool failed;      // only the first error is reported
+    // A cursor for source_position: nodes are read in order, so each
+    // position is found from the last one instead of from the start.
+    size_t pos_offset, pos_line_start;
+    int pos_line;
 } Parser;
 
 // Limits that keep shape arithmetic (products of dimensions) far from overflow.
@@ -80,6 +84,18 @@ static const char *describe(const Token *t, char *buf, size_t cap) {
 static void fail_expected(Parser *ps, const char *what) {
     char buf[64];
     fail_at(ps, ps->tok.start, "expected %s, got %s", what, describe(&ps->tok, buf, sizeof buf));
+}
+
+// Line and column of `at` as diag_line_col counts them (1-based; columns in
+// UTF-8 characters), walking on from the previous call's line.
+static void source_position(Parser *ps, const char *at, int *line, int *col) {
+    size_t off = (size_t)(at - ps->src);
+    if (off < ps->pos_offset || ps->pos_line == 0) ps->pos_offset = 0, ps->pos_line_start = 0, ps->pos_line = 1;
+    for (; ps->pos_offset < off; ps->pos_offset++)
+        if (ps->src[ps->pos_offset] == '\n') ps->pos_line++, ps->pos_line_start = ps->pos_offset + 1;
+    *line = ps->pos_line;
+    *col = 1;
+    for (size_t p = ps->pos_line_start; p < off; p++) *col += ((unsigned char)ps->src[p] & 0xC0) != 0x80;
 }
 
 // ----------------------------------------------------------------------------
@@ -443,7 +459,7 @@ typedef struct NodeText NodeText;
 // The parts of one node statement before the builder sees them.
 struct NodeText {
     OpKind op;
-    const char *op_at, *type_at;
+    const char *head_at, *op_at, *type_at; // the "%N" that starts it, its op, its printed type
     Operand in[IR_MAX_OPERANDS];
     int n_in;
     Attr attrs[IR_MAX_ATTRS];
@@ -498,6 +514,41 @@ static void parse_weight(Parser *ps) {
     free(name);
 }
 
+// ----------------------------------------------------------------------------
+// parser: values used before their definition
+
+// The line of the statement "%value = ..." after the lookahead, or 0: a
+// second lexer reads on from there (its own errors are not reported).
+static int line_defined_later(const Parser *ps, int64_t value) {
+    AwqcError ignored;
+    Parser ahead = {.src = ps->src, .name = ps->name, .p = ps->p, .err = &ignored};
+    int line = 0;
+    bool after_value = false;
+    for (;;) {
+        advance(&ahead);
+        if (ahead.tok.kind == TK_EOF || ahead.tok.kind == TK_ERROR) break;
+        if (after_value && at_punct(&ahead, '=')) {
+            int col;
+            source_position(&ahead, ahead.tok.start, &line, &col);
+            break;
+        }
+        after_value = ahead.tok.kind == TK_VALUE && ahead.tok.i == value;
+    }
+    free(ahead.tok.str);
+    return line;
+}
+
+// Why %value, read where the graph has only n_nodes values, is not defined
+// yet: the node's own value or a later one (a cycle), or none (dangling).
+static const char *why_undefined(const Parser *ps, int64_t value, bool in_node, char *buf, size_t cap) {
+    int later = 0;
+    if (value == (int64_t)ps->g->n_nodes && in_node) snprintf(buf, cap, "it is this node's own value (a cycle)");
+    else if ((later = line_defined_later(ps, value)) > 0)
+        snprintf(buf, cap, "it is defined later, at line %d (a cycle, or nodes out of order)", later);
+    else snprintf(buf, cap, "no node defines it (a dangling value)");
+    return buf;
+}
+
 // output %a, %b, ...
 static void parse_output(Parser *ps) {
     do {
@@ -507,7 +558,9 @@ static void parse_output(Parser *ps) {
             return;
         }
         if (ps->tok.i >= (int64_t)ps->g->n_nodes) {
-            fail_at(ps, ps->tok.start, "undefined value %%%lld", (long long)ps->tok.i);
+            char why[128];
+            fail_at(ps, ps->tok.start, "output %%%lld is used before its definition: %s", (long long)ps->tok.i,
+                    why_undefined(ps, ps->tok.i, false, why, sizeof why));
             return;
         }
         ir_add_output(ps->g, (int)ps->tok.i);
@@ -519,11 +572,13 @@ static void parse_output(Parser *ps) {
 // parser: nodes
 
 
-static bool parse_operand(Parser *ps, Operand *o) {
+static bool parse_operand(Parser *ps, const NodeText *nt, Operand *o) {
     const Token *t = &ps->tok;
     if (t->kind == TK_VALUE) {
         if (t->i >= (int64_t)ps->g->n_nodes) {
-            fail_at(ps, t->start, "undefined value %%%lld", (long long)t->i);
+            char why[128];
+            fail_at(ps, t->start, "%%%zu = %s: operand %%%lld is used before its definition: %s", ps->g->n_nodes,
+                    ir_op_name(nt->op), (long long)t->i, why_undefined(ps, t->i, true, why, sizeof why));
             return false;
         }
         *o = ir_node_ref((int)t->i);
@@ -549,7 +604,7 @@ static bool parse_operands(Parser *ps, NodeText *nt) {
             fail_at(ps, ps->tok.start, "a node has at most %d operands", IR_MAX_OPERANDS);
             return false;
         }
-        if (!parse_operand(ps, &nt->in[nt->n_in++])) return false;
+        if (!parse_operand(ps, nt, &nt->in[nt->n_in++])) return false;
         if (!at_punct(ps, ',')) return true;
         advance(ps);
     }
@@ -597,6 +652,7 @@ static bool parse_attrs(Parser *ps, NodeText *nt) {
 // The value number must be the next in sequence: %0, %1, ...
 static bool parse_node_head(Parser *ps, NodeText *nt) {
     size_t expected = ps->g->n_nodes;
+    nt->head_at = ps->tok.start;
     if (ps->tok.i != (int64_t)expected) {
         fail_at(ps, ps->tok.start, "expected %%%zu here (values are numbered in order), got %%%lld", expected,
                 (long long)ps->tok.i);
@@ -619,19 +675,23 @@ static bool parse_node_head(Parser *ps, NodeText *nt) {
     return true;
 }
 
-// The builder infers the type again; it must be the printed one.
+// The builder infers the type again; it must be the printed one. The node
+// remembers where its statement starts, for the verifier's messages.
 static void add_node(Parser *ps, NodeText *nt, int block) {
     AwqcError e;
+    size_t index = ps->g->n_nodes;
+    const char *op = ir_op_name(nt->op);
     int idx = ir_add_node(ps->g, nt->op, nt->in, nt->n_in, nt->attrs, nt->n_attrs, block, &e);
-    if (idx < 0) {
-        fail_at(ps, nt->op_at, "%s", e.msg); // the builder already freed the attrs
+    if (idx < 0) { // the builder already freed the attrs
+        fail_at(ps, nt->op_at, "%%%zu = %s: %s", index, op, ir_strip_op_prefix(e.msg, nt->op));
         return;
     }
-    const Type *inferred = &ps->g->nodes[idx].type;
-    if (!ir_type_equal(inferred, &nt->printed)) {
+    Node *n = &ps->g->nodes[idx];
+    source_position(ps, nt->head_at, &n->src_line, &n->src_col);
+    if (!ir_type_equal(&n->type, &nt->printed)) {
         char a[160], b[160];
-        fail_at(ps, nt->type_at, "type mismatch: printed %s but %s gives %s", ir_type_str(&nt->printed, a, sizeof a),
-                ir_op_name(nt->op), ir_type_str(inferred, b, sizeof b));
+        fail_at(ps, nt->type_at, "%%%zu = %s: type mismatch: printed %s but %s gives %s", index, op,
+                ir_type_str(&nt->printed, a, sizeof a), op, ir_type_str(&n->type, b, sizeof b));
     }
 }
 
@@ -689,6 +749,7 @@ static Graph *parse_graph(Parser *ps) {
         return NULL;
     }
     ps->g = ir_graph_new(ps->tok.str);
+    ps->g->origin = xstrdup(ps->name);
     advance(ps);
     if (!expect_punct(ps, '{')) return ps->g;
     while (!ps->failed && !at_punct(ps, '}') && ps->tok.kind != TK_EOF) parse_item(ps);

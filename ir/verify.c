@@ -4,6 +4,7 @@
 // and weight data bound for all weights or for none.
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir.h"
@@ -121,40 +122,91 @@ static bool verify_blocks_and_meta(const Graph *g, AwqcError *err) {
 }
 
 // ----------------------------------------------------------------------------
-// nodes
+// reporting about a node: where it was read, and which op it is
+
+// "t.ir:7:3: %5 = linear: ..." for a parsed node, so the message points into
+// the file; "graph 'NAME': %5 = linear: ..." for one built in memory.
+static bool fail_node(const Graph *g, size_t i, AwqcError *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool fail_node(const Graph *g, size_t i, AwqcError *err, const char *fmt, ...) {
+    const Node *n = &g->nodes[i];
+    char msg[1536], what[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n->op >= 0 && n->op < OP_COUNT) snprintf(what, sizeof what, "%%%zu = %s", i, ir_op_name(n->op));
+    else snprintf(what, sizeof what, "%%%zu = <invalid op %d>", i, (int)n->op);
+    if (g->origin && n->src_line > 0)
+        return awqc_fail(err, "%s:%d:%d: %s: %s", g->origin, n->src_line, n->src_col, what, msg);
+    return fail_in(g, err, "%s: %s", what, msg);
+}
+
+// ----------------------------------------------------------------------------
+// nodes: operands
+
+// Whether `from` reads `target`, directly or through other nodes; a later
+// operand that does is a cycle, one that does not is only out of order.
+// Only follows in-range node operands; seen[] stops at damaged loops.
+static bool reaches(const Graph *g, int from, int target, bool *seen) {
+    if (seen[from]) return false;
+    seen[from] = true;
+    const Node *n = &g->nodes[from];
+    for (int k = 0; k < n->n_in && k < IR_MAX_OPERANDS; k++) {
+        Operand o = n->in[k];
+        if (o.kind != OPND_NODE || o.index < 0 || (size_t)o.index >= g->n_nodes) continue;
+        if (o.index == target || reaches(g, o.index, target, seen)) return true;
+    }
+    return false;
+}
+
+// An operand %j with j >= i (or out of range): say which problem it is.
+static bool fail_undefined_operand(const Graph *g, size_t i, int k, int j, AwqcError *err) {
+    char why[160];
+    if (j < 0 || (size_t)j >= g->n_nodes) {
+        snprintf(why, sizeof why, "a dangling value: the graph has %zu nodes", g->n_nodes);
+    } else if ((size_t)j == i) {
+        snprintf(why, sizeof why, "a cycle: the node reads its own value");
+    } else {
+        bool *seen = xcalloc(g->n_nodes, sizeof(bool));
+        bool cycle = reaches(g, j, (int)i, seen);
+        free(seen);
+        if (cycle) snprintf(why, sizeof why, "a cycle: %%%d depends on %%%zu", j, i);
+        else snprintf(why, sizeof why, "nodes out of order: %%%d comes later", j);
+    }
+    return fail_node(g, i, err, "operand %d refers to %%%d, which is not defined before it (%s)", k + 1, j, why);
+}
 
 static bool verify_operands(const Graph *g, size_t i, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    const char *op = ir_op_name(n->op);
-    if (n->n_in < 0 || n->n_in > IR_MAX_OPERANDS) return fail_in(g, err, "node %%%zu (%s): %d operands", i, op, n->n_in);
+    if (n->n_in < 0 || n->n_in > IR_MAX_OPERANDS) return fail_node(g, i, err, "%d operands", n->n_in);
     for (int k = 0; k < n->n_in; k++) {
         Operand o = n->in[k];
         if (o.kind == OPND_NODE && (o.index < 0 || (size_t)o.index >= i))
-            return fail_in(g, err, "node %%%zu (%s): operand %d refers to %%%d, which is not defined before it", i, op,
-                           k + 1, o.index);
+            return fail_undefined_operand(g, i, k, o.index, err);
         if (o.kind == OPND_WEIGHT && (o.index < 0 || (size_t)o.index >= g->n_weights))
-            return fail_in(g, err, "node %%%zu (%s): operand %d refers to weight %d of %zu", i, op, k + 1, o.index,
-                           g->n_weights);
+            return fail_node(g, i, err, "operand %d refers to weight %d of %zu (a dangling weight)", k + 1, o.index,
+                             g->n_weights);
         if (o.kind != OPND_NODE && o.kind != OPND_WEIGHT)
-            return fail_in(g, err, "node %%%zu (%s): operand %d has an invalid kind", i, op, k + 1);
+            return fail_node(g, i, err, "operand %d has an invalid kind", k + 1);
     }
     return true;
 }
 
+// ----------------------------------------------------------------------------
+// nodes: attributes and types
+
 static bool verify_attrs(const Graph *g, size_t i, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    const char *op = ir_op_name(n->op);
-    if (n->n_attrs < 0 || n->n_attrs > IR_MAX_ATTRS) return fail_in(g, err, "node %%%zu (%s): %d attributes", i, op, n->n_attrs);
+    if (n->n_attrs < 0 || n->n_attrs > IR_MAX_ATTRS) return fail_node(g, i, err, "%d attributes", n->n_attrs);
     for (int k = 0; k < n->n_attrs; k++) {
         const Attr *a = &n->attrs[k];
-        if (!a->key) return fail_in(g, err, "node %%%zu (%s): attribute %d has no key", i, op, k + 1);
+        if (!a->key) return fail_node(g, i, err, "attribute %d has no key", k + 1);
         if (a->kind != ATTR_INT && a->kind != ATTR_FLOAT && a->kind != ATTR_STRING)
-            return fail_in(g, err, "node %%%zu (%s): attribute '%s' has an invalid kind", i, op, a->key);
-        if (a->kind == ATTR_STRING && !a->s)
-            return fail_in(g, err, "node %%%zu (%s): string attribute '%s' has no value", i, op, a->key);
+            return fail_node(g, i, err, "attribute '%s' has an invalid kind", a->key);
+        if (a->kind == ATTR_STRING && !a->s) return fail_node(g, i, err, "string attribute '%s' has no value", a->key);
         for (int j = 0; j < k; j++)
-            if (strcmp(n->attrs[j].key, a->key) == 0)
-                return fail_in(g, err, "node %%%zu (%s): attribute '%s' given twice", i, op, a->key);
+            if (strcmp(n->attrs[j].key, a->key) == 0) return fail_node(g, i, err, "attribute '%s' given twice", a->key);
     }
     return true;
 }
@@ -163,29 +215,26 @@ static bool verify_attrs(const Graph *g, size_t i, AwqcError *err) {
 // operands as they are now (a pass that rewrote an operand must retype).
 static bool verify_node_type(const Graph *g, size_t i, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    const char *op = ir_op_name(n->op);
     const char *problem = type_problem(&n->type);
-    if (problem) return fail_in(g, err, "node %%%zu (%s): type has %s", i, op, problem);
+    if (problem) return fail_node(g, i, err, "type has %s", problem);
     char have[160], want[160];
     if (n->op == OP_INPUT && !is_input_type(&n->type))
-        return fail_in(g, err, "node %%%zu (input): type is %s, inputs must be i32[T]", i,
-                       ir_type_str(&n->type, have, sizeof have));
+        return fail_node(g, i, err, "type is %s, inputs must be i32[T]", ir_type_str(&n->type, have, sizeof have));
     AwqcError why;
     Type inferred;
     if (!ir_infer_type(g, n->op, n->in, n->n_in, n->attrs, n->n_attrs, &inferred, &why))
-        return fail_in(g, err, "node %%%zu: %s", i, why.msg);
+        return fail_node(g, i, err, "does not type-check: %s", ir_strip_op_prefix(why.msg, n->op));
     if (!ir_type_equal(&inferred, &n->type))
-        return fail_in(g, err, "node %%%zu (%s): type is %s but its operands give %s", i, op,
-                       ir_type_str(&n->type, have, sizeof have), ir_type_str(&inferred, want, sizeof want));
+        return fail_node(g, i, err, "type mismatch: recorded %s but its operands give %s",
+                         ir_type_str(&n->type, have, sizeof have), ir_type_str(&inferred, want, sizeof want));
     return true;
 }
 
 static bool verify_node(const Graph *g, size_t i, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    if (n->op < 0 || n->op >= OP_COUNT) return fail_in(g, err, "node %%%zu: invalid op %d", i, (int)n->op);
+    if (n->op < 0 || n->op >= OP_COUNT) return fail_node(g, i, err, "invalid op %d", (int)n->op);
     if (n->block < -1 || (n->block >= 0 && (size_t)n->block >= g->n_blocks))
-        return fail_in(g, err, "node %%%zu (%s): block index %d out of range (%zu blocks)", i, ir_op_name(n->op),
-                       n->block, g->n_blocks);
+        return fail_node(g, i, err, "block index %d out of range (%zu blocks)", n->block, g->n_blocks);
     return verify_operands(g, i, err) && verify_attrs(g, i, err) && verify_node_type(g, i, err);
 }
 
