@@ -4,16 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-cJSON *awqc_json_read_object(const char *path, AwqcError *err) {
-    size_t len;
-    char *text = awqc_read_file(path, &len, err);
-    if (!text) return NULL;
+cJSON *awqc_json_parse(const char *text, size_t len, const char *origin, AwqcError *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        awqc_fail(err, "%s: offset %zu: invalid JSON", path, at);
-    } else if (!cJSON_IsObject(root)) {
+        awqc_fail(err, "%s: offset %zu: invalid JSON", origin, at);
+    }
+    return root;
+}
+
+cJSON *awqc_json_read_object(const char *path, AwqcError *err) {
+    size_t len;
+    char *text = awqc_read_file(path, &len, err);
+    if (!text) return NULL;
+    cJSON *root = awqc_json_parse(text, len, path, err);
+    if (root && !cJSON_IsObject(root)) {
         awqc_fail(err, "%s: the top level is not a JSON object", path);
         cJSON_Delete(root);
         root = NULL;

@@ -8,6 +8,10 @@
 
 #include "common/util.h"
 
+// Parses len bytes of JSON text (any top level). NULL with err "origin:
+// offset N: invalid JSON" otherwise.
+cJSON *awqc_json_parse(const char *text, size_t len, const char *origin, AwqcError *err);
+
 // Parses a file whose top level must be a JSON object. NULL with err otherwise.
 cJSON *awqc_json_read_object(const char *path, AwqcError *err);
 

@@ -1,11 +1,11 @@
 // tok_export.c: writes the in-memory tokenizer as a Hugging Face folder
-// (tokenizer.json, tokenizer_config.json, special_tokens_map.json) that both
-// the tokenizers library and tok_from_hf_json read back into the same
+// (tokenizer.json, tokenizer_config.json, special_tokens_map.json), or the
+// first two as strings for a compiled artifact, which both the tokenizers
+// library and tok_from_hf_json / tok_from_hf_text read back into the same
 // encoder. SentencePiece vocabularies merged by score get their merges spelled
 // out in score order, since tokenizer.json's BPE knows only ranked merges.
 #include <cjson/cJSON.h>
 
-#include "common/json.h"
 #include "runtime/tokenizer/tok_export.h"
 #include "runtime/tokenizer/tok_internal.h"
 
@@ -373,12 +373,38 @@ static cJSON *special_tokens_map_json(const Tokenizer *t) {
 }
 
 // ----------------------------------------------------------------------------
+// Text
+
+// The text of root (freed here) as a file holds it: with a final newline.
+// Heap string (free()); NULL when cJSON runs out of memory.
+static char *json_text(cJSON *root, bool pretty) {
+    char *printed = pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!printed) return NULL;
+    char *text = awqc_asprintf("%s\n", printed);
+    cJSON_free(printed);
+    return text;
+}
+
+bool tok_to_hf_text(const Tokenizer *t, int64_t model_max_length, char **tokenizer_json_text,
+                    char **tokenizer_config_json_text, AwqcError *err) {
+    // tokenizer.json is large; unindented it is about half the size.
+    *tokenizer_json_text = json_text(tokenizer_json(t), false);
+    *tokenizer_config_json_text = json_text(tokenizer_config_json(t, model_max_length), true);
+    if (*tokenizer_json_text && *tokenizer_config_json_text) return true;
+    free(*tokenizer_json_text);
+    free(*tokenizer_config_json_text);
+    *tokenizer_json_text = *tokenizer_config_json_text = NULL;
+    return awqc_fail(err, "out of memory while printing the tokenizer's JSON");
+}
+
+// ----------------------------------------------------------------------------
 // Writing
 
-// Prints root (freed here) into dir/name, atomically.
-static bool write_json(const char *dir, const char *name, cJSON *root, bool pretty, AwqcError *err) {
+// Writes text into dir/name, atomically.
+static bool write_text(const char *dir, const char *name, const char *text, AwqcError *err) {
     char *path = awqc_asprintf("%s/%s", dir, name);
-    bool ok = awqc_json_write(path, root, pretty, err);
+    bool ok = awqc_write_file_atomic(path, text, strlen(text), err);
     free(path);
     return ok;
 }
@@ -393,9 +419,14 @@ static bool check_dir(const char *dir, AwqcError *err) {
 }
 
 bool tok_write_hf(const Tokenizer *t, const char *dir, int64_t model_max_length, AwqcError *err) {
-    if (!check_dir(dir, err)) return false;
-    // tokenizer.json is large; unindented it is about half the size.
-    return write_json(dir, "tokenizer.json", tokenizer_json(t), false, err) &&
-           write_json(dir, "tokenizer_config.json", tokenizer_config_json(t, model_max_length), true, err) &&
-           write_json(dir, "special_tokens_map.json", special_tokens_map_json(t), true, err);
+    char *json, *config;
+    if (!check_dir(dir, err) || !tok_to_hf_text(t, model_max_length, &json, &config, err)) return false;
+    char *map = json_text(special_tokens_map_json(t), true);
+    bool ok = write_text(dir, "tokenizer.json", json, err) && write_text(dir, "tokenizer_config.json", config, err);
+    if (ok && !map) ok = awqc_fail(err, "%s: out of memory while printing special_tokens_map.json", dir);
+    ok = ok && write_text(dir, "special_tokens_map.json", map, err);
+    free(json);
+    free(config);
+    free(map);
+    return ok;
 }

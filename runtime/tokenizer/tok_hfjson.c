@@ -1,7 +1,8 @@
 // tok_hfjson.c: builds a tokenizer from a Hugging Face tokenizer.json (BPE
-// model: vocab, merges, added_tokens) and the tokenizer_config.json beside it
-// (bos/eos, add_bos_token, chat_template). Byte-level files are told apart
-// from SentencePiece-style ones by their pre-tokenizer, decoder and normalizer.
+// model: vocab, merges, added_tokens) and its tokenizer_config.json (bos/eos,
+// add_bos_token, chat_template), read from a folder or given as text (a
+// compiled artifact's sections). Byte-level files are told apart from
+// SentencePiece-style ones by their pre-tokenizer, decoder and normalizer.
 #include <cjson/cJSON.h>
 
 #include "runtime/tokenizer/tok_internal.h"
@@ -263,44 +264,25 @@ static void read_chat_template(Tokenizer *t, const cJSON *config) {
     }
     cJSON_ArrayForEach(item, tmpl) { // [{"name": "default", "template": "..."}, ...]
         const char *name = json_str(item, "name"), *text = json_str(item, "template");
-        if (name && text && strcmp(name, "default") == 0) t->chat_template = xstrdup(text);
+        if (!name || !text || strcmp(name, "default") != 0) continue;
+        free(t->chat_template); // a repeated "default": the last one wins
+        t->chat_template = xstrdup(text);
     }
 }
 
-// A file in the same folder as tokenizer.json.
-static char *path_beside(const char *tokenizer_json_path, const char *name) {
-    const char *slash = strrchr(tokenizer_json_path, '/');
-    int dir_len = slash ? (int)(slash - tokenizer_json_path + 1) : 0;
-    return awqc_asprintf("%.*s%s", dir_len, tokenizer_json_path, name);
-}
-
-// transformers 5 saves the template as chat_template.jinja rather than in
-// tokenizer_config.json; an unreadable file just means no template.
-static void read_chat_template_file(Tokenizer *t, const char *json_path) {
-    char *path = path_beside(json_path, "chat_template.jinja");
-    if (access(path, R_OK) == 0) t->chat_template = awqc_read_file(path, NULL, NULL);
-    free(path);
-}
-
-// The config is optional; a malformed one is an error.
-static bool read_config(Tokenizer *t, const cJSON *root, const char *json_path, AwqcError *err) {
-    char *path = path_beside(json_path, "tokenizer_config.json");
-    cJSON *config = NULL;
-    bool present = access(path, F_OK) == 0;
-    if (present && !(config = awqc_json_read_object(path, err))) {
-        free(path);
-        return false;
-    }
-    free(path);
+// The config is optional (NULL): no bos/eos then, and add_bos as the
+// post-processor says.
+static void apply_config(Tokenizer *t, const cJSON *root, const cJSON *config) {
     tok_index_pieces(t);
     t->bos = id_of_text(t, token_text(cJSON_GetObjectItemCaseSensitive(config, "bos_token")));
     t->eos = id_of_text(t, token_text(cJSON_GetObjectItemCaseSensitive(config, "eos_token")));
     const cJSON *add_bos = cJSON_GetObjectItemCaseSensitive(config, "add_bos_token");
     t->add_bos = cJSON_IsBool(add_bos) ? cJSON_IsTrue(add_bos) : post_processor_adds_bos(t, root);
     read_chat_template(t, config);
-    if (!t->chat_template) read_chat_template_file(t, json_path);
-    cJSON_Delete(config);
-    return true;
+    // A byte-level model never emits its unknown token, so tok_export names
+    // it only here; SentencePiece's unk stays the model's own, as it changes ids.
+    if (t->kind == TOK_BYTE_BPE && t->unk < 0)
+        t->unk = id_of_text(t, token_text(cJSON_GetObjectItemCaseSensitive(config, "unk_token")));
 }
 
 // ----------------------------------------------------------------------------
@@ -324,17 +306,84 @@ static bool load_bpe_model(Tokenizer *t, const cJSON *root, const char *path, Aw
     return build_pretokenizer(t, root, path, err);
 }
 
-Tokenizer *tok_from_hf_json(const char *tokenizer_json_path, AwqcError *err) {
-    cJSON *root = awqc_json_read_object(tokenizer_json_path, err);
-    if (!root) return NULL;
+// The core both entry points share: parsed tokenizer.json and config (may be
+// NULL); origin names the source in errors.
+static Tokenizer *tokenizer_from_documents(const cJSON *root, const cJSON *config, const char *origin,
+                                           AwqcError *err) {
     Tokenizer *t = tok_new_empty();
-    bool ok = cJSON_IsObject(root) && load_bpe_model(t, root, tokenizer_json_path, err) &&
-              read_config(t, root, tokenizer_json_path, err) && tok_finish(t, tokenizer_json_path, err);
-    if (!cJSON_IsObject(root)) awqc_fail(err, "%s: the top level is not a JSON object", tokenizer_json_path);
+    bool ok = load_bpe_model(t, root, origin, err);
+    if (ok) apply_config(t, root, config);
+    if (ok && tok_finish(t, origin, err)) return t;
+    tok_free(t);
+    return NULL;
+}
+
+// ----------------------------------------------------------------------------
+// From a folder
+
+// A file in the same folder as tokenizer.json.
+static char *path_beside(const char *tokenizer_json_path, const char *name) {
+    const char *slash = strrchr(tokenizer_json_path, '/');
+    int dir_len = slash ? (int)(slash - tokenizer_json_path + 1) : 0;
+    return awqc_asprintf("%.*s%s", dir_len, tokenizer_json_path, name);
+}
+
+// transformers 5 saves the template as chat_template.jinja rather than in
+// tokenizer_config.json; an unreadable file just means no template.
+static void read_chat_template_file(Tokenizer *t, const char *json_path) {
+    char *path = path_beside(json_path, "chat_template.jinja");
+    if (access(path, R_OK) == 0) t->chat_template = awqc_read_file(path, NULL, NULL);
+    free(path);
+}
+
+// The tokenizer_config.json beside the file; absent is fine (*config NULL),
+// malformed is an error.
+static bool read_config_file(const char *json_path, cJSON **config, AwqcError *err) {
+    char *path = path_beside(json_path, "tokenizer_config.json");
+    *config = NULL;
+    bool ok = access(path, F_OK) != 0 || (*config = awqc_json_read_object(path, err)) != NULL;
+    free(path);
+    return ok;
+}
+
+Tokenizer *tok_from_hf_json(const char *tokenizer_json_path, AwqcError *err) {
+    cJSON *config = NULL, *root = awqc_json_read_object(tokenizer_json_path, err);
+    Tokenizer *t = NULL;
+    if (root && read_config_file(tokenizer_json_path, &config, err))
+        t = tokenizer_from_documents(root, config, tokenizer_json_path, err);
+    if (t && !t->chat_template) read_chat_template_file(t, tokenizer_json_path);
+    cJSON_Delete(config);
     cJSON_Delete(root);
-    if (!ok) {
-        tok_free(t);
+    return t;
+}
+
+// ----------------------------------------------------------------------------
+// From text
+
+// Parses len bytes (no NUL needed) whose top level must be an object; errors
+// name where and the byte offset at which parsing stopped.
+static cJSON *parse_object(const char *text, size_t len, const char *where, AwqcError *err) {
+    cJSON *root = awqc_json_parse(text, len, where, err);
+    if (root && !cJSON_IsObject(root)) {
+        awqc_fail(err, "%s: the top level is not a JSON object", where);
+        cJSON_Delete(root);
         return NULL;
     }
+    return root;
+}
+
+Tokenizer *tok_from_hf_text(const char *tokenizer_json, size_t json_len, const char *tokenizer_config_json,
+                            const char *origin_for_errors, AwqcError *err) {
+    const char *origin = origin_for_errors ? origin_for_errors : "tokenizer.json text";
+    cJSON *config = NULL, *root = parse_object(tokenizer_json, json_len, origin, err);
+    Tokenizer *t = NULL;
+    if (root && tokenizer_config_json) {
+        char *where = awqc_asprintf("%s: tokenizer_config.json", origin);
+        config = parse_object(tokenizer_config_json, strlen(tokenizer_config_json), where, err);
+        free(where);
+    }
+    if (root && (config || !tokenizer_config_json)) t = tokenizer_from_documents(root, config, origin, err);
+    cJSON_Delete(config);
+    cJSON_Delete(root);
     return t;
 }

@@ -53,6 +53,8 @@ bool tok_add_bos(const Tokenizer *t) { return t->add_bos && t->bos >= 0; }
 
 bool tok_is_eog(const Tokenizer *t, int32_t id) { return id >= 0 && id < t->n_vocab && t->eog[id]; }
 
+const char *tok_chat_template(const Tokenizer *t) { return t->chat_template; }
+
 int32_t tok_find(const Tokenizer *t, const char *piece) {
     return strmap_get(&t->piece_ids, piece, (uint32_t)strlen(piece));
 }

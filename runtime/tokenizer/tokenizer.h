@@ -20,8 +20,17 @@ typedef enum {
 // From a checkpoint: GGUF metadata, or tokenizer.json (+ tokenizer_config.json)
 // in the HF folder. NULL with err when absent or malformed.
 Tokenizer *tok_from_checkpoint(const Checkpoint *c, AwqcError *err);
-// From a tokenizer.json file directly.
+// From a tokenizer.json file directly (tokenizer_config.json and
+// chat_template.jinja beside it are read when present).
 Tokenizer *tok_from_hf_json(const char *tokenizer_json_path, AwqcError *err);
+// From the same documents held in memory, e.g. sections of a compiled
+// artifact (tok_to_hf_text in tok_export.h writes them). tokenizer_json needs
+// no final NUL; tokenizer_config_json (NUL-terminated, may be NULL) carries
+// bos/eos, add_bos_token and the chat template. Errors start with
+// origin_for_errors (e.g. "model.awqx: section tokenizer") and give the byte
+// offset where malformed JSON stops parsing. NULL with err on bad input.
+Tokenizer *tok_from_hf_text(const char *tokenizer_json, size_t json_len, const char *tokenizer_config_json,
+                            const char *origin_for_errors, AwqcError *err);
 void tok_free(Tokenizer *t);
 
 TokenizerKind tok_kind(const Tokenizer *t);
@@ -31,6 +40,8 @@ int32_t tok_eos(const Tokenizer *t); // -1 if none
 bool tok_add_bos(const Tokenizer *t); // whether encoding a prompt should start with BOS
 // End of generation: EOS, or a chat end marker such as <|im_end|>, <|eot_id|>.
 bool tok_is_eog(const Tokenizer *t, int32_t id);
+// The model's chat template (Jinja text as stored), NULL when it has none.
+const char *tok_chat_template(const Tokenizer *t);
 // Id of a token given by its exact text (e.g. "<|im_end|>"), -1 if absent.
 int32_t tok_find(const Tokenizer *t, const char *piece);
 
