@@ -114,7 +114,7 @@ static void divide_last_rows(float *data, int64_t n_rows, int64_t width, const f
     }
 }
 
-static void multiply_columns(float *w, int64_t rows, int64_t cols, const float *s) {
+void awq_multiply_columns(float *w, int64_t rows, int64_t cols, const float *s) {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) w[r * cols + c] *= s[c];
 }
@@ -138,7 +138,7 @@ bool awq_fold_scales(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *
     if (!check_group(g, sg, s, err) || !plan_prev(g, sg, &p, err) || !plan_linears(g, sg, &p, err)) return false;
     divide_prev(g, sg, &p, s);
     for (int i = 0; i < sg->n_linears; i++)
-        multiply_columns(g->weights[p.mul[i]].data, dim(g, p.mul[i], 0), sg->channels, s);
+        awq_multiply_columns(g->weights[p.mul[i]].data, dim(g, p.mul[i], 0), sg->channels, s);
     return true;
 }
 

@@ -31,4 +31,7 @@ bool awq_fold_scales(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *
 // with an explicit awq_scale node in front of them, which this replaces).
 bool awq_fold_into_prev(Graph *g, const ScaleGroup *sg, const float *s, AwqcError *err);
 
+// The second half alone: w[r, c] *= s[c] for a row-major [rows, cols] matrix.
+void awq_multiply_columns(float *w, int64_t rows, int64_t cols, const float *s);
+
 #endif

@@ -1,6 +1,7 @@
 // awq_tensors.c: presents the quantized linears of an AWQ folder as ordinary
-// "X.weight" tensors [out, in] that ckpt_load_f32 dequantizes, so a model
-// description binds a quantized checkpoint exactly like a floating-point one.
+// "X.weight" tensors [out, in] that ckpt_load_f32 dequantizes (or ckpt_load_codes
+// hands over as codes), so a model description binds a quantized checkpoint
+// exactly like a floating-point one.
 // Two layouts: AutoAWQ "GEMM" INT4 (AWQ-SPEC.md section 6) and awqc's INT3
 // (docs/awqc-int3.md), decoded by ir/layout.h's packers (the one place their
 // bit order is written) and dequantized by quant_dequantize, bit for bit.
@@ -116,7 +117,7 @@ static bool add_virtual(Checkpoint *c, const char *base, AwqLayout layout, int g
     uint64_t nbytes = p[0]->info.nbytes + p[1]->info.nbytes + p[2]->info.nbytes;
     CkptEntry *e = ckpt_add_tensor(c, awqc_asprintf("%s.weight", base), err);
     if (!e) {
-        awqc_error_prefix(err, "%s: ", c->dir);
+        awqc_error_prefix(err, "%s", c->dir);
         return false;
     }
     e->info.type = layout == AWQ_GEMM4 ? ST_AWQ_GEMM4 : ST_AWQC_U3;
@@ -160,36 +161,36 @@ static const uint8_t *part_bytes(const Checkpoint *c, const CkptEntry *e, int k)
     return p;
 }
 
-// The codes, zeros and scales of e as a QuantMatrix; false for an empty one.
-static bool init_codes(const CkptEntry *e, int bits, QuantMatrix *m) {
-    AwqcError err;
-    return quant_matrix_init(m, e->info.shape[0], e->info.shape[1], bits, e->group, &err);
-}
-
-// Both layouts decode to codes first and dequantize as the quantizer does,
-// ((float)q - (float)zero) * scale, so a loaded folder is bit for bit what
-// was evaluated when it was written.
-static void dequant_gemm(const Checkpoint *c, const CkptEntry *e, float *dst) {
-    QuantMatrix m;
-    if (!init_codes(e, 4, &m)) return;
-    ir_gemm_unpack_parts(part_bytes(c, e, 0), part_bytes(c, e, 1), part_bytes(c, e, 2), &m);
-    quant_dequantize(&m, dst);
-    quant_matrix_free(&m);
+// Both layouts decode to codes first; dequantizing them as the quantizer
+// does, ((float)q - (float)zero) * scale, makes a loaded folder bit for bit
+// what was evaluated when it was written.
+static void unpack_gemm(const Checkpoint *c, const CkptEntry *e, QuantMatrix *m) {
+    ir_gemm_unpack_parts(part_bytes(c, e, 0), part_bytes(c, e, 1), part_bytes(c, e, 2), m);
 }
 
 // INT3 zeros and scales are already [out, in/g], the QuantMatrix order.
-static void dequant_u3(const Checkpoint *c, const CkptEntry *e, float *dst) {
-    QuantMatrix m;
-    if (!init_codes(e, 3, &m)) return;
-    size_t groups = (size_t)(m.rows * quant_n_groups(&m));
-    ir_u3_unpack_codes(part_bytes(c, e, 0), &m);
-    memcpy(m.zeros, part_bytes(c, e, 1), groups);
-    memcpy(m.scales, part_bytes(c, e, 2), groups * sizeof *m.scales); // little-endian f16, as the host
-    quant_dequantize(&m, dst);
-    quant_matrix_free(&m);
+static void unpack_u3(const Checkpoint *c, const CkptEntry *e, QuantMatrix *m) {
+    size_t groups = (size_t)(m->rows * quant_n_groups(m));
+    ir_u3_unpack_codes(part_bytes(c, e, 0), m);
+    memcpy(m->zeros, part_bytes(c, e, 1), groups);
+    memcpy(m->scales, part_bytes(c, e, 2), groups * sizeof *m->scales); // little-endian f16, as the host
+}
+
+bool ckpt_awq_codes(const Checkpoint *c, const CkptEntry *e, QuantMatrix *m, AwqcError *err) {
+    bool gemm = e->info.type == ST_AWQ_GEMM4;
+    if (!quant_matrix_init(m, e->info.shape[0], e->info.shape[1], gemm ? 4 : 3, e->group, err)) {
+        awqc_error_prefix(err, "%s: tensor '%s'", c->dir, e->info.name);
+        return false;
+    }
+    if (gemm) unpack_gemm(c, e, m);
+    else unpack_u3(c, e, m);
+    return true;
 }
 
 void ckpt_dequant_awq(const Checkpoint *c, const CkptEntry *e, float *dst) {
-    if (e->info.type == ST_AWQ_GEMM4) dequant_gemm(c, e, dst);
-    else dequant_u3(c, e, dst);
+    QuantMatrix m;
+    AwqcError err;
+    if (!ckpt_awq_codes(c, e, &m, &err)) return; // an empty matrix: nothing to write
+    quant_dequantize(&m, dst);
+    quant_matrix_free(&m);
 }

@@ -202,10 +202,20 @@ static bool unsupported(const Checkpoint *c, const CkptEntry *e, AwqcError *err)
                      m->path, name, e->raw_type, type_name);
 }
 
+bool ckpt_tensor_is_awq(const CkptTensor *t) { return t->type == ST_AWQ_GEMM4 || t->type == ST_AWQC_U3; }
+
+bool ckpt_load_codes(const Checkpoint *c, const CkptTensor *t, QuantMatrix *out, AwqcError *err) {
+    const CkptEntry *e = entry_of(c, t);
+    if (!ckpt_tensor_is_awq(t))
+        return awqc_fail(err, "%s: tensor '%s' (%s) has no quantized codes", c->maps[e->map].path, t->name,
+                         ckpt_storage_name(t->type));
+    return ckpt_awq_codes(c, e, out, err);
+}
+
 bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcError *err) {
     const CkptEntry *e = entry_of(c, t);
     if (!ckpt_tensor_loadable(t)) return unsupported(c, e, err);
-    if (t->type == ST_AWQ_GEMM4 || t->type == ST_AWQC_U3) {
+    if (ckpt_tensor_is_awq(t)) {
         ckpt_dequant_awq(c, e, dst);
         return true;
     }

@@ -9,6 +9,7 @@
 #define AWQC_CHECKPOINT_H
 
 #include "common/util.h"
+#include "ir/qmatrix.h"
 
 typedef enum {
     CKPT_GGUF, // a .gguf file
@@ -101,6 +102,11 @@ bool ckpt_tensor_loadable(const CkptTensor *t);
 // the tensor and its type) when !ckpt_tensor_loadable(t); dst is then not
 // touched and may be NULL.
 bool ckpt_load_f32(const Checkpoint *c, const CkptTensor *t, float *dst, AwqcError *err);
+// A quantized linear of an AWQ folder (the virtual types): its codes, zeros
+// and scales as stored, without dequantizing, for passes that keep them
+// (merging, packing). out is initialized here; free it with quant_matrix_free.
+bool ckpt_tensor_is_awq(const CkptTensor *t);
+bool ckpt_load_codes(const Checkpoint *c, const CkptTensor *t, QuantMatrix *out, AwqcError *err);
 // The raw bytes of a tensor as stored (mmapped; valid until ckpt_close); NULL
 // for a virtual tensor.
 const void *ckpt_raw_data(const Checkpoint *c, const CkptTensor *t);

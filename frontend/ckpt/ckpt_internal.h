@@ -102,6 +102,8 @@ CkptEntry *ckpt_add_tensor(Checkpoint *c, char *name, AwqcError *err);
 bool ckpt_add_awq_tensors(Checkpoint *c, AwqcError *err);
 // Dequantizes virtual entry e into dst ([out, in] floats).
 void ckpt_dequant_awq(const Checkpoint *c, const CkptEntry *e, float *dst);
+// Its codes, zeros and scales (m is initialized here; free with quant_matrix_free).
+bool ckpt_awq_codes(const Checkpoint *c, const CkptEntry *e, QuantMatrix *m, AwqcError *err);
 
 // Maps path and appends it; returns its index or -1 (with err).
 int64_t ckpt_add_map(Checkpoint *c, const char *path, AwqcError *err);

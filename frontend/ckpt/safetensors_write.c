@@ -85,7 +85,7 @@ bool st_write_file(const char *path, const StOutTensor *t, size_t n, AwqcError *
     StFile file = {t, bytes, n, NULL, 0};
     file.header = build_header(t, n, bytes, &file.header_len, err);
     bool ok = file.header && awqc_write_atomic_with(path, write_all, &file, err);
-    if (!file.header) awqc_error_prefix(err, "%s: ", path);
+    if (!file.header) awqc_error_prefix(err, "%s", path);
     free((char *)file.header);
     free(bytes);
     return ok;

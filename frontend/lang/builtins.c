@@ -100,6 +100,22 @@ static bool load_weight(Lower *L, int w, const CkptTensor *t, Loc loc) {
     return lang_error_at(L->err, L->src, loc, "cannot load weight '%s': %s", t->name, why.msg);
 }
 
+// A quantized linear kept as codes: type q4/q3 with the folder's group size.
+static bool load_codes(Lower *L, int w, const CkptTensor *t, Loc loc) {
+    Weight *wt = &L->g->weights[w];
+    wt->quant = xcalloc(1, sizeof *wt->quant);
+    AwqcError why;
+    if (!ckpt_load_codes(L->ckpt, t, wt->quant, &why))
+        return lang_error_at(L->err, L->src, loc, "cannot load weight '%s': %s", t->name, why.msg);
+    wt->type.dtype = wt->quant->bits == 4 ? DT_Q4 : DT_Q3;
+    wt->type.group = wt->quant->group;
+    return true;
+}
+
+static bool keeps_codes(const Lower *L, const CkptTensor *t) {
+    return L->opts->keep_quant_codes && ckpt_tensor_is_awq(t);
+}
+
 // One IR weight per distinct checkpoint tensor: a tied embedding used as the
 // lm head is the same weight twice.
 static EvalStatus bind_weight(Lower *L, const CkptTensor *t, Loc loc, Value *out) {
@@ -111,7 +127,8 @@ static EvalStatus bind_weight(Lower *L, const CkptTensor *t, Loc loc, Value *out
         }
         w = ir_add_weight(L->g, t->name, ir_type_const(DT_F32, t->rank, t->shape), L->err);
         AWQC_ASSERT(w >= 0);
-        if (L->opts->load_weights && !load_weight(L, w, t, loc)) return EV_FAIL;
+        bool codes = keeps_codes(L, t);
+        if (L->opts->load_weights && !(codes ? load_codes(L, w, t, loc) : load_weight(L, w, t, loc))) return EV_FAIL;
     }
     *out = (Value){.kind = V_TENSOR, .t = ir_weight_ref(w)};
     return EV_OK;

@@ -21,6 +21,9 @@ const char *lang_model_name(const ModelAst *ast);
 
 typedef struct {
     bool load_weights; // false: weights get their types but no data (fast; for dumps and checks)
+    // An AWQ folder's quantized linears become q4/q3 weights bound by their
+    // codes (Weight.quant), not dequantized f32: what the compiler merges and packs.
+    bool keep_quant_codes;
     // Optional override of parameters, e.g. for tests: NULL-terminated "name=value" strings.
     const char *const *param_overrides;
 } LowerOptions;
