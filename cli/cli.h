@@ -15,6 +15,7 @@ typedef struct {
     const char *desc;  // --model-desc: explicit .model file
     int threads;       // -t
     int ctx;           // -c/--ctx (0: subcommand default)
+    bool keep_quant_codes; // load an AWQ folder's linears as codes (compile)
 } CommonOpts;
 
 // getopt_long ids of the shared options (beyond any single character).
@@ -28,8 +29,8 @@ enum { OPT_MODEL_DESC = 1000, OPT_FIRST_FREE };
     {"help", no_argument, 0, 'h'}
 
 #define COMMON_HELP                                                                            \
-    "  -m, --model PATH      GGUF file or Hugging Face folder (default: the cached\n"         \
-    "                        SmolLM2-135M-Instruct from scripts/setup.sh)\n"                \
+    "  -m, --model PATH      GGUF file, Hugging Face folder or compiled .awqx (default:\n"  \
+    "                        the cached SmolLM2-135M-Instruct from scripts/setup.sh)\n"      \
     "      --model-desc FILE model description to use instead of models/<arch>.model\n"     \
     "  -t, --threads N       threads (default: all cores)\n"                                 \
     "  -h, --help            this help\n"
@@ -42,6 +43,10 @@ bool common_option(CommonOpts *o, int opt, const char *arg);
 int parse_int_arg(const char *opt, const char *arg, int lo, int hi);
 double parse_float_arg(const char *opt, const char *arg, double lo, double hi);
 uint64_t parse_u64_arg(const char *opt, const char *arg);
+
+// The folder that will hold out must exist and be writable: checked before
+// the long work, not after (exits with "CMD: cannot write OUT: ...").
+void check_output_writable(const char *cmd, const char *out);
 
 // Loads the model of o (exits with the error on failure).
 Model *load_model_or_die(const CommonOpts *o);
@@ -57,5 +62,6 @@ int cmd_ppl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif

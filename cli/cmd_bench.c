@@ -147,9 +147,9 @@ int cmd_bench(int argc, char **argv) {
     int n = 0;
     if (o.n_prompt) res[n++] = run_test(in, ids, o.n_prompt, false, o.reps);
     if (o.n_gen) res[n++] = run_test(in, ids, o.n_gen, true, o.reps);
-    const char *slash = strrchr(ckpt_path(m->ckpt), '/');
+    const char *slash = strrchr(m->path, '/');
     double bytes = weight_bytes(m->graph);
-    BenchInfo info = {slash ? slash + 1 : ckpt_path(m->ckpt), bytes / 4, bytes,
+    BenchInfo info = {slash ? slash + 1 : m->path, bytes / 4, bytes,
                       interp_threads(in)};
     print_results(&o, &info, res, n);
     free(ids);

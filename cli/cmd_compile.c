@@ -1,25 +1,38 @@
-// cmd_compile.c: `awqc compile`: loads a model, runs the pass pipeline with
-// the inspection options (--print-after, --dump-ir, --emit=dot, ...) and
-// writes the plan. --check-logits runs the reference interpreter after every
-// pass and reports how far the logits moved from the input graph's.
+// cmd_compile.c: `awqc compile`: loads a model (and, with --quant, the AWQ
+// scales of a floating-point one), runs the pass pipeline with the inspection
+// options (--print-after, --dump-ir, --emit=dot, ...) and writes the artifact
+// (.awqx). --check-logits runs the reference interpreter after every pass and
+// reports how far the logits moved from the input graph's.
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "cli/cli.h"
 #include "ir/dot.h"
 #include "passes/manager.h"
+#include "quantizer/scale_import.h"
+#include "runtime/artifact.h"
+
+#ifndef AWQC_VERSION
+#define AWQC_VERSION "0.0.0"
+#endif
 
 enum { OPT_TARGET = OPT_FIRST_FREE, OPT_PASSES, OPT_PB, OPT_PA, OPT_PAA, OPT_PC, OPT_DUMP, OPT_STOP, OPT_TIME,
-       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK };
+       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK, OPT_QUANT };
 
 static const char *const compile_help =
-    "usage: awqc compile [-m MODEL] [--target T] [-o OUT] [inspection options]\n"
+    "usage: awqc compile [-m MODEL] [--quant SCALES.json] [--target T] [-o OUT.awqx] [inspection options]\n"
     "Runs the pass pipeline (fold-awq-scales, merge-qkv, merge-gate-up, fuse, dce,\n"
-    "plan-memory, pack-weights) on the model and writes the plan as IR text.\n" COMMON_HELP
+    "plan-memory, pack-weights) on the model and writes the artifact: the plan, the\n"
+    "packed weights, the tokenizer and metadata (run it with awqc run -m OUT.awqx).\n"
+    "An AWQ folder (awqc quantize) compiles with its quantized codes.\n" COMMON_HELP
     "  -c, --ctx N             context length the memory plan is sized for (2048)\n"
     "      --target T          host, x86-64, x86-64-avx2, x86-64-avx512, aarch64,\n"
     "                          cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host)\n"
-    "  -o, --output FILE       write the final plan (IR text) to FILE\n"
+    "  -o, --output FILE       write the artifact to FILE (e.g. model.awqx)\n"
+    "      --quant FILE        AWQ scales from awqc quantize --dump-scales, applied to a\n"
+    "                          floating-point model as awq_scale nodes (fold-awq-scales\n"
+    "                          then folds them into the previous ops)\n"
     "      --passes P,P        run these passes instead of the default pipeline\n"
     "      --print-before P,P  print the IR before these passes\n"
     "      --print-after P,P   print the IR after these passes\n"
@@ -30,14 +43,15 @@ static const char *const compile_help =
     "      --filter BLOCK      print only these blocks (e.g. layer.0)\n"
     "      --verify-each       verify the IR after every pass\n"
     "      --time-passes       print seconds per pass\n"
-    "      --emit=dot          print the final graph as Graphviz (with --filter)\n"
+    "      --emit=ir|dot|svg   print the final graph as IR text, Graphviz, or SVG rendered\n"
+    "                          by graphviz's dot (with --filter for one layer)\n"
     "      --check-logits N    run N tokens through the interpreter after each pass\n"
     "                          and report the relative change of the logits\n";
 
 typedef struct {
     CommonOpts common;
     PassOptions pass;
-    const char *target, *output, *emit;
+    const char *target, *output, *emit, *quant;
     int check_tokens;
 } CompileOpts;
 
@@ -51,6 +65,7 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         {"stop-after", required_argument, 0, OPT_STOP}, {"time-passes", no_argument, 0, OPT_TIME},
         {"verify-each", no_argument, 0, OPT_VERIFY}, {"filter", required_argument, 0, OPT_FILTER},
         {"emit", required_argument, 0, OPT_EMIT}, {"check-logits", required_argument, 0, OPT_CHECK},
+        {"quant", required_argument, 0, OPT_QUANT},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "m:t:c:o:h", longs, NULL)) != -1) {
@@ -70,13 +85,15 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         case OPT_FILTER: o->pass.filter = optarg; break;
         case OPT_EMIT: o->emit = optarg; break;
         case OPT_CHECK: o->check_tokens = parse_int_arg("--check-logits", optarg, 1, 512); break;
+        case OPT_QUANT: o->quant = optarg; break;
         case 'h': fputs(compile_help, stdout); exit(0);
         default: fputs(compile_help, stderr); exit(2);
         }
     }
     if (optind < argc) die("compile: unexpected argument '%s'", argv[optind]);
-    if (o->emit && strcmp(o->emit, "dot") && strcmp(o->emit, "ir"))
-        die("compile: --emit=%s: the emitters so far are ir and dot (ll, cu, ptx come with the code generators)", o->emit);
+    if (o->emit && strcmp(o->emit, "dot") && strcmp(o->emit, "ir") && strcmp(o->emit, "svg"))
+        die("compile: --emit=%s: the emitters so far are ir, dot and svg (ll, cu, ptx come with the code generators)",
+            o->emit);
 }
 
 // ----------------------------------------------------------------------------
@@ -113,33 +130,63 @@ static void start_logit_check(const Model *m, const CompileOpts *o, LogitCheck *
 
 // ----------------------------------------------------------------------------
 
-static void write_plan(const Graph *g, const char *path) {
-    char *text = ir_print_to_string(g);
+// --emit=svg: the dot text piped through graphviz's dot, whose SVG goes to stdout.
+static void emit_svg(const Graph *g, const char *filter) {
+    fflush(stdout);
+    FILE *dot = popen("dot -Tsvg", "w");
+    if (!dot) die("compile: --emit=svg: cannot start graphviz's dot");
+    ir_print_dot(g, filter, dot);
+    int status = pclose(dot);
+    if (status != 0)
+        die("compile: --emit=svg: graphviz's dot %s; install graphviz (scripts/setup.sh does) or use --emit=dot",
+            WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "was not found" : "failed");
+}
+
+static void emit(const Graph *g, const char *what, const char *filter) {
+    if (strcmp(what, "dot") == 0) ir_print_dot(g, filter, stdout);
+    else if (strcmp(what, "svg") == 0) emit_svg(g, filter);
+    else pass_print_ir(g, filter, stdout);
+}
+
+static void import_scales(Model *m, const char *path) {
     AwqcError err;
-    if (!awqc_write_file_atomic(path, text, strlen(text), &err)) die_error(&err);
-    free(text);
-    fprintf(stderr, "awqc: wrote the plan to %s\n", path);
+    size_t groups = 0;
+    if (!awq_import_scales(m->graph, path, &groups, &err)) die_error(&err);
+    fprintf(stderr, "awqc: %s: applied %zu AWQ scale groups as awq_scale nodes\n", path, groups);
+}
+
+static void write_artifact(const Model *m, const CompileOpts *o, int64_t ctx) {
+    ArtifactInfo info = {.target = pass_target_name(o->target), .source = m->path, .awqc_version = AWQC_VERSION, .planned_ctx = ctx};
+    AwqcError err;
+    double t0 = awqc_now();
+    if (!artifact_write(o->output, m->graph, m->tok, &info, &err)) die_error(&err);
+    fprintf(stderr, "awqc: wrote %s (target %s) in %.2f s\n", o->output, info.target, awqc_now() - t0);
 }
 
 int cmd_compile(int argc, char **argv) {
     CompileOpts o = {.target = "host"};
     common_init(&o.common);
+    o.common.keep_quant_codes = true;
     parse_compile_args(argc, argv, &o);
+    AwqcError err;
+    if (!pass_check_target(o.target, &err)) die("compile: --target: %s", err.msg);
+    if (o.output) check_output_writable("compile", o.output);
     Model *m = load_model_or_die(&o.common);
+    if (m->artifact) die("compile: %s is already a compiled artifact; give the checkpoint it came from", m->path);
     PassContext ctx = {.target = o.target, .ctx = o.common.ctx > 0 ? o.common.ctx : 2048, .log = stderr};
     LogitCheck check = {0};
+    if (o.check_tokens) start_logit_check(m, &o, &check); // before --quant: the import is checked too
+    if (o.quant) import_scales(m, o.quant);
     if (o.check_tokens) {
-        start_logit_check(m, &o, &check);
+        if (o.quant && !report_logits(m->graph, &(Pass){.name = "--quant"}, &check, &err)) die_error(&err);
         o.pass.after_pass = report_logits;
         o.pass.user = &check;
     }
-    AwqcError err;
     if (!pass_run_pipeline(m->graph, &ctx, &o.pass, &err)) die_error(&err);
     free(check.ids);
     free(check.reference);
-    if (o.emit && strcmp(o.emit, "dot") == 0) ir_print_dot(m->graph, o.pass.filter, stdout);
-    else if (o.emit) pass_print_ir(m->graph, o.pass.filter, stdout);
-    if (o.output) write_plan(m->graph, o.output);
+    if (o.emit) emit(m->graph, o.emit, o.pass.filter);
+    if (o.output) write_artifact(m, &o, ctx.ctx);
     model_free(m);
     free(o.common.model);
     return 0;

@@ -100,15 +100,6 @@ static void parse_quantize_options(int argc, char **argv, QuantizeOpts *o) {
     check_quantize_options(o);
 }
 
-// The folder holding OUT must exist and be writable: checked before the
-// long work, not after.
-static void check_output_writable(const char *out) {
-    char *copy = xstrdup(out);
-    const char *parent = dirname(copy);
-    if (access(parent, W_OK | X_OK) != 0) die("quantize: cannot write %s: %s: %s", out, parent, strerror(errno));
-    free(copy);
-}
-
 // ----------------------------------------------------------------------------
 // calibration text
 
@@ -213,9 +204,10 @@ static void quantize_or_die(const QuantizeOpts *o, Model *m, QuantReport *rep, s
 int cmd_quantize(int argc, char **argv) {
     QuantizeOpts o;
     parse_quantize_options(argc, argv, &o);
-    check_output_writable(o.out);
+    check_output_writable("quantize", o.out);
     double t0 = awqc_now();
     Model *m = load_model_or_die(&o.common);
+    if (m->artifact) die("quantize: %s is a compiled artifact; quantize the checkpoint it came from", m->path);
     QuantReport rep;
     size_t calib_tokens;
     quantize_or_die(&o, m, &rep, &calib_tokens);

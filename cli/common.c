@@ -1,8 +1,10 @@
 // common.c: option handling and model loading shared by the subcommands.
 #include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -70,7 +72,8 @@ static const char *models_dir(void) {
 
 Model *load_model_or_die(const CommonOpts *o) {
     char *path = o->model ? xstrdup(o->model) : awqc_default_model_path();
-    ModelLoadOptions lo = {.models_dir = models_dir(), .description = o->desc, .load_weights = true};
+    ModelLoadOptions lo = {.models_dir = models_dir(), .description = o->desc, .load_weights = true,
+                          .keep_quant_codes = o->keep_quant_codes};
     AwqcError err;
     Model *m = model_load(path, &lo, &err);
     if (!m) {
@@ -94,4 +97,11 @@ const float *forward_or_die(Interp *in, const int32_t *ids, int n) {
     const float *logits = interp_forward(in, ids, n, false, &err);
     if (!logits) die_error(&err);
     return logits;
+}
+
+void check_output_writable(const char *cmd, const char *out) {
+    char *copy = xstrdup(out);
+    const char *parent = dirname(copy);
+    if (access(parent, W_OK | X_OK) != 0) die("%s: cannot write %s: %s: %s", cmd, out, parent, strerror(errno));
+    free(copy);
 }

@@ -17,7 +17,8 @@ static const char usage[] =
     "  ppl      perplexity of a text file\n"
     "  bench    prompt and decode speed (pp/tg, median of repetitions)\n"
     "  quantize quantize with AWQ or round-to-nearest; writes an AutoAWQ folder\n"
-    "  compile  run the pass pipeline (fold, merge, fuse, plan, pack) and inspect it\n"
+    "  compile  run the pass pipeline (fold, merge, fuse, plan, pack) and write an artifact\n"
+    "  inspect  list what a compiled artifact (.awqx) holds\n"
     "\n"
     "  awqc <command> --help   options of a command\n"
     "  awqc --version          version and built-in targets\n";
@@ -33,7 +34,8 @@ typedef struct {
     int (*fn)(int, char **);
 } Command;
 
-static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench", cmd_bench}, {"quantize", cmd_quantize}, {"compile", cmd_compile}};
+static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench", cmd_bench}, {"quantize", cmd_quantize}, {"compile", cmd_compile},
+                                   {"inspect", cmd_inspect}};
 
 int main(int argc, char **argv) {
     if (argc < 2) {

@@ -18,8 +18,10 @@ typedef struct {
 
 #if defined(__aarch64__)
 #define HOST_LAYOUT4 "neon-i4"
+#define HOST_TARGET "aarch64"
 #else
 #define HOST_LAYOUT4 "avx2-i4"
+#define HOST_TARGET "x86-64"
 #endif
 
 static const TargetLayout TARGETS[] = {
@@ -42,6 +44,14 @@ static bool unknown_target(const char *target, AwqcError *err) {
     free(list);
     return false;
 }
+
+bool pass_check_target(const char *target, AwqcError *err) {
+    for (size_t i = 0; i < N_TARGETS; i++)
+        if (strcmp(TARGETS[i].target, target) == 0) return true;
+    return unknown_target(target, err);
+}
+
+const char *pass_target_name(const char *target) { return target && strcmp(target, "host") ? target : HOST_TARGET; }
 
 // The 4-bit layout of a target; a missing target means the build machine.
 static const WeightLayout *target_layout4(const char *target, AwqcError *err) {

@@ -19,6 +19,11 @@ typedef struct {
     FILE *log;          // one-line remarks of each pass ("merge-qkv: 30 merged"); NULL: silent
 } PassContext;
 
+// Whether target is one pack-weights knows (err lists the known ones), and
+// its name with "host" (or NULL) resolved to the build machine's ("x86-64").
+bool pass_check_target(const char *target, AwqcError *err);
+const char *pass_target_name(const char *target);
+
 typedef struct {
     const char *name; // as on the command line: "merge-qkv"
     const char *what; // one line for --help

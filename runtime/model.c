@@ -1,5 +1,6 @@
 // model.c: opens a checkpoint, finds and lowers its model description, binds
-// the weights and builds the tokenizer, reporting progress and load time.
+// the weights and builds the tokenizer; or opens a compiled artifact and
+// takes its plan and tokenizer. Reports progress and load time.
 #include "model.h"
 
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "frontend/lang/lang.h"
+#include "runtime/artifact.h"
 
 // RoPE scaling (linear, YaRN, Llama 3.1's "llama3") changes every rotation
 // angle; the ops do not model it yet, so such checkpoints are refused rather
@@ -30,36 +32,52 @@ static Graph *lower_description(Model *m, const ModelLoadOptions *o, AwqcError *
     if (!m->description_path) return NULL;
     ModelAst *ast = lang_parse_file(m->description_path, err);
     if (!ast) return NULL;
-    LowerOptions lo = {.load_weights = o->load_weights};
+    LowerOptions lo = {.load_weights = o->load_weights, .keep_quant_codes = o->keep_quant_codes};
     Graph *g = lang_lower(ast, m->ckpt, &lo, err);
     lang_ast_free(ast);
     return g;
 }
 
-Model *model_load(const char *path, const ModelLoadOptions *o, AwqcError *err) {
-    double t0 = awqc_now();
-    Model *m = xcalloc(1, sizeof *m);
-    if (!o->quiet) fprintf(stderr, "awqc: loading %s\n", path);
+static bool load_checkpoint(Model *m, const char *path, const ModelLoadOptions *o, AwqcError *err) {
     m->ckpt = ckpt_open(path, err);
     if (m->ckpt && check_rope_scaling(m->ckpt, err)) m->graph = lower_description(m, o, err);
     if (m->graph) m->tok = tok_from_checkpoint(m->ckpt, err);
-    if (!m->tok) {
+    return m->tok != NULL;
+}
+
+static bool load_artifact(Model *m, const char *path, AwqcError *err) {
+    m->artifact = artifact_open(path, err);
+    if (m->artifact) m->graph = artifact_load_graph(m->artifact, err);
+    if (m->graph) m->tok = artifact_load_tokenizer(m->artifact, err);
+    return m->tok != NULL;
+}
+
+Model *model_load(const char *path, const ModelLoadOptions *o, AwqcError *err) {
+    double t0 = awqc_now();
+    Model *m = xcalloc(1, sizeof *m);
+    m->path = xstrdup(path);
+    if (!o->quiet) fprintf(stderr, "awqc: loading %s\n", path);
+    bool compiled = artifact_is_file(path);
+    if (!(compiled ? load_artifact(m, path, err) : load_checkpoint(m, path, o, err))) {
         model_free(m);
         return NULL;
     }
     if (!o->quiet)
         fprintf(stderr, "awqc: %s: %zu nodes, %zu weights, %d-token vocabulary, loaded in %.2f s\n",
-                m->description_path, m->graph->n_nodes, m->graph->n_weights, tok_vocab_size(m->tok),
-                awqc_now() - t0);
+                compiled ? path : m->description_path, m->graph->n_nodes, m->graph->n_weights,
+                tok_vocab_size(m->tok), awqc_now() - t0);
     return m;
 }
 
+// The graph's weights may point into the artifact's mapping: free it first.
 void model_free(Model *m) {
     if (!m) return;
     tok_free(m->tok);
     ir_graph_free(m->graph);
+    artifact_close(m->artifact);
     ckpt_close(m->ckpt);
     free(m->description_path);
+    free(m->path);
     free(m);
 }
 

@@ -23,7 +23,7 @@ expect() {
 expect version 0 'awqc [0-9]+\.[0-9]+\.[0-9]+' "$AWQC" --version
 expect usage 2 'usage: awqc <command>' "$AWQC"
 expect unknown-command 2 "unknown command 'frobnicate'" "$AWQC" frobnicate
-for cmd in run ppl bench quantize compile; do
+for cmd in run ppl bench quantize compile inspect; do
   expect "$cmd-help" 0 "usage: awqc $cmd" "$AWQC" "$cmd" --help
 done
 expect run-no-prompt 1 'no prompt' "$AWQC" run -m /nonexistent.gguf

@@ -1,0 +1,80 @@
+// artifact.h: the compiled model file (.awqx) that `awqc compile` writes and
+// the runtime loads: a header, a section table, and sections holding the plan
+// (IR text), the weights (64-byte aligned, mapped in place), the tokenizer and
+// metadata, each with its own checksum. docs/artifact.md describes the bytes.
+#ifndef AWQC_ARTIFACT_H
+#define AWQC_ARTIFACT_H
+
+#include "common/util.h"
+#include "ir/ir.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+#define AWQX_MAGIC "AWQX\r\n\x1a\n" // 8 bytes; the CR LF and ^Z catch text-mode copies
+#define AWQX_VERSION 1
+#define AWQX_HEADER_SIZE 64
+#define AWQX_ENTRY_SIZE 64
+#define AWQX_NAME_MAX 32   // bytes of a section name, NUL padding included
+#define AWQX_MAX_SECTIONS 64
+#define AWQX_ALIGN 64      // every section and every weight starts on this boundary
+#define AWQX_WEIGHTS_ALIGN 4096 // the weights section starts on a page
+
+// Section names.
+#define AWQX_SEC_META "meta"                 // JSON object: target, model, quantization, sizes
+#define AWQX_SEC_PLAN "plan"                 // the lowered graph as IR text (ir/print.c)
+#define AWQX_SEC_WEIGHT_INDEX "weights.index" // JSON array: {name, kind, offset, size}
+#define AWQX_SEC_WEIGHTS "weights"           // the weight payloads
+#define AWQX_SEC_TOKENIZER "tokenizer.json"  // Hugging Face tokenizer.json
+#define AWQX_SEC_TOKENIZER_CONFIG "tokenizer_config.json" // special tokens, chat template
+
+// ----------------------------------------------------------------------------
+// writing
+
+typedef struct {
+    const char *target;        // the target the plan was compiled for, e.g. "x86-64-avx2"
+    const char *source;        // the model path it was compiled from
+    const char *awqc_version;  // of the compiler
+    int64_t planned_ctx;       // context length the memory plan is sized for
+} ArtifactInfo;
+
+// Writes g (bound: every weight has f32 data, codes or packed bytes) and tok
+// to path, atomically (a temp file beside it, then rename): a failure leaves
+// nothing at path. False with err naming the path or the unbound weight.
+bool artifact_write(const char *path, const Graph *g, const Tokenizer *tok, const ArtifactInfo *info,
+                    AwqcError *err);
+
+// ----------------------------------------------------------------------------
+// reading
+
+typedef struct Artifact Artifact;
+
+typedef struct {
+    char name[AWQX_NAME_MAX];
+    uint64_t offset, size, checksum; // checksum: XXH3-64 of the section's bytes
+} ArtifactSection;
+
+// Whether path starts with the artifact magic (false when unreadable).
+bool artifact_is_file(const char *path);
+
+// Maps path read-only and checks the header, the section table, every
+// section's bounds and checksum. NULL with err naming the file and what is
+// wrong ("m.awqx: truncated: ...", "m.awqx: section 'plan': checksum ...").
+Artifact *artifact_open(const char *path, AwqcError *err);
+void artifact_close(Artifact *a);
+
+const char *artifact_path(const Artifact *a);
+uint32_t artifact_version(const Artifact *a);
+uint64_t artifact_file_size(const Artifact *a);
+size_t artifact_section_count(const Artifact *a);
+const ArtifactSection *artifact_section_at(const Artifact *a, size_t i);
+// The bytes of a section (inside the mapping), or NULL when absent.
+const uint8_t *artifact_find(const Artifact *a, const char *name, uint64_t *size);
+
+// The plan as a graph whose weights point into the mapping (Weight.borrowed;
+// valid until artifact_close), checked by ir_verify. NULL with err.
+Graph *artifact_load_graph(const Artifact *a, AwqcError *err);
+Tokenizer *artifact_load_tokenizer(const Artifact *a, AwqcError *err);
+// The meta section's string value of key ("target", "model", ...), or NULL.
+// The string lives until artifact_close.
+const char *artifact_meta_string(const Artifact *a, const char *key);
+
+#endif
