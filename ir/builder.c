@@ -572,3 +572,13 @@ const char *ir_strip_op_prefix(const char *msg, OpKind op) {
     if (strncmp(msg, ir_op_name(op), len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') return msg + len + 2;
     return msg;
 }
+
+int64_t ir_embedding_rows(const Graph *g) {
+    int64_t rows_min = -1;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == OP_EMBEDDING) {
+            int64_t rows = ir_operand_type(g, g->nodes[i].in[0])->dims[0].size;
+            rows_min = rows_min < 0 || rows < rows_min ? rows : rows_min;
+        }
+    return rows_min;
+}

@@ -215,6 +215,9 @@ int ir_add_node(Graph *g, OpKind op, const Operand *in, int n_in, const Attr *at
                 AwqcError *err);
 
 void ir_add_output(Graph *g, int node);
+// Rows of the smallest embedding table (token ids index every one), or -1
+// when the graph has none.
+int64_t ir_embedding_rows(const Graph *g);
 void ir_set_meta(Graph *g, const char *key, Attr value); // replaces an existing key
 const Meta *ir_get_meta(const Graph *g, const char *key);
 

@@ -9,6 +9,8 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "interp_node.h"
 #include "ir/layout.h"
@@ -105,17 +107,6 @@ static bool bind_weights(Interp *in, AwqcError *err) {
     return true;
 }
 
-// Token ids index every embedding table, so the smallest one bounds them.
-static int64_t smallest_embedding_table(const Graph *g) {
-    int64_t rows_min = -1;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].op == OP_EMBEDDING) {
-            int64_t rows = ir_operand_type(g, g->nodes[i].in[0])->dims[0].size;
-            rows_min = rows_min < 0 || rows < rows_min ? rows : rows_min;
-        }
-    return rows_min;
-}
-
 // A value nobody reads is freed right after it is computed; outputs are kept.
 static void compute_last_uses(Interp *in) {
     const Graph *g = in->g;
@@ -143,9 +134,26 @@ static void alloc_kv_cache(Interp *in) {
     }
 }
 
+// The KV cache is allocated whole up front; a context it cannot hold in this
+// machine's memory is refused with the figure rather than dying in malloc.
+static bool kv_cache_fits(const Graph *g, int n_ctx, AwqcError *err) {
+    double bytes = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (interp_has_kv(g, (int)i)) bytes += 2.0 * sizeof(float) * (double)n_ctx * (double)interp_kv_width(g, (int)i);
+    double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && (double)as.rlim_cur < ram)
+        ram = (double)as.rlim_cur; // ulimit -v
+    if (ram > 0 && bytes > ram)
+        return awqc_fail(err, "a context of %d tokens needs %.1f GiB of KV cache, more than the %.1f GiB of memory "
+                              "available: lower --ctx",
+                         n_ctx, bytes / (1 << 30), ram / (1 << 30));
+    return true;
+}
+
 Interp *interp_new(const Graph *g, int n_ctx, int n_threads, AwqcError *err) {
     if (n_ctx <= 0) return awqc_fail(err, "context size must be positive, got %d", n_ctx), NULL;
-    if (!check_runnable(g, err)) return NULL;
+    if (!check_runnable(g, err) || !kv_cache_fits(g, n_ctx, err)) return NULL;
     Interp *in = xcalloc(1, sizeof *in);
     in->g = g;
     in->n_ctx = n_ctx;
@@ -155,7 +163,7 @@ Interp *interp_new(const Graph *g, int n_ctx, int n_threads, AwqcError *err) {
     in->kv_slot = xcalloc(g->n_nodes, sizeof *in->kv_slot);
     compute_last_uses(in);
     alloc_kv_cache(in);
-    in->id_limit = smallest_embedding_table(g);
+    in->id_limit = ir_embedding_rows(g);
     if (!bind_weights(in, err)) {
         interp_free(in);
         return NULL;

@@ -38,18 +38,27 @@ static Graph *lower_description(Model *m, const ModelLoadOptions *o, AwqcError *
     return g;
 }
 
+// Every id the tokenizer can produce must index the embedding (a table may
+// have spare rows, never fewer).
+static bool check_vocab_fits(const Model *m, AwqcError *err) {
+    int64_t rows = ir_embedding_rows(m->graph);
+    if (rows < 0 || tok_vocab_size(m->tok) <= rows) return true;
+    return awqc_fail(err, "%s: the tokenizer has %d tokens but the embedding table only %lld rows", m->path,
+                     tok_vocab_size(m->tok), (long long)rows);
+}
+
 static bool load_checkpoint(Model *m, const char *path, const ModelLoadOptions *o, AwqcError *err) {
     m->ckpt = ckpt_open(path, err);
     if (m->ckpt && check_rope_scaling(m->ckpt, err)) m->graph = lower_description(m, o, err);
     if (m->graph) m->tok = tok_from_checkpoint(m->ckpt, err);
-    return m->tok != NULL;
+    return m->tok != NULL && (!o->load_weights || check_vocab_fits(m, err));
 }
 
 static bool load_artifact(Model *m, const char *path, AwqcError *err) {
     m->artifact = artifact_open(path, err);
     if (m->artifact) m->graph = artifact_load_graph(m->artifact, err);
     if (m->graph) m->tok = artifact_load_tokenizer(m->artifact, err);
-    return m->tok != NULL;
+    return m->tok != NULL && check_vocab_fits(m, err);
 }
 
 Model *model_load(const char *path, const ModelLoadOptions *o, AwqcError *err) {
@@ -57,7 +66,8 @@ Model *model_load(const char *path, const ModelLoadOptions *o, AwqcError *err) {
     Model *m = xcalloc(1, sizeof *m);
     m->path = xstrdup(path);
     if (!o->quiet) fprintf(stderr, "awqc: loading %s\n", path);
-    bool compiled = artifact_is_file(path);
+    size_t len = strlen(path);
+    bool compiled = artifact_is_file(path) || (len > 5 && strcmp(path + len - 5, ".awqx") == 0);
     if (!(compiled ? load_artifact(m, path, err) : load_checkpoint(m, path, o, err))) {
         model_free(m);
         return NULL;

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ST_MAX_HEADER (100u << 20) // the format's own cap on header size
@@ -166,6 +167,29 @@ static cJSON *parse_header(const CkptMap *m, uint64_t len, AwqcError *err) {
     return root;
 }
 
+static int by_offset(const void *a, const void *b) {
+    const CkptEntry *x = *(const CkptEntry *const *)a, *y = *(const CkptEntry *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+// Two tensors sharing bytes would alias: writing or quantizing one changes the
+// other, so a file that claims it is refused (the format forbids it too).
+static bool check_no_overlap(const Checkpoint *c, uint32_t mi, size_t first, AwqcError *err) {
+    size_t n = c->n_tensors - first;
+    const CkptEntry **e = xmalloc((n ? n : 1) * sizeof *e);
+    for (size_t i = 0; i < n; i++) e[i] = &c->tensors[first + i];
+    qsort(e, n, sizeof *e, by_offset);
+    bool ok = true;
+    for (size_t i = 1; ok && i < n; i++) {
+        const CkptEntry *a = e[i - 1], *b = e[i];
+        if (a->info.nbytes && b->info.nbytes && b->offset < a->offset + a->info.nbytes)
+            ok = awqc_fail(err, "%s: tensors '%s' and '%s' overlap: their data_offsets share bytes", c->maps[mi].path,
+                           a->info.name, b->info.name);
+    }
+    free(e);
+    return ok;
+}
+
 bool safetensors_read(Checkpoint *c, uint32_t mi, AwqcError *err) {
     const CkptMap *m = &c->maps[mi];
     uint64_t len = 0;
@@ -173,6 +197,7 @@ bool safetensors_read(Checkpoint *c, uint32_t mi, AwqcError *err) {
     cJSON *root = parse_header(m, len, err);
     if (!root) return false;
     uint64_t data_start = 8 + len, data_size = m->size - data_start;
+    size_t first = c->n_tensors;
     bool ok = true;
     for (const cJSON *item = root->child; ok && item; item = item->next) {
         if (strcmp(item->string, "__metadata__") == 0) {
@@ -183,5 +208,5 @@ bool safetensors_read(Checkpoint *c, uint32_t mi, AwqcError *err) {
         ok = read_entry(c, mi, item, data_start, data_size, err);
     }
     cJSON_Delete(root);
-    return ok;
+    return ok && check_no_overlap(c, mi, first, err);
 }

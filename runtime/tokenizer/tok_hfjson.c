@@ -183,6 +183,12 @@ static bool count_vocab(const cJSON *vocab, const cJSON *added, int32_t *n, cons
         if (id->valueint > max_id) max_id = id->valueint;
     }
     if (max_id < 0) return awqc_fail(err, "%s: model.vocab is empty", path);
+    // Real vocabularies are dense, with a few holes at most; an id far past
+    // the entry count would size the tables by a corrupt number.
+    int64_t entries = cJSON_GetArraySize(vocab) + cJSON_GetArraySize(added);
+    if (max_id >= 2 * entries + 65536)
+        return awqc_fail(err, "%s: token id %d is far beyond the %lld vocabulary entries", path, max_id,
+                         (long long)entries);
     *n = max_id + 1;
     return true;
 }
