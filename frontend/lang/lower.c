@@ -2,6 +2,7 @@
 // run in order, loops are unrolled, blocks name the nodes made inside them,
 // params are evaluated (or overridden) and recorded as graph metadata.
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +48,8 @@ static bool convert_param(Lower *L, const Stmt *s, Value *v) {
         return lang_error_at(L->err, L->src, at, "param '%s' is a number, got a string (\"%s\")", s->name, v->s);
     if (s->type == PT_FLOAT && v->kind == V_INT) *v = (Value){.kind = V_FLOAT, .f = (double)v->i};
     if (s->type == PT_INT && v->kind == V_FLOAT) {
-        if (v->f != (double)(int64_t)v->f)
+        // Range first: converting a double outside int64_t is undefined (fuzz_lang found 2e32).
+        if (!(v->f >= -9.2e18 && v->f <= 9.2e18) || v->f != floor(v->f))
             return lang_error_at(L->err, L->src, at, "param '%s' is an integer, got %g", s->name, v->f);
         *v = (Value){.kind = V_INT, .i = (int64_t)v->f};
     }

@@ -133,6 +133,10 @@ static void test_scanner_and_syntax(void) {
 static void test_names_and_ops(void) {
     expect_body_error("  y = embedding(embd, tokns);\n", 6, "tokns", "undefined name 'tokns' (did you mean 'tokens'?)");
     expect_body_error("  dim = x;\n", 6, "dim", "cannot assign to param 'dim'");
+    // fuzz_lang: an int param given a float past int64_t (undefined to convert) or a fraction.
+    expect_body_error("  param big: int = 2e32;\n", 6, "2e32", "param 'big' is an integer, got 2e+32");
+    expect_body_error("  param neg: int = -1e300;\n", 6, "-1e300", "param 'neg' is an integer, got -1e+300");
+    expect_body_error("  param half: int = 2.5;\n", 6, "2.5", "param 'half' is an integer, got 2.5");
     expect_body_error("  y = rms_norm(x, eps: 1e-5);\n", 6, "rms_norm", "rms_norm takes 2 operands, got 1");
     expect_body_error("  y = silu(x, x);\n", 6, "silu", "silu takes 1 operand, got 2");
     expect_body_error("  y = rms_norm(x, embd, eps: 1.0, eps: 2.0);\n", 6, "eps: 2.0", "attribute 'eps' given twice");
