@@ -96,4 +96,18 @@ double awqc_now(void);
 float awqc_f16_to_f32(uint16_t h);
 float awqc_bf16_to_f32(uint16_t h);
 
+// ----------------------------------------------------------------------------
+// Little-endian fields of the file formats (GGUF, safetensors, packed weight
+// blobs, the .awqx artifact), whatever the host's byte order: n bytes at p.
+
+static inline uint64_t awqc_load_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static inline void awqc_store_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
 #endif

@@ -8,24 +8,6 @@
 #include <string.h>
 
 // ----------------------------------------------------------------------------
-// little-endian stores and loads
-
-static void put_u16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-// ----------------------------------------------------------------------------
 // shape checks shared by the layouts
 
 static size_t n_codes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)cols; }
@@ -53,13 +35,13 @@ static size_t tail_size(int64_t rows, int64_t cols, int group) { return 3 * n_gr
 
 static void pack_tail(const QuantMatrix *m, uint8_t *out) {
     size_t n = n_groups_total(m->rows, m->cols, m->group);
-    for (size_t i = 0; i < n; i++) put_u16(out + 2 * i, m->scales[i]);
+    for (size_t i = 0; i < n; i++) awqc_store_le(out + 2 * i, m->scales[i], 2);
     memcpy(out + 2 * n, m->zeros, n);
 }
 
 static void unpack_tail(const uint8_t *in, QuantMatrix *m) {
     size_t n = n_groups_total(m->rows, m->cols, m->group);
-    for (size_t i = 0; i < n; i++) m->scales[i] = get_u16(in + 2 * i);
+    for (size_t i = 0; i < n; i++) m->scales[i] = (uint16_t)awqc_load_le(in + 2 * i, 2);
     memcpy(m->zeros, in + 2 * n, n);
 }
 
@@ -178,7 +160,7 @@ static void gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uint8_t
         for (int64_t c = 0; c < words; c++) {
             uint32_t word = 0;
             for (int i = 0; i < 8; i++) word |= (uint32_t)(src[(8 * c + GEMM_ORDER[i]) * n + k] & 0x0f) << (4 * i);
-            put_u32(out, word);
+            awqc_store_le(out, word, 4);
             out += 4;
         }
     }
@@ -188,7 +170,7 @@ static void gemm_unpack_words(const uint8_t *in, int64_t rows, int64_t n, uint8_
     int64_t words = rows / 8;
     for (int64_t k = 0; k < n; k++) {
         for (int64_t c = 0; c < words; c++) {
-            uint32_t word = get_u32(in);
+            uint32_t word = (uint32_t)awqc_load_le(in, 4);
             in += 4;
             for (int i = 0; i < 8; i++) dst[(8 * c + GEMM_ORDER[i]) * n + k] = (uint8_t)((word >> (4 * i)) & 0x0f);
         }
@@ -200,7 +182,8 @@ void ir_gemm_pack_parts(const QuantMatrix *m, uint8_t *qweight, uint8_t *qzeros,
     gemm_pack_words(m->q, m->rows, m->cols, qweight);
     gemm_pack_words(m->zeros, m->rows, ng, qzeros);
     for (int64_t g = 0; g < ng; g++)
-        for (int64_t r = 0; r < m->rows; r++) put_u16(scales + 2 * (g * m->rows + r), m->scales[r * ng + g]);
+        for (int64_t r = 0; r < m->rows; r++)
+            awqc_store_le(scales + 2 * (g * m->rows + r), m->scales[r * ng + g], 2);
 }
 
 void ir_gemm_unpack_parts(const uint8_t *qweight, const uint8_t *qzeros, const uint8_t *scales, QuantMatrix *m) {
@@ -208,7 +191,8 @@ void ir_gemm_unpack_parts(const uint8_t *qweight, const uint8_t *qzeros, const u
     gemm_unpack_words(qweight, m->rows, m->cols, m->q);
     gemm_unpack_words(qzeros, m->rows, ng, m->zeros);
     for (int64_t g = 0; g < ng; g++)
-        for (int64_t r = 0; r < m->rows; r++) m->scales[r * ng + g] = get_u16(scales + 2 * (g * m->rows + r));
+        for (int64_t r = 0; r < m->rows; r++)
+            m->scales[r * ng + g] = (uint16_t)awqc_load_le(scales + 2 * (g * m->rows + r), 2);
 }
 
 static void gemm_pack(const QuantMatrix *m, uint8_t *out) {

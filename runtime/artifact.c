@@ -28,16 +28,7 @@ struct Artifact {
     cJSON *meta;
 };
 
-static uint32_t get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
+static uint64_t get_le(const uint8_t *p, int field, int n) { return awqc_load_le(p + field, n); }
 
 // ----------------------------------------------------------------------------
 // mapping
@@ -83,23 +74,24 @@ static bool all_zero(const uint8_t *p, size_t n) {
 static bool check_header(Artifact *a, uint32_t *n_sections, AwqcError *err) {
     const uint8_t *h = a->base;
     if (memcmp(h, AWQX_MAGIC, 8) != 0) return awqc_fail(err, "%s: not an awqc artifact (bad magic)", a->path);
-    a->version = get_u32(h + 8);
+    a->version = (uint32_t)get_le(h, AWQX_HDR_VERSION, 4);
     if (a->version != AWQX_VERSION)
         return awqc_fail(err, "%s: artifact format version %u, this awqc reads version %d: compile the model again",
                          a->path, a->version, AWQX_VERSION);
-    uint64_t file_size = get_u64(h + 24);
+    uint64_t file_size = get_le(h, AWQX_HDR_FILE_SIZE, 8);
     if (file_size != a->size)
         return awqc_fail(err, "%s: %s: the header says %llu bytes, the file has %zu", a->path,
                          file_size > a->size ? "truncated" : "trailing bytes", (unsigned long long)file_size, a->size);
-    if (!all_zero(h + 40, AWQX_HEADER_SIZE - 40))
-        return awqc_fail(err, "%s: offset 40: reserved header bytes are not zero (the file is corrupt)", a->path);
-    *n_sections = get_u32(h + 12);
-    uint64_t table = get_u64(h + 16);
+    if (!all_zero(h + AWQX_HDR_RESERVED, AWQX_HEADER_SIZE - AWQX_HDR_RESERVED))
+        return awqc_fail(err, "%s: offset %d: reserved header bytes are not zero (the file is corrupt)", a->path,
+                         AWQX_HDR_RESERVED);
+    *n_sections = (uint32_t)get_le(h, AWQX_HDR_N_SECTIONS, 4);
+    uint64_t table = get_le(h, AWQX_HDR_TABLE, 8);
     if (table != AWQX_HEADER_SIZE || *n_sections > AWQX_MAX_SECTIONS ||
         table + (uint64_t)*n_sections * AWQX_ENTRY_SIZE > a->size)
-        return awqc_fail(err, "%s: offset 12: a section table of %u entries at %llu does not fit", a->path,
-                         *n_sections, (unsigned long long)table);
-    if (XXH3_64bits(h + table, (size_t)*n_sections * AWQX_ENTRY_SIZE) != get_u64(h + 32))
+        return awqc_fail(err, "%s: offset %d: a section table of %u entries at %llu does not fit", a->path,
+                         AWQX_HDR_N_SECTIONS, *n_sections, (unsigned long long)table);
+    if (XXH3_64bits(h + table, (size_t)*n_sections * AWQX_ENTRY_SIZE) != get_le(h, AWQX_HDR_TABLE_CHECKSUM, 8))
         return awqc_fail(err, "%s: the section table's checksum does not match (the file is corrupt)", a->path);
     return true;
 }
@@ -110,12 +102,12 @@ static bool read_entry(const Artifact *a, size_t i, ArtifactSection *s, AwqcErro
     const uint8_t *nul = memchr(e, 0, AWQX_NAME_MAX);
     if (!nul || e[0] == 0 || !all_zero(nul, (size_t)(e + AWQX_NAME_MAX - nul)))
         return awqc_fail(err, "%s: offset %zu: section %zu has no valid name", a->path, at, i);
-    if (!all_zero(e + 56, AWQX_ENTRY_SIZE - 56))
-        return awqc_fail(err, "%s: offset %zu: reserved bytes of section %zu are not zero", a->path, at + 56, i);
+    if (!all_zero(e + AWQX_ENT_RESERVED, AWQX_ENTRY_SIZE - AWQX_ENT_RESERVED))
+        return awqc_fail(err, "%s: offset %zu: reserved bytes of section %zu are not zero", a->path, at + AWQX_ENT_RESERVED, i);
     memcpy(s->name, e, AWQX_NAME_MAX);
-    s->offset = get_u64(e + 32);
-    s->size = get_u64(e + 40);
-    s->checksum = get_u64(e + 48);
+    s->offset = get_le(e, AWQX_ENT_OFFSET, 8);
+    s->size = get_le(e, AWQX_ENT_SIZE, 8);
+    s->checksum = get_le(e, AWQX_ENT_CHECKSUM, 8);
     if (s->offset % AWQX_ALIGN)
         return awqc_fail(err, "%s: offset %zu: section '%s' at %llu is not %d-byte aligned", a->path, at, s->name,
                          (unsigned long long)s->offset, AWQX_ALIGN);

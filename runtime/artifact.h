@@ -18,6 +18,21 @@
 #define AWQX_ALIGN 64      // every section and every weight starts on this boundary
 #define AWQX_WEIGHTS_ALIGN 4096 // the weights section starts on a page
 
+// Header fields (byte offsets; little-endian): u32 version, u32 section count,
+// u64 table offset, u64 file size, u64 table checksum, then zeros.
+#define AWQX_HDR_VERSION 8
+#define AWQX_HDR_N_SECTIONS 12
+#define AWQX_HDR_TABLE 16
+#define AWQX_HDR_FILE_SIZE 24
+#define AWQX_HDR_TABLE_CHECKSUM 32
+#define AWQX_HDR_RESERVED 40
+// Table entry fields: the name (AWQX_NAME_MAX bytes, NUL-padded) at 0, then
+// u64 offset, u64 size, u64 checksum, then zeros.
+#define AWQX_ENT_OFFSET 32
+#define AWQX_ENT_SIZE 40
+#define AWQX_ENT_CHECKSUM 48
+#define AWQX_ENT_RESERVED 56
+
 // Section names.
 #define AWQX_SEC_META "meta"                 // JSON object: target, model, quantization, sizes
 #define AWQX_SEC_PLAN "plan"                 // the lowered graph as IR text (ir/print.c)

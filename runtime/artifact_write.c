@@ -174,31 +174,24 @@ static uint64_t place_sections(Layout *l) {
     return at;
 }
 
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 // Header and table as one block; the header's checksum covers the table.
 static uint8_t *header_bytes(const Layout *l, uint64_t file_size, size_t *len) {
     *len = AWQX_HEADER_SIZE + (size_t)l->n * AWQX_ENTRY_SIZE;
     uint8_t *b = xcalloc(1, *len);
     memcpy(b, AWQX_MAGIC, 8);
-    put_u32(b + 8, AWQX_VERSION);
-    put_u32(b + 12, (uint32_t)l->n);
-    put_u64(b + 16, AWQX_HEADER_SIZE);
-    put_u64(b + 24, file_size);
+    awqc_store_le(b + AWQX_HDR_VERSION, AWQX_VERSION, 4);
+    awqc_store_le(b + AWQX_HDR_N_SECTIONS, (uint64_t)l->n, 4);
+    awqc_store_le(b + AWQX_HDR_TABLE, AWQX_HEADER_SIZE, 8);
+    awqc_store_le(b + AWQX_HDR_FILE_SIZE, file_size, 8);
     for (int i = 0; i < l->n; i++) {
         uint8_t *e = b + AWQX_HEADER_SIZE + (size_t)i * AWQX_ENTRY_SIZE;
         AWQC_ASSERT(strlen(l->sec[i].name) < AWQX_NAME_MAX);
         memcpy(e, l->sec[i].name, strlen(l->sec[i].name));
-        put_u64(e + 32, l->sec[i].offset);
-        put_u64(e + 40, l->sec[i].size);
-        put_u64(e + 48, l->sec[i].checksum);
+        awqc_store_le(e + AWQX_ENT_OFFSET, l->sec[i].offset, 8);
+        awqc_store_le(e + AWQX_ENT_SIZE, l->sec[i].size, 8);
+        awqc_store_le(e + AWQX_ENT_CHECKSUM, l->sec[i].checksum, 8);
     }
-    put_u64(b + 32, XXH3_64bits(b + AWQX_HEADER_SIZE, *len - AWQX_HEADER_SIZE));
+    awqc_store_le(b + AWQX_HDR_TABLE_CHECKSUM, XXH3_64bits(b + AWQX_HEADER_SIZE, *len - AWQX_HEADER_SIZE), 8);
     return b;
 }
 

@@ -51,8 +51,7 @@ static bool need(Reader *r, uint64_t n, const char *what) {
 }
 
 static uint64_t take_le(Reader *r, int n) {
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint64_t)r->p[r->pos + i] << (8 * i);
+    uint64_t v = awqc_load_le(r->p + r->pos, n);
     r->pos += (size_t)n;
     return v;
 }

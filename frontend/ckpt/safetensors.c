@@ -141,8 +141,7 @@ static bool read_header_len(const CkptMap *m, uint64_t *len, AwqcError *err) {
     if (m->size < 8)
         return awqc_fail(err, "%s: offset 0: truncated file: the 8-byte header length is missing (file has %zu bytes)",
                          m->path, m->size);
-    uint64_t n = 0;
-    for (int i = 0; i < 8; i++) n |= (uint64_t)m->data[i] << (8 * i);
+    uint64_t n = awqc_load_le(m->data, 8);
     if (n > m->size - 8)
         return awqc_fail(err, "%s: offset 0: header length %" PRIu64 " exceeds file size (%zu)", m->path, n, m->size);
     if (n > ST_MAX_HEADER)

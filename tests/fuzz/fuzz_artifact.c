@@ -14,28 +14,18 @@
 // ----------------------------------------------------------------------------
 // checksums
 
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-// The layout is the reader's (docs/artifact.md): n_sections at 12, table
-// checksum at 32; entries of 64 bytes with offset, size, checksum at 32/40/48.
+// The layout is the reader's (runtime/artifact.h, docs/artifact.md).
 static void repair_checksums(uint8_t *file, size_t size) {
     if (size < AWQX_HEADER_SIZE) return;
-    uint64_t n = file[12] | (uint64_t)file[13] << 8 | (uint64_t)file[14] << 16 | (uint64_t)file[15] << 24;
+    uint64_t n = awqc_load_le(file + AWQX_HDR_N_SECTIONS, 4);
     if (n > AWQX_MAX_SECTIONS || AWQX_HEADER_SIZE + n * AWQX_ENTRY_SIZE > size) return;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t *e = file + AWQX_HEADER_SIZE + i * AWQX_ENTRY_SIZE;
-        uint64_t offset = get_u64(e + 32), len = get_u64(e + 40);
-        if (offset <= size && len <= size - offset) put_u64(e + 48, XXH3_64bits(file + offset, (size_t)len));
+        uint64_t offset = awqc_load_le(e + AWQX_ENT_OFFSET, 8), len = awqc_load_le(e + AWQX_ENT_SIZE, 8);
+        if (offset <= size && len <= size - offset)
+            awqc_store_le(e + AWQX_ENT_CHECKSUM, XXH3_64bits(file + offset, (size_t)len), 8);
     }
-    put_u64(file + 32, XXH3_64bits(file + AWQX_HEADER_SIZE, (size_t)n * AWQX_ENTRY_SIZE));
+    awqc_store_le(file + AWQX_HDR_TABLE_CHECKSUM, XXH3_64bits(file + AWQX_HEADER_SIZE, (size_t)n * AWQX_ENTRY_SIZE), 8);
 }
 
 // ----------------------------------------------------------------------------

@@ -90,23 +90,12 @@ static char *tmp_path(const char *name) { return awqc_asprintf("%s/%s", test_tmp
 // ----------------------------------------------------------------------------
 // little-endian fields and the section table of a file in memory
 
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
+static uint64_t get_u64(const uint8_t *p) { return awqc_load_le(p, 8); }
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)awqc_load_le(p, 4); }
+static void put_u64(uint8_t *p, uint64_t v) { awqc_store_le(p, v, 8); }
+static void put_u32(uint8_t *p, uint32_t v) { awqc_store_le(p, v, 4); }
 
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t n_sections_of(const uint8_t *file) { return get_u32(file + 12); }
+static uint32_t n_sections_of(const uint8_t *file) { return get_u32(file + AWQX_HDR_N_SECTIONS); }
 static const uint8_t *entry_at(const uint8_t *file, int i) {
     return file + AWQX_HEADER_SIZE + (size_t)i * AWQX_ENTRY_SIZE;
 }
@@ -122,7 +111,7 @@ static int entry_index(const uint8_t *file, const char *name) {
 // After editing the table: the header's checksum over it, so that the
 // reader's later checks are the ones that fire.
 static void fix_table_checksum(uint8_t *file) {
-    put_u64(file + 32, XXH3_64bits(file + AWQX_HEADER_SIZE, table_end(file) - AWQX_HEADER_SIZE));
+    put_u64(file + AWQX_HDR_TABLE_CHECKSUM, XXH3_64bits(file + AWQX_HEADER_SIZE, table_end(file) - AWQX_HEADER_SIZE));
 }
 
 // ----------------------------------------------------------------------------
@@ -145,9 +134,9 @@ static RawFile raw_split(const uint8_t *file) {
     for (int i = 0; i < r.n; i++) {
         const uint8_t *e = entry_at(file, i);
         memcpy(r.sec[i].name, e, AWQX_NAME_MAX);
-        r.sec[i].size = (size_t)get_u64(e + 40);
+        r.sec[i].size = (size_t)get_u64(e + AWQX_ENT_SIZE);
         r.sec[i].bytes = xmalloc(r.sec[i].size + 1);
-        memcpy(r.sec[i].bytes, file + get_u64(e + 32), r.sec[i].size);
+        memcpy(r.sec[i].bytes, file + get_u64(e + AWQX_ENT_OFFSET), r.sec[i].size);
     }
     return r;
 }
@@ -187,16 +176,16 @@ static uint8_t *raw_join(const RawFile *r, size_t *len) {
     }
     uint8_t *f = xcalloc(1, at);
     memcpy(f, AWQX_MAGIC, 8);
-    put_u32(f + 8, AWQX_VERSION);
-    put_u32(f + 12, (uint32_t)r->n);
-    put_u64(f + 16, AWQX_HEADER_SIZE);
-    put_u64(f + 24, at);
+    put_u32(f + AWQX_HDR_VERSION, AWQX_VERSION);
+    put_u32(f + AWQX_HDR_N_SECTIONS, (uint32_t)r->n);
+    put_u64(f + AWQX_HDR_TABLE, AWQX_HEADER_SIZE);
+    put_u64(f + AWQX_HDR_FILE_SIZE, at);
     for (int i = 0; i < r->n; i++) {
         uint8_t *e = entry_of(f, i);
         memcpy(e, r->sec[i].name, AWQX_NAME_MAX);
-        put_u64(e + 32, offsets[i]);
-        put_u64(e + 40, r->sec[i].size);
-        put_u64(e + 48, XXH3_64bits(r->sec[i].bytes, r->sec[i].size));
+        put_u64(e + AWQX_ENT_OFFSET, offsets[i]);
+        put_u64(e + AWQX_ENT_SIZE, r->sec[i].size);
+        put_u64(e + AWQX_ENT_CHECKSUM, XXH3_64bits(r->sec[i].bytes, r->sec[i].size));
         memcpy(f + offsets[i], r->sec[i].bytes, r->sec[i].size);
     }
     fix_table_checksum(f);
@@ -519,7 +508,7 @@ static void test_truncations(const Fixture *f) {
     }
     for (int i = 0; i < (int)n_sections_of(f->bytes); i++) {
         const uint8_t *e = entry_at(f->bytes, i);
-        uint64_t off = get_u64(e + 32), size = get_u64(e + 40);
+        uint64_t off = get_u64(e + AWQX_ENT_OFFSET), size = get_u64(e + AWQX_ENT_SIZE);
         uint64_t cuts[] = {off - 1, off, off + 1, off + size / 2, off + size - 1, off + size};
         for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
             if (cuts[k] >= f->len) continue;
@@ -536,7 +525,7 @@ static void test_flipped_bytes(const Fixture *f) {
     uint8_t *c = copy_of(f);
     for (int i = 0; i < (int)n_sections_of(c); i++) {
         const uint8_t *e = entry_at(c, i);
-        uint64_t off = get_u64(e + 32), size = get_u64(e + 40);
+        uint64_t off = get_u64(e + AWQX_ENT_OFFSET), size = get_u64(e + AWQX_ENT_SIZE);
         uint64_t at[] = {off, off + size / 3, off + size - 1};
         char want[64];
         snprintf(want, sizeof want, "section '%s'", (const char *)e);
@@ -563,23 +552,23 @@ static void test_bad_header(const Fixture *f) {
     uint8_t *c = copy_of(f);
     c[0] = 'X';
     header_case(f, c, "bad magic", false, "bad magic", NULL);
-    put_u32(c + 8, 2);
+    put_u32(c + AWQX_HDR_VERSION, 2);
     header_case(f, c, "version 2", false, "version 2", NULL);
-    put_u64(c + 24, f->len + 4096);
+    put_u64(c + AWQX_HDR_FILE_SIZE, f->len + 4096);
     header_case(f, c, "file size too big", false, "the header says", "truncated");
-    put_u64(c + 24, f->len - 1);
+    put_u64(c + AWQX_HDR_FILE_SIZE, f->len - 1);
     header_case(f, c, "file size too small", false, "the header says", "trailing");
     c[33] ^= 1;
     header_case(f, c, "table checksum", false, "section table's checksum", NULL);
-    c[AWQX_HEADER_SIZE + 40] ^= 1; // a section's size, checksum left stale
+    c[AWQX_HEADER_SIZE + AWQX_ENT_SIZE] ^= 1; // a section's size, checksum left stale
     header_case(f, c, "edited table", false, "section table's checksum", NULL);
-    put_u32(c + 12, AWQX_MAX_SECTIONS + 1);
+    put_u32(c + AWQX_HDR_N_SECTIONS, AWQX_MAX_SECTIONS + 1);
     header_case(f, c, "too many sections", false, "section table", "does not fit");
-    put_u32(c + 12, 0xffffffffu);
+    put_u32(c + AWQX_HDR_N_SECTIONS, 0xffffffffu);
     header_case(f, c, "2^32-1 sections", false, "section table", "does not fit");
-    put_u64(c + 16, 128);
+    put_u64(c + AWQX_HDR_TABLE, 128);
     header_case(f, c, "table elsewhere", false, "section table", "does not fit");
-    put_u32(c + 12, n_sections_of(c) + 1); // the next 64 bytes read as an entry
+    put_u32(c + AWQX_HDR_N_SECTIONS, n_sections_of(c) + 1); // the next 64 bytes read as an entry
     header_case(f, c, "one entry too many", true, "no valid name", NULL);
     free(c);
 }
@@ -587,14 +576,14 @@ static void test_bad_header(const Fixture *f) {
 static void test_bad_entries(const Fixture *f) {
     uint8_t *c = copy_of(f);
     uint8_t *plan = entry_of(c, entry_index(c, AWQX_SEC_PLAN));
-    uint64_t off = get_u64(plan + 32);
-    put_u64(plan + 32, align_up(f->len, 64) + 64);
+    uint64_t off = get_u64(plan + AWQX_ENT_OFFSET);
+    put_u64(plan + AWQX_ENT_OFFSET, align_up(f->len, 64) + 64);
     header_case(f, c, "offset past the end", true, "section 'plan'", "outside");
-    put_u64(plan + 32, off + 1);
+    put_u64(plan + AWQX_ENT_OFFSET, off + 1);
     header_case(f, c, "unaligned offset", true, "section 'plan'", "aligned");
-    put_u64(plan + 40, UINT64_MAX - off + 1 + 64); // offset + size wraps around to 64
+    put_u64(plan + AWQX_ENT_SIZE, UINT64_MAX - off + 1 + 64); // offset + size wraps around to 64
     header_case(f, c, "size wrapping around", true, "section 'plan'", "outside");
-    put_u64(plan + 32, UINT64_MAX - 63);
+    put_u64(plan + AWQX_ENT_OFFSET, UINT64_MAX - 63);
     header_case(f, c, "offset near 2^64", true, "section 'plan'", "outside");
     memcpy(plan, AWQX_SEC_META, sizeof AWQX_SEC_META);
     header_case(f, c, "duplicated name", true, "section 'meta'", "twice");
