@@ -256,8 +256,7 @@ static bool codes_in_range(const Weight *w, const QuantMatrix *m, AwqcError *err
     return true;
 }
 
-// The shape w's type declares: what ir_weight_codes will unpack with.
-static bool type_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err) {
+bool ir_quant_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err) {
     const Type *t = &w->type;
     if (t->dtype != DT_Q4 && t->dtype != DT_Q3)
         return awqc_fail(err, "weight %s: dtype %s is not a quantized type", w->name, ir_dtype_name(t->dtype));
@@ -274,7 +273,7 @@ static bool type_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols,
 bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err) {
     int bits = 0;
     int64_t rows = 0, cols = 0;
-    if (!type_shape(w, &bits, &rows, &cols, err)) return false;
+    if (!ir_quant_shape(w, &bits, &rows, &cols, err)) return false;
     if (bits != m->bits || rows != m->rows || cols != m->cols || w->type.group != m->group)
         return awqc_fail(err,
                          "weight %s: codes [%lld, %lld] %d-bit group %d disagree with its type "
@@ -319,29 +318,35 @@ static bool copy_quant(const QuantMatrix *src, QuantMatrix *out, AwqcError *err)
     return true;
 }
 
-static bool unpack_weight(const Weight *w, QuantMatrix *out, AwqcError *err) {
+bool ir_packed_matches_type(const Weight *w, AwqcError *err) {
     const WeightLayout *l = ir_find_layout(w->layout);
-    if (!l) return awqc_fail(err, "weight %s: unknown layout '%s'", w->name, w->layout ? w->layout : "(none)");
+    if (!l) return awqc_fail(err, "weight @%s: unknown layout '%s'", w->name, w->layout ? w->layout : "(none)");
     int bits = 0;
     int64_t rows = 0, cols = 0;
-    if (!type_shape(w, &bits, &rows, &cols, err)) return false;
+    if (!ir_quant_shape(w, &bits, &rows, &cols, err)) return false;
     int group = w->type.group;
     if (bits != l->bits)
-        return awqc_fail(err, "weight %s: layout %s holds %d-bit codes but the weight is %d-bit", w->name, l->name,
+        return awqc_fail(err, "weight @%s: layout %s holds %d-bit codes but the weight is %d-bit", w->name, l->name,
                          l->bits, bits);
     if (!l->fits(rows, cols, group, err)) {
-        awqc_error_prefix(err, "weight %s", w->name);
+        awqc_error_prefix(err, "weight @%s", w->name);
         return false;
     }
     size_t want = l->packed_size(rows, cols, group);
-    if (w->packed_size != want)
-        return awqc_fail(err, "weight %s: %zu packed bytes, but layout %s of [%lld, %lld] group %d takes %zu", w->name,
+    if (w->packed && w->packed_size != want)
+        return awqc_fail(err, "weight @%s: %zu packed bytes, but layout %s of [%lld, %lld] group %d takes %zu", w->name,
                          w->packed_size, l->name, (long long)rows, (long long)cols, group, want);
-    if (!quant_matrix_init(out, rows, cols, bits, group, err)) {
-        awqc_error_prefix(err, "weight %s", w->name);
+    return true;
+}
+
+static bool unpack_weight(const Weight *w, QuantMatrix *out, AwqcError *err) {
+    if (!ir_packed_matches_type(w, err)) return false;
+    const Type *t = &w->type;
+    if (!quant_matrix_init(out, t->dims[0].size, t->dims[1].size, t->dtype == DT_Q4 ? 4 : 3, t->group, err)) {
+        awqc_error_prefix(err, "weight @%s", w->name);
         return false;
     }
-    l->unpack(w->packed, out);
+    ir_find_layout(w->layout)->unpack(w->packed, out);
     return true;
 }
 

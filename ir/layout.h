@@ -25,9 +25,19 @@ const WeightLayout *ir_find_layout(const char *name);
 // All layouts, NULL-terminated.
 const WeightLayout *const *ir_layouts(void);
 
+// The bits and [rows, cols] a quantized weight's type declares (q4/q3 with a
+// constant 2-d shape); false with a message naming w otherwise.
+bool ir_quant_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err);
+
 // Whether codes m have the bits, group and shape w's type declares (what a
 // packed blob will be unpacked with); false with a message naming w.
 bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err);
+
+// Whether w's layout can hold its type: a known layout of the type's bit
+// width that fits its shape and group, and, when the bytes are bound, exactly
+// the layout's size of them (nothing unpacks past a short blob). The verifier
+// and every unpacking check it; false with a message naming w.
+bool ir_packed_matches_type(const Weight *w, AwqcError *err);
 
 // Packs w's codes into layout l: w->packed, w->layout set, w->quant freed.
 // False (w unchanged) when l does not fit w's shape or bits, or w has no codes.

@@ -55,8 +55,6 @@ static bool is_input_type(const Type *t) {
 // ----------------------------------------------------------------------------
 // weights, blocks, metadata
 
-static int dtype_bits(DType dt) { return dt == DT_Q4 ? 4 : dt == DT_Q3 ? 3 : 0; }
-
 // Codes and packed bytes must describe exactly the weight's quantized type.
 static bool verify_weight_payload(const Graph *g, const Weight *w, AwqcError *err) {
     const Type *t = &w->type;
@@ -68,12 +66,10 @@ static bool verify_weight_payload(const Graph *g, const Weight *w, AwqcError *er
         return false;
     }
     if (w->packed && !w->layout) return fail_in(g, err, "weight @%s has packed bytes but no layout", w->name);
-    if (!w->layout) return true;
-    const WeightLayout *l = ir_find_layout(w->layout);
-    if (!l) return fail_in(g, err, "weight @%s: unknown layout \"%s\"", w->name, w->layout);
-    if (l->bits != dtype_bits(t->dtype))
-        return fail_in(g, err, "weight @%s: layout \"%s\" packs %d-bit codes, the weight is %s", w->name, w->layout,
-                       l->bits, ir_dtype_name(t->dtype));
+    if (w->layout && !ir_packed_matches_type(w, err)) {
+        awqc_error_prefix(err, "graph '%s'", g->name ? g->name : "");
+        return false;
+    }
     return true;
 }
 

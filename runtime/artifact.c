@@ -103,7 +103,8 @@ static bool read_entry(const Artifact *a, size_t i, ArtifactSection *s, AwqcErro
     if (!nul || e[0] == 0 || !all_zero(nul, (size_t)(e + AWQX_NAME_MAX - nul)))
         return awqc_fail(err, "%s: offset %zu: section %zu has no valid name", a->path, at, i);
     if (!all_zero(e + AWQX_ENT_RESERVED, AWQX_ENTRY_SIZE - AWQX_ENT_RESERVED))
-        return awqc_fail(err, "%s: offset %zu: reserved bytes of section %zu are not zero", a->path, at + AWQX_ENT_RESERVED, i);
+        return awqc_fail(err, "%s: offset %zu: reserved bytes of section %zu are not zero", a->path,
+                         at + AWQX_ENT_RESERVED, i);
     memcpy(s->name, e, AWQX_NAME_MAX);
     s->offset = get_le(e, AWQX_ENT_OFFSET, 8);
     s->size = get_le(e, AWQX_ENT_SIZE, 8);
@@ -220,37 +221,11 @@ static bool bind_f32(const WeightSource *src, Weight *w, const uint8_t *p, uint6
     return true;
 }
 
-// Bits and shape of a quantized weight's type; false for any other type.
-static bool quant_shape(const Type *t, int *bits, int64_t *rows, int64_t *cols) {
-    if ((t->dtype != DT_Q4 && t->dtype != DT_Q3) || t->rank != 2 || t->dims[0].kind != DIM_CONST ||
-        t->dims[1].kind != DIM_CONST)
-        return false;
-    *bits = t->dtype == DT_Q4 ? 4 : 3;
-    *rows = t->dims[0].size;
-    *cols = t->dims[1].size;
-    return true;
-}
-
-// The blob's size must be what the layout makes of the weight's type: nothing
-// later (ir_verify, the kernels) checks it before unpacking past its end.
+// Whether the blob's size is what the layout makes of the weight's type is
+// the verifier's check (ir_packed_matches_type), run once everything is bound.
 static bool bind_packed(const WeightSource *src, Weight *w, const uint8_t *p, uint64_t size, AwqcError *err) {
     if (!w->layout)
         return awqc_fail(err, "%s: weight @%s: packed bytes but the plan gives it no layout", src->a->path, w->name);
-    const WeightLayout *l = ir_find_layout(w->layout);
-    if (!l) return awqc_fail(err, "%s: weight @%s: unknown layout \"%s\"", src->a->path, w->name, w->layout);
-    int bits;
-    int64_t rows, cols;
-    if (!quant_shape(&w->type, &bits, &rows, &cols) || bits != l->bits)
-        return awqc_fail(err, "%s: weight @%s: layout %s does not hold a weight of type %s", src->a->path, w->name,
-                         l->name, ir_dtype_name(w->type.dtype));
-    if (!l->fits(rows, cols, w->type.group, err)) {
-        awqc_error_prefix(err, "%s: weight @%s", src->a->path, w->name);
-        return false;
-    }
-    size_t want = l->packed_size(rows, cols, w->type.group);
-    if (size != want)
-        return awqc_fail(err, "%s: weight @%s: %llu packed bytes, but layout %s of its type takes %zu", src->a->path,
-                         w->name, (unsigned long long)size, l->name, want);
     w->packed = (uint8_t *)(uintptr_t)p;
     w->packed_size = (size_t)size;
     return true;
@@ -263,7 +238,8 @@ static bool bind_codes(const WeightSource *src, Weight *w, const uint8_t *p, uin
         return awqc_fail(err, "%s: weight @%s: codes, but the plan packs it as %s", src->a->path, w->name, w->layout);
     int bits;
     int64_t rows, cols;
-    if (!quant_shape(t, &bits, &rows, &cols))
+    AwqcError why;
+    if (!ir_quant_shape(w, &bits, &rows, &cols, &why))
         return awqc_fail(err, "%s: weight @%s: codes for a weight of type %s", src->a->path, w->name,
                          ir_dtype_name(t->dtype));
     QuantMatrix *m = xcalloc(1, sizeof *m);

@@ -35,7 +35,8 @@ static bool payload_of(const Weight *w, Payload *p, AwqcError *err) {
                        .piece = {m->q, m->scales, m->zeros},
                        .piece_size = {codes, groups * sizeof *m->scales, groups}};
     } else if (w->data && w->type.dtype == DT_F32) {
-        *p = (Payload){.kind = "f32", .piece = {w->data}, .piece_size = {sizeof(float) * (size_t)ir_type_elements(&w->type)}};
+        size_t bytes = sizeof(float) * (size_t)ir_type_elements(&w->type);
+        *p = (Payload){.kind = "f32", .piece = {w->data}, .piece_size = {bytes}};
     } else {
         return awqc_fail(err, "weight @%s is not bound (no data, codes or packed bytes): only a loaded model compiles",
                          w->name);
