@@ -6,27 +6,12 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "common/json.h"
 #include "runtime/artifact.h"
 
 static const char *const inspect_help =
     "usage: awqc inspect FILE.awqx\n"
     "Lists a compiled artifact's model, target, quantization, sections and weights,\n"
     "after checking its header and every section's checksum.\n";
-
-// A section parsed as JSON (exits on a malformed one: the checksum matched,
-// so the writer produced it).
-static cJSON *section_json(const Artifact *a, const char *name) {
-    uint64_t size;
-    const uint8_t *p = artifact_find(a, name, &size);
-    if (!p) die("%s: no '%s' section", artifact_path(a), name);
-    char *origin = awqc_asprintf("%s: section '%s'", artifact_path(a), name);
-    AwqcError err;
-    cJSON *root = awqc_json_parse((const char *)p, (size_t)size, origin, &err);
-    free(origin);
-    if (!root) die_error(&err);
-    return root;
-}
 
 static const char *str(const cJSON *o, const char *key) {
     const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
@@ -92,11 +77,11 @@ int cmd_inspect(int argc, char **argv) {
     AwqcError err;
     Artifact *a = artifact_open(argv[1], &err);
     if (!a) die_error(&err);
-    cJSON *meta = section_json(a, AWQX_SEC_META), *index = section_json(a, AWQX_SEC_WEIGHT_INDEX);
-    print_summary(a, meta, artifact_file_size(a));
+    cJSON *index = artifact_section_json(a, AWQX_SEC_WEIGHT_INDEX, &err);
+    if (!index) die_error(&err);
+    print_summary(a, artifact_meta(a), artifact_file_size(a));
     print_sections(a);
     print_weight_kinds(index);
-    cJSON_Delete(meta);
     cJSON_Delete(index);
     artifact_close(a);
     return 0;

@@ -14,16 +14,21 @@ cJSON *awqc_json_parse(const char *text, size_t len, const char *origin, AwqcErr
     return root;
 }
 
+cJSON *awqc_json_parse_object(const char *text, size_t len, const char *origin, AwqcError *err) {
+    cJSON *root = awqc_json_parse(text, len, origin, err);
+    if (root && !cJSON_IsObject(root)) {
+        awqc_fail(err, "%s: the top level is not a JSON object", origin);
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
 cJSON *awqc_json_read_object(const char *path, AwqcError *err) {
     size_t len;
     char *text = awqc_read_file(path, &len, err);
     if (!text) return NULL;
-    cJSON *root = awqc_json_parse(text, len, path, err);
-    if (root && !cJSON_IsObject(root)) {
-        awqc_fail(err, "%s: the top level is not a JSON object", path);
-        cJSON_Delete(root);
-        root = NULL;
-    }
+    cJSON *root = awqc_json_parse_object(text, len, path, err);
     free(text);
     return root;
 }

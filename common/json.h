@@ -12,6 +12,10 @@
 // offset N: invalid JSON" otherwise.
 cJSON *awqc_json_parse(const char *text, size_t len, const char *origin, AwqcError *err);
 
+// The same, when the top level must be an object ("origin: the top level is
+// not a JSON object" otherwise).
+cJSON *awqc_json_parse_object(const char *text, size_t len, const char *origin, AwqcError *err);
+
 // Parses a file whose top level must be a JSON object. NULL with err otherwise.
 cJSON *awqc_json_read_object(const char *path, AwqcError *err);
 

@@ -132,16 +132,24 @@ static bool read_table(Artifact *a, uint32_t n, AwqcError *err) {
     return true;
 }
 
-static bool read_meta(Artifact *a, AwqcError *err) {
+cJSON *artifact_section_json(const Artifact *a, const char *name, AwqcError *err) {
     uint64_t size;
-    const uint8_t *text = artifact_find(a, AWQX_SEC_META, &size);
-    if (!text) return awqc_fail(err, "%s: no '%s' section", a->path, AWQX_SEC_META);
-    char *origin = awqc_asprintf("%s: section '%s'", a->path, AWQX_SEC_META);
-    a->meta = awqc_json_parse((const char *)text, (size_t)size, origin, err);
-    bool ok = a->meta && cJSON_IsObject(a->meta);
-    if (a->meta && !ok) awqc_fail(err, "%s: not a JSON object", origin);
+    const uint8_t *text = artifact_find(a, name, &size);
+    if (!text) {
+        awqc_fail(err, "%s: no '%s' section", a->path, name);
+        return NULL;
+    }
+    char *origin = awqc_asprintf("%s: section '%s'", a->path, name);
+    cJSON *root = awqc_json_parse((const char *)text, (size_t)size, origin, err);
     free(origin);
-    return ok;
+    return root;
+}
+
+static bool read_meta(Artifact *a, AwqcError *err) {
+    a->meta = artifact_section_json(a, AWQX_SEC_META, err);
+    if (a->meta && !cJSON_IsObject(a->meta))
+        return awqc_fail(err, "%s: section '%s': the top level is not a JSON object", a->path, AWQX_SEC_META);
+    return a->meta != NULL;
 }
 
 Artifact *artifact_open(const char *path, AwqcError *err) {
@@ -184,9 +192,10 @@ const uint8_t *artifact_find(const Artifact *a, const char *name, uint64_t *size
     return NULL;
 }
 
+const cJSON *artifact_meta(const Artifact *a) { return a->meta; }
+
 const char *artifact_meta_string(const Artifact *a, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(a->meta, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a->meta, key));
 }
 
 // ----------------------------------------------------------------------------
@@ -308,22 +317,16 @@ static bool bind_entry(const WeightSource *src, Graph *g, const cJSON *e, size_t
 static bool bind_weights(const Artifact *a, Graph *g, AwqcError *err) {
     WeightSource src = {.a = a};
     src.bytes = artifact_find(a, AWQX_SEC_WEIGHTS, &src.size);
-    char *text = section_text(a, AWQX_SEC_WEIGHT_INDEX, err);
-    if (!text || !src.bytes) {
-        free(text);
-        return src.bytes ? false : awqc_fail(err, "%s: no '%s' section", a->path, AWQX_SEC_WEIGHTS);
-    }
-    char *origin = awqc_asprintf("%s: section '%s'", a->path, AWQX_SEC_WEIGHT_INDEX);
-    cJSON *index = awqc_json_parse(text, strlen(text), origin, err);
-    bool ok = index && (cJSON_IsArray(index) || awqc_fail(err, "%s: not a JSON array", origin));
+    if (!src.bytes) return awqc_fail(err, "%s: no '%s' section", a->path, AWQX_SEC_WEIGHTS);
+    cJSON *index = artifact_section_json(a, AWQX_SEC_WEIGHT_INDEX, err);
+    bool ok = index && (cJSON_IsArray(index) ||
+                        awqc_fail(err, "%s: section '%s': not a JSON array", a->path, AWQX_SEC_WEIGHT_INDEX));
     for (int i = 0; ok && i < cJSON_GetArraySize(index); i++)
         ok = bind_entry(&src, g, cJSON_GetArrayItem(index, i), (size_t)i, err);
     for (size_t i = 0; ok && i < g->n_weights; i++)
         if (!ir_weight_bound(&g->weights[i]))
             ok = awqc_fail(err, "%s: weight @%s of the plan has no bytes in the index", a->path, g->weights[i].name);
     cJSON_Delete(index);
-    free(origin);
-    free(text);
     return ok;
 }
 

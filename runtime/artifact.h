@@ -5,6 +5,8 @@
 #ifndef AWQC_ARTIFACT_H
 #define AWQC_ARTIFACT_H
 
+#include <cjson/cJSON.h>
+
 #include "common/util.h"
 #include "ir/ir.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -88,8 +90,13 @@ const uint8_t *artifact_find(const Artifact *a, const char *name, uint64_t *size
 // valid until artifact_close), checked by ir_verify. NULL with err.
 Graph *artifact_load_graph(const Artifact *a, AwqcError *err);
 Tokenizer *artifact_load_tokenizer(const Artifact *a, AwqcError *err);
-// The meta section's string value of key ("target", "model", ...), or NULL.
-// The string lives until artifact_close.
+// A section parsed as JSON (free with cJSON_Delete); NULL with err naming the
+// file and the section when absent or malformed.
+cJSON *artifact_section_json(const Artifact *a, const char *name, AwqcError *err);
+// The meta section (an object, parsed and checked by artifact_open), and its
+// string value of key ("target", "model", ...) or NULL. Both live until
+// artifact_close.
+const cJSON *artifact_meta(const Artifact *a);
 const char *artifact_meta_string(const Artifact *a, const char *key);
 
 #endif

@@ -366,26 +366,14 @@ Tokenizer *tok_from_hf_json(const char *tokenizer_json_path, AwqcError *err) {
 // ----------------------------------------------------------------------------
 // From text
 
-// Parses len bytes (no NUL needed) whose top level must be an object; errors
-// name where and the byte offset at which parsing stopped.
-static cJSON *parse_object(const char *text, size_t len, const char *where, AwqcError *err) {
-    cJSON *root = awqc_json_parse(text, len, where, err);
-    if (root && !cJSON_IsObject(root)) {
-        awqc_fail(err, "%s: the top level is not a JSON object", where);
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
 Tokenizer *tok_from_hf_text(const char *tokenizer_json, size_t json_len, const char *tokenizer_config_json,
                             const char *origin_for_errors, AwqcError *err) {
     const char *origin = origin_for_errors ? origin_for_errors : "tokenizer.json text";
-    cJSON *config = NULL, *root = parse_object(tokenizer_json, json_len, origin, err);
+    cJSON *config = NULL, *root = awqc_json_parse_object(tokenizer_json, json_len, origin, err);
     Tokenizer *t = NULL;
     if (root && tokenizer_config_json) {
         char *where = awqc_asprintf("%s: tokenizer_config.json", origin);
-        config = parse_object(tokenizer_config_json, strlen(tokenizer_config_json), where, err);
+        config = awqc_json_parse_object(tokenizer_config_json, strlen(tokenizer_config_json), where, err);
         free(where);
     }
     if (root && (config || !tokenizer_config_json)) t = tokenizer_from_documents(root, config, origin, err);
