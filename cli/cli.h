@@ -9,6 +9,11 @@
 #include "runtime/interp.h"
 #include "runtime/model.h"
 
+// Set by the build (CMakeLists.txt: the project version).
+#ifndef AWQC_VERSION
+#define AWQC_VERSION "0.0.0"
+#endif
+
 // Options shared by the subcommands that run a model.
 typedef struct {
     char *model;       // -m: checkpoint path (default: the cached default model)

@@ -13,9 +13,6 @@
 #include "quantizer/scale_import.h"
 #include "runtime/artifact.h"
 
-#ifndef AWQC_VERSION
-#define AWQC_VERSION "0.0.0"
-#endif
 
 enum { OPT_TARGET = OPT_FIRST_FREE, OPT_PASSES, OPT_PB, OPT_PA, OPT_PAA, OPT_PC, OPT_DUMP, OPT_STOP, OPT_TIME,
        OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK, OPT_QUANT };
@@ -156,7 +153,8 @@ static void import_scales(Model *m, const char *path) {
 }
 
 static void write_artifact(const Model *m, const CompileOpts *o, int64_t ctx) {
-    ArtifactInfo info = {.target = pass_target_name(o->target), .source = m->path, .awqc_version = AWQC_VERSION, .planned_ctx = ctx};
+    ArtifactInfo info = {.target = pass_target_name(o->target), .source = m->path, .awqc_version = AWQC_VERSION,
+                         .planned_ctx = ctx};
     AwqcError err;
     double t0 = awqc_now();
     if (!artifact_write(o->output, m->graph, m->tok, &info, &err)) die_error(&err);

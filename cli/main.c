@@ -4,9 +4,6 @@
 
 #include "cli.h"
 
-#ifndef AWQC_VERSION
-#define AWQC_VERSION "0.0.0"
-#endif
 
 static const char usage[] =
     "usage: awqc <command> [options]\n"

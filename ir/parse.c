@@ -86,16 +86,17 @@ static void fail_expected(Parser *ps, const char *what) {
     fail_at(ps, ps->tok.start, "expected %s, got %s", what, describe(&ps->tok, buf, sizeof buf));
 }
 
-// Line and column of `at` as diag_line_col counts them (1-based; columns in
-// UTF-8 characters), walking on from the previous call's line.
+// Line and column of `at` as error messages give them: the line is counted
+// on from the previous call's, the column by diag_line_col within it.
 static void source_position(Parser *ps, const char *at, int *line, int *col) {
     size_t off = (size_t)(at - ps->src);
     if (off < ps->pos_offset || ps->pos_line == 0) ps->pos_offset = 0, ps->pos_line_start = 0, ps->pos_line = 1;
     for (; ps->pos_offset < off; ps->pos_offset++)
         if (ps->src[ps->pos_offset] == '\n') ps->pos_line++, ps->pos_line_start = ps->pos_offset + 1;
+    int in_line;
+    size_t from_start = off - ps->pos_line_start;
+    diag_line_col(ps->src + ps->pos_line_start, from_start, from_start, &in_line, col);
     *line = ps->pos_line;
-    *col = 1;
-    for (size_t p = ps->pos_line_start; p < off; p++) *col += ((unsigned char)ps->src[p] & 0xC0) != 0x80;
 }
 
 // ----------------------------------------------------------------------------

@@ -45,25 +45,28 @@ static bool unknown_target(const char *target, AwqcError *err) {
     return false;
 }
 
-bool pass_check_target(const char *target, AwqcError *err) {
+static const TargetLayout *find_target(const char *target) {
     for (size_t i = 0; i < N_TARGETS; i++)
-        if (strcmp(TARGETS[i].target, target) == 0) return true;
-    return unknown_target(target, err);
+        if (strcmp(TARGETS[i].target, target) == 0) return &TARGETS[i];
+    return NULL;
+}
+
+bool pass_check_target(const char *target, AwqcError *err) {
+    return find_target(target) || unknown_target(target, err);
 }
 
 const char *pass_target_name(const char *target) { return target && strcmp(target, "host") ? target : HOST_TARGET; }
 
 // The 4-bit layout of a target; a missing target means the build machine.
 static const WeightLayout *target_layout4(const char *target, AwqcError *err) {
-    if (!target) target = "host";
-    for (size_t i = 0; i < N_TARGETS; i++) {
-        if (strcmp(TARGETS[i].target, target) != 0) continue;
-        const WeightLayout *l = ir_find_layout(TARGETS[i].layout4);
-        AWQC_ASSERT(l != NULL);
-        return l;
+    const TargetLayout *t = find_target(target ? target : "host");
+    if (!t) {
+        unknown_target(target, err);
+        return NULL;
     }
-    unknown_target(target, err);
-    return NULL;
+    const WeightLayout *l = ir_find_layout(t->layout4);
+    AWQC_ASSERT(l != NULL);
+    return l;
 }
 
 // ----------------------------------------------------------------------------

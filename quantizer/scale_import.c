@@ -61,7 +61,8 @@ static bool resolve_linear(const Graph *g, const Where *at, const char *name, in
                        name);
     int node = linear_of_weight(g, w, &count);
     if (node < 0)
-        return fail_at(at, count > 1 ? "the weight is also read by another op (a tied embedding?)" : "no linear reads the weight",
+        return fail_at(at, count > 1 ? "the weight is also read by another op (a tied embedding?)"
+                                     : "no linear reads the weight",
                        name);
     const Operand x = g->nodes[node].in[0];
     if (x.kind != OPND_NODE) return fail_at(at, "the linear's input is not a computed value", name);
@@ -105,24 +106,18 @@ static bool resolve_entry(const Graph *g, const cJSON *e, const Where *at, Impor
     grp->n = n;
     grp->channels = g->weights[grp->weights[0]].type.dims[1].size;
     const char *first = g->weights[grp->weights[0]].name;
-    char *scale_name = awqc_asprintf("%s.awq_scales", first);
-    bool twice = ir_find_weight(g, scale_name) >= 0;
-    free(scale_name);
-    if (twice) return fail_at(at, "scales were already applied to this group", first);
+    if (g->nodes[shared_input].op == OP_AWQ_SCALE)
+        return fail_at(at, "scales were already applied to this group", first);
     return read_scales(cJSON_GetObjectItemCaseSensitive(e, "scales"), grp, at, first);
 }
 
-// A weight in two entries would be scaled twice.
-static bool check_disjoint(const ImportGroup *groups, size_t n, const Graph *g, const Where *at) {
-    for (size_t a = 0; a < n; a++)
-        for (size_t b = 0; b < a; b++)
-            for (int i = 0; i < groups[a].n; i++)
-                for (int j = 0; j < groups[b].n; j++)
-                    if (groups[a].weights[i] == groups[b].weights[j]) {
-                        Where w = *at;
-                        w.entry = a;
-                        return fail_at(&w, "the weight is already in an earlier entry", g->weights[groups[a].weights[i]].name);
-                    }
+// A weight in two entries would be scaled twice: each entry claims its own.
+static bool claim_weights(const Graph *g, const ImportGroup *grp, bool *taken, const Where *at) {
+    for (int i = 0; i < grp->n; i++) {
+        int w = grp->weights[i];
+        if (taken[w]) return fail_at(at, "the weight is already in an earlier entry", g->weights[w].name);
+        taken[w] = true;
+    }
     return true;
 }
 
@@ -130,11 +125,18 @@ static bool check_disjoint(const ImportGroup *groups, size_t n, const Graph *g, 
 // applying a group
 
 static int add_scale_weight(Graph *g, const ImportGroup *grp) {
-    char *name = awqc_asprintf("%s.awq_scales", g->weights[grp->weights[0]].name);
+    // "X.awq_scales", or "X.awq_scales.2", ... when a weight has that name
+    // (an earlier import's scales, kept after they were folded elsewhere).
+    const char *first = g->weights[grp->weights[0]].name;
+    char *name = awqc_asprintf("%s.awq_scales", first);
+    for (int k = 2; ir_find_weight(g, name) >= 0; k++) {
+        free(name);
+        name = awqc_asprintf("%s.awq_scales.%d", first, k);
+    }
     int64_t dims[1] = {grp->channels};
     AwqcError err;
     int w = ir_add_weight(g, name, ir_type_const(DT_F32, 1, dims), &err);
-    AWQC_ASSERT(w >= 0); // weight names are unique and the group's first weight's is taken
+    AWQC_ASSERT(w >= 0); // the name is free
     free(name);
     g->weights[w].data = xmalloc(sizeof(float) * (size_t)grp->channels);
     memcpy(g->weights[w].data, grp->s, sizeof(float) * (size_t)grp->channels);
@@ -175,12 +177,15 @@ bool awq_import_scales(Graph *g, const char *path, size_t *applied, AwqcError *e
     size_t n = cJSON_IsArray(root) ? (size_t)cJSON_GetArraySize(root) : 0;
     Where at = {path, 0, err};
     ImportGroup *groups = xcalloc(n ? n : 1, sizeof *groups);
-    bool ok = cJSON_IsArray(root) || awqc_fail(err, "%s: expected a JSON array of scale groups (awqc quantize --dump-scales)", path);
+    bool *taken = xcalloc(g->n_weights + 1, sizeof(bool));
+    bool ok = cJSON_IsArray(root) ||
+              awqc_fail(err, "%s: expected a JSON array of scale groups (awqc quantize --dump-scales)", path);
     for (size_t i = 0; ok && i < n; i++) {
         at.entry = i;
-        ok = resolve_entry(g, cJSON_GetArrayItem(root, (int)i), &at, &groups[i]);
+        ok = resolve_entry(g, cJSON_GetArrayItem(root, (int)i), &at, &groups[i]) &&
+             claim_weights(g, &groups[i], taken, &at);
     }
-    ok = ok && check_disjoint(groups, n, g, &at);
+    free(taken);
     cJSON_Delete(root);
     for (size_t i = 0; ok && i < n; i++) apply_group(g, &groups[i]);
     free_groups(groups, n);
