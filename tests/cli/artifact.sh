@@ -7,23 +7,7 @@
 # default model.
 set -u
 AWQC=${AWQC_BIN:?set by ctest}
-fails=0; checks=0
-
-expect() { # NAME WANT_RC PATTERN CMD...: exit code and a grep -E match on stdout+stderr
-  local name=$1 want=$2 pattern=$3; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  checks=$((checks + 1))
-  if [ "$rc" != "$want" ] || ! grep -qE -- "$pattern" <<<"$out"; then
-    fails=$((fails + 1))
-    echo "FAIL: $name: exit $rc (want $want), output:"; sed 's/^/    /' <<<"$out" | head -20
-  fi
-}
-
-same() { # NAME A B: two strings must be equal
-  checks=$((checks + 1))
-  if [ "$2" != "$3" ]; then fails=$((fails + 1)); printf 'FAIL: %s:\n    %s\n    %s\n' "$1" "$2" "$3"; fi
-}
+. "$(dirname "$0")/lib/expect.sh"
 
 model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
 if [ ! -f "$model" ]; then echo "SKIP: default model not cached at $model (run scripts/setup.sh)"; exit 77; fi
@@ -96,5 +80,4 @@ expect no-half-file 1 'cannot' "$AWQC" compile -m "$model" -o "$tmp/missing-dir/
 checks=$((checks + 1))
 if [ -e "$tmp/missing-dir" ]; then fails=$((fails + 1)); echo "FAIL: a failed compile left $tmp/missing-dir"; fi
 
-echo "$((checks - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+report

@@ -5,20 +5,7 @@
 # when the model is not cached).
 set -u
 AWQC=${AWQC_BIN:?set by ctest}
-fails=0; checks=0
-
-# expect NAME WANT_RC PATTERN CMD...: runs CMD, checks its exit code and that
-# its stdout+stderr match PATTERN (grep -E).
-expect() {
-  local name=$1 want=$2 pattern=$3; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  checks=$((checks + 1))
-  if [ "$rc" != "$want" ] || ! grep -qE -- "$pattern" <<<"$out"; then
-    fails=$((fails + 1))
-    echo "FAIL: $name: exit $rc (want $want), output:"; sed 's/^/    /' <<<"$out" | head -20
-  fi
-}
+. "$(dirname "$0")/lib/expect.sh"
 
 expect version 0 'awqc [0-9]+\.[0-9]+\.[0-9]+' "$AWQC" --version
 expect usage 2 'usage: awqc <command>' "$AWQC"
@@ -89,5 +76,4 @@ expect compile-same-logits 0 'after pack-weights +max .* = 0 \(identical\)' "$AW
 expect compile-plan-memory 0 'plan-memory: ctx 2048: [0-9]+ buffers' "$AWQC" compile -m "$model" -t 2
 expect compile-dot 0 'subgraph cluster' "$AWQC" compile -m "$model" -t 2 --emit=dot --filter=layer.0
 
-echo "$((checks - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+report

@@ -56,13 +56,8 @@ static void check_same_properties(const Tokenizer *a, const Tokenizer *b) {
     CHECK(tok_vocab_size(a) == tok_vocab_size(b));
     CHECK(tok_bos(a) == tok_bos(b) && tok_eos(a) == tok_eos(b));
     CHECK(tok_add_bos(a) == tok_add_bos(b));
-    int bad_decode = 0, bad_eog = 0;
-    for (int32_t id = 0; id < tok_vocab_size(a); id++) {
-        char x[256], y[256];
-        size_t nx = tok_decode(a, id, x, sizeof x), ny = tok_decode(b, id, y, sizeof y);
-        bad_decode += nx != ny || memcmp(x, y, nx) != 0;
-        bad_eog += tok_is_eog(a, id) != tok_is_eog(b, id);
-    }
+    int bad_decode, bad_eog;
+    tok_count_differences(a, b, &bad_decode, &bad_eog);
     CHECK_MSG(bad_decode == 0, "%d tokens decode differently", bad_decode);
     CHECK_MSG(bad_eog == 0, "%d tokens differ in end-of-generation", bad_eog);
 }

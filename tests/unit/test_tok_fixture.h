@@ -100,4 +100,19 @@ static inline int fixture_check_all(const Tokenizer *t, const cJSON *cases, bool
     return mismatches;
 }
 
+// ----------------------------------------------------------------------------
+// Comparing two tokenizers id by id
+
+// How many ids decode to other bytes, and how many differ in being an
+// end-of-generation token (b is read for a's vocabulary).
+static inline void tok_count_differences(const Tokenizer *a, const Tokenizer *b, int *bad_decode, int *bad_eog) {
+    *bad_decode = *bad_eog = 0;
+    for (int32_t id = 0; id < tok_vocab_size(a); id++) {
+        char x[256], y[256];
+        size_t nx = tok_decode(a, id, x, sizeof x), ny = tok_decode(b, id, y, sizeof y);
+        *bad_decode += nx != ny || memcmp(x, y, nx) != 0;
+        *bad_eog += tok_is_eog(a, id) != tok_is_eog(b, id);
+    }
+}
+
 #endif

@@ -1,0 +1,29 @@
+# expect.sh: the checks the CLI test scripts share (sourced, not run: ctest
+# runs only tests/cli/*.sh). Counts checks and failures in $checks and $fails;
+# a script ends with `report`.
+fails=0; checks=0
+
+# expect NAME WANT_RC PATTERN CMD...: runs CMD, checks its exit code and that
+# its stdout+stderr match PATTERN (grep -E).
+expect() {
+  local name=$1 want=$2 pattern=$3; shift 3
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  checks=$((checks + 1))
+  if [ "$rc" != "$want" ] || ! grep -qE -- "$pattern" <<<"$out"; then
+    fails=$((fails + 1))
+    echo "FAIL: $name: exit $rc (want $want), output:"; sed 's/^/    /' <<<"$out" | head -20
+  fi
+}
+
+# same NAME A B: two strings must be equal.
+same() {
+  checks=$((checks + 1))
+  if [ "$2" != "$3" ]; then fails=$((fails + 1)); printf 'FAIL: %s:\n    %s\n    %s\n' "$1" "$2" "$3"; fi
+}
+
+# report: prints the tally; its status is the script's (0 when nothing failed).
+report() {
+  echo "$((checks - fails)) passed, $fails failed"
+  [ "$fails" -eq 0 ]
+}
