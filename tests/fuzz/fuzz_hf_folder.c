@@ -7,10 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "frontend/ckpt/checkpoint.h"
-#include "fuzz_common.h"
-
-#define MAX_ELEMENTS (1 << 22) // bounded by the file for loadable types anyway
+#include "fuzz_touch_ckpt.h"
 
 static const char *const SHARD_NAMES[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
 
@@ -62,49 +59,6 @@ static void remove_folder(const char *dir, char **paths) {
     rmdir(dir);
 }
 
-// ----------------------------------------------------------------------------
-// reading everything
-
-static void touch_metadata(const Checkpoint *c) {
-    for (size_t i = 0; i < ckpt_meta_count(c); i++) {
-        const char *key = ckpt_meta_key_at(c, i), *s;
-        MetaArray a;
-        double f;
-        int64_t v;
-        if (ckpt_meta_string(c, key, &s)) (void)strlen(s);
-        if (ckpt_meta_float(c, key, &f)) (void)f;
-        if (ckpt_meta_int(c, key, &v)) (void)v;
-        if (ckpt_meta_array(c, key, &a) && a.len && a.elem_kind == META_STRING) (void)strlen(a.strs[a.len - 1]);
-    }
-    int bits, group;
-    if (ckpt_awq_config(c, &bits, &group)) (void)(bits + group);
-}
-
-static void touch_codes(const Checkpoint *c, const CkptTensor *t) {
-    QuantMatrix m;
-    AwqcError err;
-    if (ckpt_load_codes(c, t, &m, &err)) quant_matrix_free(&m);
-    else fuzz_note("codes", &err);
-}
-
-static void touch_tensors(const Checkpoint *c) {
-    for (size_t i = 0; i < ckpt_tensor_count(c); i++) {
-        const CkptTensor *t = ckpt_tensor_at(c, i);
-        AwqcError err;
-        if (ckpt_find_tensor(c, t->name) == NULL) abort(); // every listed tensor is found by its name
-        if (!ckpt_tensor_loadable(t)) {
-            ckpt_load_f32(c, t, NULL, &err); // refused without touching dst
-            continue;
-        }
-        if (t->n_elements > MAX_ELEMENTS) continue;
-        float *dst = malloc((size_t)t->n_elements * sizeof(float) + 1);
-        ckpt_load_f32(c, t, dst, &err);
-        free(dst);
-        if (ckpt_tensor_is_awq(t)) touch_codes(c, t);
-        else (void)ckpt_raw_data(c, t);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char dir[] = "/tmp/fuzz_hf_folder_XXXXXX";
     if (!mkdtemp(dir)) abort();
@@ -112,8 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     AwqcError err;
     Checkpoint *c = ckpt_open(dir, &err);
     if (c) {
-        touch_metadata(c);
-        touch_tensors(c);
+        fuzz_touch_checkpoint(c);
         ckpt_close(c);
     } else {
         fuzz_note("folder", &err);
