@@ -90,13 +90,14 @@ int main(int argc, char **argv) {
     if (strcmp(o.method, "fp")) quantize(&o, m);
     size_t n_ids;
     int32_t *ids = tokenize_file(m, o.text, &n_ids);
-    Interp *in = interp_new(m->graph, o.ctx, o.threads, &err);
+    EngineOptions eo = {.n_ctx = o.ctx, .n_threads = o.threads, .kind = ENGINE_INTERP};
+    Engine *in = engine_new(m, &eo, &err);
     PplOptions po = {.ctx = o.ctx, .max_windows = (size_t)(o.chunks > 0 ? o.chunks : 0), .bos = -1};
     PplResult r;
     if (!in || !ppl_evaluate(in, ids, n_ids, &po, &r, &err)) fail(err.msg);
     printf("%s%s w%dg%d: ppl %.4f over %zu tokens (%zu windows of %d)\n", o.method, o.duo ? "-duo" : "", o.bits, o.group, ppl_value(&r),
            r.scored, r.windows, o.ctx);
-    interp_free(in);
+    engine_free(in);
     free(ids);
     model_free(m);
     free(path);

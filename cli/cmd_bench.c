@@ -12,7 +12,7 @@
 
 static const char bench_help[] =
     "usage: awqc bench [options]\n"
-    "Measure prompt (pp) and decode (tg) speed of the reference interpreter.\n"
+    "Measure prompt (pp) and decode (tg) speed: of the compiled code for a .awqx, else the interpreter.\n"
     "  -p, --n-prompt N      prompt tokens for the pp test (default 512; 0 = skip)\n"
     "  -n, --n-gen N         generated tokens for the tg test (default 128; 0 = skip)\n"
     "  -r, --repetitions R   timed repetitions (default 3)\n"
@@ -63,8 +63,8 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 // Seconds for one repetition: a prompt of n tokens at once, or n single steps.
-static double time_once(Interp *in, const int32_t *ids, int n, bool decode) {
-    interp_reset(in);
+static double time_once(Engine *in, const int32_t *ids, int n, bool decode) {
+    engine_reset(in);
     double t0 = awqc_now();
     if (decode)
         for (int i = 0; i < n; i++) forward_or_die(in, ids + i, 1);
@@ -73,7 +73,7 @@ static double time_once(Interp *in, const int32_t *ids, int n, bool decode) {
     return awqc_now() - t0;
 }
 
-static BenchResult run_test(Interp *in, const int32_t *ids, int n, bool decode, int reps) {
+static BenchResult run_test(Engine *in, const int32_t *ids, int n, bool decode, int reps) {
     BenchResult r = {.n_tokens = n};
     snprintf(r.test, sizeof r.test, "%s%d", decode ? "tg" : "pp", n);
     time_once(in, ids, decode ? (n < 8 ? n : 8) : n, decode); // warm-up
@@ -90,16 +90,28 @@ static BenchResult run_test(Interp *in, const int32_t *ids, int n, bool decode, 
     return r;
 }
 
+// Bytes the weights take as stored (packed codes + scales + zeros, or f32):
+// what a decode step reads, but for the embedding table's unread rows.
 static double weight_bytes(const Graph *g) {
     double b = 0;
-    for (size_t i = 0; i < g->n_weights; i++) b += 4.0 * (double)ir_type_elements(&g->weights[i].type);
+    for (size_t i = 0; i < g->n_weights; i++) {
+        const Weight *w = &g->weights[i];
+        b += w->packed ? (double)w->packed_size : 4.0 * (double)ir_type_elements(&w->type);
+    }
     return b;
+}
+
+static double weight_params(const Graph *g) {
+    double n = 0;
+    for (size_t i = 0; i < g->n_weights; i++) n += (double)ir_type_elements(&g->weights[i].type);
+    return n;
 }
 
 typedef struct {
     const char *model;
     double params, bytes;
     int threads;
+    const char *backend;
 } BenchInfo;
 
 static void print_results(const BenchOpts *o, const BenchInfo *info, const BenchResult *r, int n) {
@@ -113,17 +125,17 @@ static void print_results(const BenchOpts *o, const BenchInfo *info, const Bench
     for (int i = 0; i < n; i++) {
         double gbps = r[i].test[0] == 't' ? info->bytes * r[i].median_tps / 1e9 : 0;
         if (md)
-            printf("| %s | %.1fM | %.0f MiB f32 | ref-interp | %d | %s | %.2f | %.2f | %.2f | %.2f |\n", info->model,
-                   info->params / 1e6, info->bytes / 1048576.0, info->threads, r[i].test, r[i].median_tps,
+            printf("| %s | %.1fM | %.0f MiB | %s | %d | %s | %.2f | %.2f | %.2f | %.2f |\n", info->model,
+                   info->params / 1e6, info->bytes / 1048576.0, info->backend, info->threads, r[i].test, r[i].median_tps,
                    r[i].min_tps, r[i].max_tps, gbps);
         else if (csv)
-            printf("%s,%.0f,%.0f,ref-interp,%d,%s,%.4f,%.4f,%.4f,%.4f\n", info->model, info->params, info->bytes,
-                   info->threads, r[i].test, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps);
+            printf("%s,%.0f,%.0f,%s,%d,%s,%.4f,%.4f,%.4f,%.4f\n", info->model, info->params, info->bytes,
+                   info->backend, info->threads, r[i].test, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps);
         else
-            printf("  {\"model\": %s, \"params\": %.0f, \"weight_bytes\": %.0f, \"backend\": \"ref-interp\", "
+            printf("  {\"model\": %s, \"params\": %.0f, \"weight_bytes\": %.0f, \"backend\": \"%s\", "
                    "\"threads\": %d, \"test\": \"%s\", \"reps\": %d, \"tps_median\": %.4f, \"tps_min\": %.4f, "
                    "\"tps_max\": %.4f, \"weight_gbps\": %.4f}%s\n",
-                   quoted, info->params, info->bytes, info->threads, r[i].test, o->reps, r[i].median_tps,
+                   quoted, info->params, info->bytes, info->backend, info->threads, r[i].test, o->reps, r[i].median_tps,
                    r[i].min_tps, r[i].max_tps, gbps, i + 1 < n ? "," : "");
     }
     if (!md && !csv) printf("]\n");
@@ -138,22 +150,22 @@ int cmd_bench(int argc, char **argv) {
     int n_max = o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen;
     int n_ctx = o.common.ctx ? o.common.ctx : (n_max > 16 ? n_max : 16);
     if (n_max > n_ctx) die("bench: %d tokens do not fit the context of %d (raise --ctx)", n_max, n_ctx);
-    Interp *in = new_interp_or_die(m, n_ctx, o.common.threads);
+    Engine *in = new_engine_or_die(m, n_ctx, &o.common);
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n_max + 1));
     uint32_t state = 12345;
     for (int i = 0; i <= n_max; i++)
-        ids[i] = (int32_t)(((state = state * 1664525u + 1013904223u) >> 8) % (uint32_t)interp_vocab(in));
+        ids[i] = (int32_t)(((state = state * 1664525u + 1013904223u) >> 8) % (uint32_t)engine_vocab(in));
     BenchResult res[2];
     int n = 0;
     if (o.n_prompt) res[n++] = run_test(in, ids, o.n_prompt, false, o.reps);
     if (o.n_gen) res[n++] = run_test(in, ids, o.n_gen, true, o.reps);
     const char *slash = strrchr(m->path, '/');
     double bytes = weight_bytes(m->graph);
-    BenchInfo info = {slash ? slash + 1 : m->path, bytes / 4, bytes,
-                      interp_threads(in)};
+    BenchInfo info = {slash ? slash + 1 : m->path, weight_params(m->graph), bytes, engine_threads(in),
+                      engine_name(in)};
     print_results(&o, &info, res, n);
     free(ids);
-    interp_free(in);
+    engine_free(in);
     free(o.common.model);
     model_free(m);
     return 0;

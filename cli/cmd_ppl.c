@@ -70,7 +70,7 @@ int cmd_ppl(int argc, char **argv) {
     int ctx = o.common.ctx;
     if (n_ids < (size_t)ctx)
         die("ppl: %s has %zu tokens, fewer than one window of %d (lower --ctx)", o.file, n_ids, ctx);
-    Interp *in = new_interp_or_die(m, ctx, o.common.threads);
+    Engine *in = new_engine_or_die(m, ctx, &o.common);
     Progress progress = {awqc_now(), ctx};
     PplOptions po = {.ctx = ctx,
                      .max_windows = (size_t)o.chunks,
@@ -82,7 +82,7 @@ int cmd_ppl(int argc, char **argv) {
     fprintf(stderr, "\n");
     printf("ppl %.4f  nll_sum %.6f  scored %zu tokens in %zu windows of %d  (file: %zu tokens)\n", ppl_value(&r),
            r.nll_sum, r.scored, r.windows, ctx, n_ids);
-    interp_free(in);
+    engine_free(in);
     free(ids);
     free(o.common.model);
     model_free(m);

@@ -9,7 +9,7 @@
 
 static const char run_help[] =
     "usage: awqc run [options] -p PROMPT\n"
-    "Generate text with the reference interpreter (FP32).\n"
+    "Generate text from a checkpoint (reference interpreter) or a compiled .awqx.\n"
     "  -p, --prompt TEXT     the prompt\n"
     "  -f, --file FILE       read the prompt from FILE\n"
     "  -n, --n-predict N     tokens to generate (default 128; -1 = until the end of\n"
@@ -103,8 +103,8 @@ typedef struct {
     double t_prompt, t_gen;
 } RunStats;
 
-static void generate(const RunOpts *o, const Model *m, Interp *in, const int32_t *ids, int n_ids, RunStats *st) {
-    Sampler *s = sampler_new(o->sampling, interp_vocab(in));
+static void generate(const RunOpts *o, const Model *m, Engine *in, const int32_t *ids, int n_ids, RunStats *st) {
+    Sampler *s = sampler_new(o->sampling, engine_vocab(in));
     double t0 = awqc_now();
     const float *logits = forward_or_die(in, ids, n_ids);
     st->t_prompt = awqc_now() - t0;
@@ -113,8 +113,8 @@ static void generate(const RunOpts *o, const Model *m, Interp *in, const int32_t
         int32_t next = sampler_sample(s, logits);
         if (tok_is_eog(m->tok, next)) break;
         print_token(m->tok, next);
-        if (interp_pos(in) >= interp_n_ctx(in)) {
-            fprintf(stderr, "\nawqc: context full (%d tokens); stopping\n", interp_n_ctx(in));
+        if (engine_pos(in) >= engine_n_ctx(in)) {
+            fprintf(stderr, "\nawqc: context full (%d tokens); stopping\n", engine_n_ctx(in));
             st->n_gen++;
             break;
         }
@@ -139,7 +139,7 @@ int cmd_run(int argc, char **argv) {
     if (n_ids >= n_ctx)
         die("run: the prompt has %d tokens, which does not fit the context of %d tokens (raise --ctx or shorten it)",
             n_ids, n_ctx);
-    Interp *in = new_interp_or_die(m, n_ctx, o.common.threads);
+    Engine *in = new_engine_or_die(m, n_ctx, &o.common);
     if (!o.chat) fputs(o.prompt, stdout);
     RunStats st = {.n_prompt = n_ids};
     generate(&o, m, in, ids, n_ids, &st);
@@ -148,7 +148,7 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "awqc: prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s)\n",
             st.n_prompt, st.t_prompt, st.n_prompt / st.t_prompt, st.n_gen, st.t_gen,
             st.n_gen > 0 ? st.n_gen / st.t_gen : 0.0);
-    interp_free(in);
+    engine_free(in);
     free(ids);
     free(text);
     free(o.prompt);

@@ -26,7 +26,14 @@ void die(const char *fmt, ...) {
 
 void die_error(const AwqcError *err) { die("%s", err->msg); }
 
-void common_init(CommonOpts *o) { *o = (CommonOpts){.model = NULL, .threads = 0}; }
+void common_init(CommonOpts *o) { *o = (CommonOpts){.model = NULL, .threads = 0, .engine = ENGINE_AUTO}; }
+
+static EngineKind parse_engine_arg(const char *arg) {
+    if (strcmp(arg, "auto") == 0) return ENGINE_AUTO;
+    if (strcmp(arg, "interp") == 0) return ENGINE_INTERP;
+    if (strcmp(arg, "compiled") == 0) return ENGINE_COMPILED;
+    die("--engine: expected auto, interp or compiled, got '%s'", arg);
+}
 
 int parse_int_arg(const char *opt, const char *arg, int lo, int hi) {
     char *end;
@@ -59,6 +66,7 @@ bool common_option(CommonOpts *o, int opt, const char *arg) {
     case 'm': free(o->model); o->model = xstrdup(arg); return true;
     case OPT_MODEL_DESC: o->desc = arg; return true;
     case 't': o->threads = parse_int_arg("--threads", arg, 1, 1024); return true;
+    case OPT_ENGINE: o->engine = parse_engine_arg(arg); return true;
     case 'c': o->ctx = parse_int_arg("--ctx", arg, 2, 1 << 20); return true;
     default: return false;
     }
@@ -85,16 +93,17 @@ Model *load_model_or_die(const CommonOpts *o) {
     return m;
 }
 
-Interp *new_interp_or_die(const Model *m, int n_ctx, int threads) {
+Engine *new_engine_or_die(const Model *m, int n_ctx, const CommonOpts *o) {
     AwqcError err;
-    Interp *in = interp_new(m->graph, n_ctx, threads, &err);
-    if (!in) die_error(&err);
-    return in;
+    EngineOptions eo = {.n_ctx = n_ctx, .n_threads = o->threads, .kind = o->engine};
+    Engine *e = engine_new(m, &eo, &err);
+    if (!e) die_error(&err);
+    return e;
 }
 
-const float *forward_or_die(Interp *in, const int32_t *ids, int n) {
+const float *forward_or_die(Engine *e, const int32_t *ids, int n) {
     AwqcError err;
-    const float *logits = interp_forward(in, ids, n, false, &err);
+    const float *logits = engine_forward(e, ids, n, false, &err);
     if (!logits) die_error(&err);
     return logits;
 }

@@ -46,11 +46,22 @@
 // ----------------------------------------------------------------------------
 // writing
 
+// A section the compiler adds beside the standard ones (code for a target:
+// "code.x86-64.so", "code.cuda.sm_87.ptx", ...); the bytes stay the caller's.
+typedef struct {
+    const char *name; // shorter than AWQX_NAME_MAX
+    const void *data;
+    size_t size;
+} ArtifactBlob;
+#define AWQX_MAX_EXTRA 16
+
 typedef struct {
     const char *target;        // the target the plan was compiled for, e.g. "x86-64-avx2"
     const char *source;        // the model path it was compiled from
     const char *awqc_version;  // of the compiler
     int64_t planned_ctx;       // context length the memory plan is sized for
+    const ArtifactBlob *extra; // n_extra more sections, written after the tokenizer
+    size_t n_extra;
 } ArtifactInfo;
 
 // Writes g (bound: every weight has f32 data, codes or packed bytes) and tok

@@ -117,12 +117,13 @@ static cJSON *meta_json(const Graph *g, const ArtifactInfo *info, uint64_t weigh
 
 typedef struct {
     const char *name;
-    char *text;         // an in-memory section (owned), or NULL for the weights
+    char *owned;         // bytes this writer made (freed after), or NULL
+    const uint8_t *data; // an in-memory section (owned or the caller's), or NULL for the weights
     uint64_t size, offset, checksum;
 } Section;
 
 typedef struct {
-    Section sec[8];
+    Section sec[8 + AWQX_MAX_EXTRA];
     int n;
     const Graph *g;
     const Payload *payloads;
@@ -130,7 +131,12 @@ typedef struct {
 
 static void add_text(Layout *l, const char *name, char *text) {
     AWQC_ASSERT(l->n < (int)(sizeof l->sec / sizeof *l->sec));
-    l->sec[l->n++] = (Section){.name = name, .text = text, .size = strlen(text)};
+    l->sec[l->n++] = (Section){.name = name, .owned = text, .data = (const uint8_t *)text, .size = strlen(text)};
+}
+
+static void add_blob(Layout *l, const ArtifactBlob *b) {
+    AWQC_ASSERT(l->n < (int)(sizeof l->sec / sizeof *l->sec));
+    l->sec[l->n++] = (Section){.name = b->name, .data = b->data, .size = b->size};
 }
 
 static char *json_text(cJSON *root) {
@@ -167,9 +173,9 @@ static uint64_t place_sections(Layout *l) {
     uint64_t at = AWQX_HEADER_SIZE + (uint64_t)l->n * AWQX_ENTRY_SIZE;
     for (int i = 0; i < l->n; i++) {
         Section *s = &l->sec[i];
-        at = align_up(at, s->text ? AWQX_ALIGN : AWQX_WEIGHTS_ALIGN);
+        at = align_up(at, s->data ? AWQX_ALIGN : AWQX_WEIGHTS_ALIGN);
         s->offset = at;
-        s->checksum = s->text ? XXH3_64bits(s->text, s->size) : weights_checksum(l, s->size);
+        s->checksum = s->data ? XXH3_64bits(s->data, s->size) : weights_checksum(l, s->size);
         at += s->size;
     }
     return at;
@@ -230,8 +236,8 @@ static bool write_file(FILE *f, void *user) {
     for (int i = 0; ok && i < l->n; i++) {
         const Section *s = &l->sec[i];
         ok = pad_to(f, &at, s->offset);
-        if (ok && s->text) {
-            ok = fwrite(s->text, 1, s->size, f) == s->size;
+        if (ok && s->data) {
+            ok = fwrite(s->data, 1, s->size, f) == s->size;
             at += s->size;
         } else if (ok) {
             ok = write_weights(f, l, s, &at);
@@ -263,6 +269,8 @@ bool artifact_write(const char *path, const Graph *g, const Tokenizer *tok, cons
     add_text(&l, AWQX_SEC_PLAN, ir_print_to_string(g));
     add_text(&l, AWQX_SEC_WEIGHT_INDEX, json_text(weight_index_json(g, payloads)));
     bool ok = tokenizer_sections(&l, tok, info, err);
+    AWQC_ASSERT(info->n_extra <= AWQX_MAX_EXTRA);
+    for (size_t i = 0; ok && i < info->n_extra; i++) add_blob(&l, &info->extra[i]);
     if (ok) {
         l.sec[l.n++] = (Section){.name = AWQX_SEC_WEIGHTS, .size = weight_bytes};
         WriteJob job = {&l, place_sections(&l)};
@@ -270,7 +278,7 @@ bool artifact_write(const char *path, const Graph *g, const Tokenizer *tok, cons
     } else {
         awqc_error_prefix(err, "%s: tokenizer", path);
     }
-    for (int i = 0; i < l.n; i++) free(l.sec[i].text);
+    for (int i = 0; i < l.n; i++) free(l.sec[i].owned);
     free(payloads);
     return ok;
 }

@@ -198,6 +198,10 @@ void interp_free(Interp *in) {
 }
 
 void interp_reset(Interp *in) { in->pos = 0; }
+void interp_rewind(Interp *in, int pos) {
+    AWQC_ASSERT(pos >= 0 && pos <= in->pos);
+    in->pos = pos;
+}
 int interp_pos(const Interp *in) { return in->pos; }
 int interp_n_ctx(const Interp *in) { return in->n_ctx; }
 int interp_threads(const Interp *in) { return in->n_threads; }

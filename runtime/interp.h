@@ -18,6 +18,8 @@ void interp_free(Interp *in);
 
 // Forgets the KV cache: the next forward starts at position 0.
 void interp_reset(Interp *in);
+// Keeps the first pos tokens of the KV cache (0 <= pos <= interp_pos).
+void interp_rewind(Interp *in, int pos);
 int interp_pos(const Interp *in);
 int interp_n_ctx(const Interp *in);
 int interp_threads(const Interp *in);

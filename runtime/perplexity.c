@@ -16,17 +16,17 @@ double nll_of(const float *logits, int64_t vocab, int32_t target) {
 double ppl_value(const PplResult *r) { return r->scored ? exp(r->nll_sum / (double)r->scored) : NAN; }
 
 // NLL of positions 1..ctx-1 of one window, each predicted from those before.
-static bool window_nll(Interp *in, const int32_t *win, int ctx, double *nll, AwqcError *err) {
-    interp_reset(in);
-    const float *logits = interp_forward(in, win, ctx, true, err);
+static bool window_nll(Engine *in, const int32_t *win, int ctx, double *nll, AwqcError *err) {
+    engine_reset(in);
+    const float *logits = engine_forward(in, win, ctx, true, err);
     if (!logits) return false;
-    int64_t vocab = interp_vocab(in);
+    int64_t vocab = engine_vocab(in);
     *nll = 0;
     for (int j = 1; j < ctx; j++) *nll += nll_of(logits + (int64_t)(j - 1) * vocab, vocab, win[j]);
     return true;
 }
 
-bool ppl_evaluate(Interp *in, const int32_t *ids, size_t n_ids, const PplOptions *o, PplResult *out,
+bool ppl_evaluate(Engine *in, const int32_t *ids, size_t n_ids, const PplOptions *o, PplResult *out,
                   AwqcError *err) {
     *out = (PplResult){0};
     if (o->ctx < 2) return awqc_fail(err, "perplexity windows need at least 2 tokens, got %d", o->ctx);

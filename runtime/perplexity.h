@@ -6,7 +6,7 @@
 #ifndef AWQC_PERPLEXITY_H
 #define AWQC_PERPLEXITY_H
 
-#include "runtime/interp.h"
+#include "runtime/engine.h"
 
 typedef struct {
     size_t windows; // windows scored
@@ -26,7 +26,7 @@ typedef struct {
 } PplOptions;
 
 // Scores ids with the interpreter (whose context must hold ctx tokens).
-bool ppl_evaluate(Interp *in, const int32_t *ids, size_t n_ids, const PplOptions *o, PplResult *out,
+bool ppl_evaluate(Engine *in, const int32_t *ids, size_t n_ids, const PplOptions *o, PplResult *out,
                   AwqcError *err);
 double ppl_value(const PplResult *r);
 

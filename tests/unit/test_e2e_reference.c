@@ -110,7 +110,8 @@ static void test_ppl(const Model *m) {
     const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0);
     int ctx = (int)cJSON_GetObjectItem(run, "ctx")->valuedouble;
     int windows = (int)cJSON_GetObjectItem(run, "windows")->valuedouble;
-    Interp *in = interp_new(m->graph, ctx, 0, &err);
+    EngineOptions eo = {.n_ctx = ctx, .n_threads = 0, .kind = ENGINE_INTERP};
+    Engine *in = engine_new(m, &eo, &err);
     PplOptions po = {.ctx = ctx, .max_windows = (size_t)windows, .bos = -1};
     PplResult r;
     CHECK_MSG(ppl_evaluate(in, ids, n_ids, &po, &r, &err), "%s", err.msg);
@@ -119,7 +120,7 @@ static void test_ppl(const Model *m) {
     printf("ppl (ctx %d, first %d windows): ours %.4f, transformers %.4f, difference %.4f%%\n", ctx, windows, ours,
            theirs, 100 * fabs(ours - theirs) / theirs);
     CHECK(fabs(ours - theirs) / theirs < 0.005);
-    interp_free(in);
+    engine_free(in);
     free(first);
     free(ids);
     free(text);

@@ -158,7 +158,9 @@ static void test_bad_tokens_and_overflow(void) {
 static void test_perplexity_windows(void) {
     Graph *g = tiny_llama_mode("halves");
     AwqcError err;
-    Interp *in = interp_new(g, 4, 1, &err);
+    Model model = {.path = "tiny_llama", .graph = g};
+    EngineOptions eo = {.n_ctx = 4, .n_threads = 1, .kind = ENGINE_INTERP};
+    Engine *in = engine_new(&model, &eo, &err);
     int32_t ids[10] = {3, 9, 27, 31, 14, 15, 9, 26, 5, 35};
     PplResult r;
     PplOptions o = {.ctx = 4, .bos = 1};
@@ -167,8 +169,8 @@ static void test_perplexity_windows(void) {
     double by_hand = 0;
     for (int w = 0; w < 2; w++) {
         int32_t win[4] = {1, ids[4 * w + 1], ids[4 * w + 2], ids[4 * w + 3]};
-        interp_reset(in);
-        const float *logits = interp_forward(in, win, 4, true, &err);
+        engine_reset(in);
+        const float *logits = engine_forward(in, win, 4, true, &err);
         for (int j = 1; j < 4; j++) by_hand += nll_of(logits + (j - 1) * VOCAB, VOCAB, win[j]);
     }
     CHECK_MSG(fabs(by_hand - r.nll_sum) < 1e-9, "ppl_evaluate %f, by hand %f", r.nll_sum, by_hand);
@@ -178,7 +180,7 @@ static void test_perplexity_windows(void) {
     CHECK(ppl_evaluate(in, ids, 10, &o, &r, &err) && r.windows == 1);
     o.ctx = 11;
     CHECK(!ppl_evaluate(in, ids, 10, &o, &r, &err) && strstr(err.msg, "fewer than one window of 11"));
-    interp_free(in);
+    engine_free(in);
     ir_graph_free(g);
 }
 

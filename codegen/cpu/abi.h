@@ -1,0 +1,54 @@
+// abi.h: the calling convention between the kernels codegen/cpu generates and
+// the runtime that calls them (runtime/cpu_engine.c). Header only: the runtime
+// includes it without linking LLVM. Every kernel of the generated shared
+// object has the type AwqcKernelFn and is listed in the exported table.
+#ifndef AWQC_CPU_ABI_H
+#define AWQC_CPU_ABI_H
+
+#include <stdint.h>
+
+#define AWQC_CPU_ABI_VERSION 1
+#define AWQC_CPU_MAX_OPERANDS 4
+
+// One call of one node's kernel. Every field is 8 bytes, in this order (the
+// generated code reads them by index: AWQC_ARG_*).
+typedef struct {
+    const void *opnd[AWQC_CPU_MAX_OPERANDS]; // the node's operands in order: node values (f32 rows, i32 ids) or
+                                              // weights (f32 data or packed bytes); NULL past n_in
+    float *out;       // the node's value, [T, width] rows
+    float *k_cache;   // attention: this node's K cache [n_ctx, kv_dim]; else NULL
+    float *v_cache;   // attention: V cache, same shape
+    float *scratch;   // this thread's scratch (awqc_cpu_scratch_floats floats)
+    int64_t T;        // tokens in this step
+    int64_t pos;      // cache position of the first of them
+    int64_t row0;     // first output row wanted: rows before it may be left unwritten
+} AwqcKernelArgs;
+
+enum { AWQC_ARG_OPND = 0, AWQC_ARG_OUT = 4, AWQC_ARG_K, AWQC_ARG_V, AWQC_ARG_SCRATCH, AWQC_ARG_T, AWQC_ARG_POS,
+       AWQC_ARG_ROW0, AWQC_ARG_COUNT };
+
+// Thread ith of nth does its share; a node may have several phases, run in
+// order with every thread finished between them.
+typedef void (*AwqcKernelFn)(const AwqcKernelArgs *a, int64_t ith, int64_t nth);
+
+typedef struct {
+    int64_t node;  // index of the plan node
+    int64_t phase; // 0, 1, ...
+    AwqcKernelFn fn;
+} AwqcKernelEntry;
+
+// The shared object exports: int64_t awqc_abi_version, int64_t
+// awqc_kernel_count, and AwqcKernelEntry awqc_kernels[awqc_kernel_count] in
+// node then phase order.
+#define AWQC_SYM_ABI "awqc_abi_version"
+#define AWQC_SYM_COUNT "awqc_kernel_count"
+#define AWQC_SYM_TABLE "awqc_kernels"
+
+// Scratch each thread needs: the widest operand row for t_max tokens (a
+// normalised copy of a linear's input), a dequantised weight row, and
+// attention scores over the whole context.
+static inline int64_t awqc_cpu_scratch_floats(int64_t t_max, int64_t max_width, int64_t n_ctx) {
+    return t_max * max_width + max_width + n_ctx + 64;
+}
+
+#endif

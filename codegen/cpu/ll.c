@@ -1,0 +1,252 @@
+// ll.c: the kernel-writing layer of ll.h over the LLVM C API (LLVM 14, typed
+// pointers).
+#include "codegen/cpu/ll.h"
+
+#include <string.h>
+
+#include "codegen/cpu/abi.h"
+#include "common/util.h"
+
+void ll_init(Ll *l, LLVMContextRef ctx, LLVMModuleRef mod, int vector_lanes) {
+    memset(l, 0, sizeof *l);
+    l->ctx = ctx;
+    l->mod = mod;
+    l->b = LLVMCreateBuilderInContext(ctx);
+    l->i1 = LLVMInt1TypeInContext(ctx);
+    l->i8 = LLVMInt8TypeInContext(ctx);
+    l->i16 = LLVMInt16TypeInContext(ctx);
+    l->i32 = LLVMInt32TypeInContext(ctx);
+    l->i64 = LLVMInt64TypeInContext(ctx);
+    l->f16 = LLVMHalfTypeInContext(ctx);
+    l->f32 = LLVMFloatTypeInContext(ctx);
+    l->f64 = LLVMDoubleTypeInContext(ctx);
+    l->v = LLVMVoidTypeInContext(ctx);
+    l->p8 = LLVMPointerType(l->i8, 0);
+    l->p32f = LLVMPointerType(l->f32, 0);
+    l->pi32 = LLVMPointerType(l->i32, 0);
+    l->p16 = LLVMPointerType(l->f16, 0);
+    l->vw = vector_lanes;
+}
+
+void ll_dispose(Ll *l) { LLVMDisposeBuilder(l->b); }
+
+// ----------------------------------------------------------------------------
+// functions and arguments
+
+LLVMValueRef ll_kernel_begin(Ll *l, const char *name) {
+    LLVMTypeRef params[3] = {LLVMPointerType(l->p8, 0), l->i64, l->i64};
+    LLVMTypeRef ty = LLVMFunctionType(l->v, params, 3, 0);
+    l->fn = LLVMAddFunction(l->mod, name, ty);
+    LLVMSetLinkage(l->fn, LLVMInternalLinkage);
+    LLVMPositionBuilderAtEnd(l->b, LLVMAppendBasicBlockInContext(l->ctx, l->fn, "entry"));
+    return l->fn;
+}
+
+void ll_kernel_end(Ll *l) { LLVMBuildRetVoid(l->b); }
+
+static LLVMValueRef arg_slot(Ll *l, int field) {
+    AWQC_ASSERT(field >= 0 && field < AWQC_ARG_COUNT);
+    LLVMValueRef args = LLVMGetParam(l->fn, 0);
+    LLVMValueRef idx = ll_i64(l, field);
+    return LLVMBuildGEP2(l->b, l->p8, args, &idx, 1, "");
+}
+
+LLVMValueRef ll_arg_ptr(Ll *l, int field, LLVMTypeRef elem) {
+    LLVMValueRef p = LLVMBuildLoad2(l->b, l->p8, arg_slot(l, field), "");
+    return ll_cast_ptr(l, p, elem);
+}
+
+LLVMValueRef ll_arg_int(Ll *l, int field) {
+    LLVMValueRef slot = LLVMBuildBitCast(l->b, arg_slot(l, field), LLVMPointerType(l->i64, 0), "");
+    return LLVMBuildLoad2(l->b, l->i64, slot, "");
+}
+
+LLVMValueRef ll_ith(Ll *l) { return LLVMGetParam(l->fn, 1); }
+LLVMValueRef ll_nth(Ll *l) { return LLVMGetParam(l->fn, 2); }
+
+// ----------------------------------------------------------------------------
+// constants, memory, arithmetic
+
+LLVMValueRef ll_i64(Ll *l, int64_t v) { return LLVMConstInt(l->i64, (unsigned long long)v, 1); }
+LLVMValueRef ll_i32(Ll *l, int32_t v) { return LLVMConstInt(l->i32, (unsigned long long)(int64_t)v, 1); }
+LLVMValueRef ll_f32(Ll *l, double v) { return LLVMConstReal(l->f32, v); }
+
+LLVMValueRef ll_splat(Ll *l, LLVMValueRef scalar, int lanes) {
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(scalar), (unsigned)lanes);
+    LLVMValueRef one = LLVMBuildInsertElement(l->b, LLVMGetUndef(vt), scalar, ll_i32(l, 0), "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(l->i32, (unsigned)lanes));
+    return LLVMBuildShuffleVector(l->b, one, LLVMGetUndef(vt), zeros, "");
+}
+
+LLVMValueRef ll_cast_ptr(Ll *l, LLVMValueRef p, LLVMTypeRef elem) {
+    return LLVMBuildBitCast(l->b, p, LLVMPointerType(elem, 0), "");
+}
+
+LLVMValueRef ll_at(Ll *l, LLVMTypeRef elem, LLVMValueRef p, LLVMValueRef i) {
+    return LLVMBuildGEP2(l->b, elem, p, &i, 1, "");
+}
+
+LLVMValueRef ll_load(Ll *l, LLVMTypeRef elem, LLVMValueRef p, LLVMValueRef i) {
+    return LLVMBuildLoad2(l->b, elem, ll_at(l, elem, p, i), "");
+}
+
+void ll_store(Ll *l, LLVMTypeRef elem, LLVMValueRef p, LLVMValueRef i, LLVMValueRef v) {
+    LLVMBuildStore(l->b, v, ll_at(l, elem, p, i));
+}
+
+LLVMValueRef ll_vload(Ll *l, LLVMTypeRef elem, int lanes, LLVMValueRef p, LLVMValueRef i) {
+    LLVMTypeRef vt = LLVMVectorType(elem, (unsigned)lanes);
+    LLVMValueRef vp = LLVMBuildBitCast(l->b, ll_at(l, elem, p, i), LLVMPointerType(vt, 0), "");
+    LLVMValueRef v = LLVMBuildLoad2(l->b, vt, vp, "");
+    LLVMSetAlignment(v, 1);
+    return v;
+}
+
+void ll_vstore(Ll *l, LLVMTypeRef elem, LLVMValueRef p, LLVMValueRef i, LLVMValueRef v) {
+    LLVMValueRef vp = LLVMBuildBitCast(l->b, ll_at(l, elem, p, i), LLVMPointerType(LLVMTypeOf(v), 0), "");
+    LLVMSetAlignment(LLVMBuildStore(l->b, v, vp), 1);
+}
+
+LLVMValueRef ll_add(Ll *l, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(l->b, a, b, ""); }
+LLVMValueRef ll_sub(Ll *l, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSub(l->b, a, b, ""); }
+LLVMValueRef ll_mul(Ll *l, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(l->b, a, b, ""); }
+LLVMValueRef ll_min(Ll *l, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(l->b, LLVMBuildICmp(l->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+// ----------------------------------------------------------------------------
+// intrinsics
+
+static LLVMValueRef call_intrinsic(Ll *l, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    AWQC_ASSERT(id != 0);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(l->mod, id, &overload, 1);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(l->ctx, id, &overload, 1);
+    return LLVMBuildCall2(l->b, fty, fn, args, (unsigned)n, "");
+}
+
+LLVMValueRef ll_fma(Ll *l, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return call_intrinsic(l, "llvm.fma", LLVMTypeOf(a), args, 3);
+}
+
+LLVMValueRef ll_unary_intrinsic(Ll *l, const char *name, LLVMValueRef x) {
+    return call_intrinsic(l, name, LLVMTypeOf(x), &x, 1);
+}
+
+// Halves the vector until one lane is left: log2(lanes) steps instead of a
+// sequential chain (an in-order reduction would be exact but slow).
+static LLVMValueRef reduce_tree(Ll *l, LLVMValueRef v, bool is_max) {
+    unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(v));
+    while (lanes > 1) {
+        unsigned half = lanes / 2;
+        LLVMValueRef lo_idx[32], hi_idx[32];
+        for (unsigned i = 0; i < half; i++) {
+            lo_idx[i] = ll_i32(l, (int32_t)i);
+            hi_idx[i] = ll_i32(l, (int32_t)(i + half));
+        }
+        LLVMValueRef lo = LLVMBuildShuffleVector(l->b, v, v, LLVMConstVector(lo_idx, half), "");
+        LLVMValueRef hi = LLVMBuildShuffleVector(l->b, v, v, LLVMConstVector(hi_idx, half), "");
+        if (is_max) {
+            LLVMValueRef args[2] = {lo, hi};
+            v = call_intrinsic(l, "llvm.maxnum", LLVMTypeOf(lo), args, 2);
+        } else {
+            v = LLVMBuildFAdd(l->b, lo, hi, "");
+        }
+        lanes = half;
+    }
+    return LLVMBuildExtractElement(l->b, v, ll_i32(l, 0), "");
+}
+
+LLVMValueRef ll_reduce_fadd(Ll *l, LLVMValueRef v) { return reduce_tree(l, v, false); }
+LLVMValueRef ll_reduce_fmax(Ll *l, LLVMValueRef v) { return reduce_tree(l, v, true); }
+
+// ----------------------------------------------------------------------------
+// control flow
+
+void ll_loop_begin(Ll *l, LlLoop *lp, LLVMValueRef start, LLVMValueRef end, LLVMValueRef step, int n_carried,
+                   const LLVMValueRef *init) {
+    AWQC_ASSERT(n_carried <= LL_MAX_CARRIED);
+    memset(lp, 0, sizeof *lp);
+    lp->end = end;
+    lp->step = step;
+    lp->pre = LLVMGetInsertBlock(l->b);
+    lp->header = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "loop");
+    lp->body = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "body");
+    lp->exit = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "after");
+    LLVMBuildBr(l->b, lp->header);
+    LLVMPositionBuilderAtEnd(l->b, lp->header);
+    lp->iv = LLVMBuildPhi(l->b, l->i64, "i");
+    LLVMAddIncoming(lp->iv, &start, &lp->pre, 1);
+    lp->n_carried = n_carried;
+    for (int k = 0; k < n_carried; k++) {
+        lp->carried[k] = LLVMBuildPhi(l->b, LLVMTypeOf(init[k]), "");
+        LLVMValueRef v = init[k];
+        LLVMAddIncoming(lp->carried[k], &v, &lp->pre, 1);
+        lp->next[k] = lp->carried[k];
+    }
+    LLVMBuildCondBr(l->b, LLVMBuildICmp(l->b, LLVMIntSLT, lp->iv, end, ""), lp->body, lp->exit);
+    LLVMPositionBuilderAtEnd(l->b, lp->body);
+}
+
+void ll_loop_set(LlLoop *lp, int k, LLVMValueRef next) {
+    AWQC_ASSERT(k < lp->n_carried);
+    lp->next[k] = next;
+}
+
+void ll_loop_end(Ll *l, LlLoop *lp) {
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(l->b);
+    LLVMValueRef inc = LLVMBuildAdd(l->b, lp->iv, lp->step, "");
+    LLVMAddIncoming(lp->iv, &inc, &latch, 1);
+    for (int k = 0; k < lp->n_carried; k++) LLVMAddIncoming(lp->carried[k], &lp->next[k], &latch, 1);
+    LLVMBuildBr(l->b, lp->header);
+    LLVMPositionBuilderAtEnd(l->b, lp->exit);
+}
+
+void ll_if_begin(Ll *l, LlIf *c, LLVMValueRef cond) {
+    c->then = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "then");
+    c->after = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "endif");
+    LLVMBuildCondBr(l->b, cond, c->then, c->after);
+    LLVMPositionBuilderAtEnd(l->b, c->then);
+}
+
+void ll_if_end(Ll *l, LlIf *c) {
+    LLVMBuildBr(l->b, c->after);
+    LLVMPositionBuilderAtEnd(l->b, c->after);
+}
+
+void ll_share(Ll *l, LLVMValueRef n, int64_t align, LLVMValueRef *lo, LLVMValueRef *hi) {
+    // chunk = ceil(ceil(n / align) / nth) * align
+    LLVMValueRef units = LLVMBuildSDiv(l->b, ll_add(l, n, ll_i64(l, align - 1)), ll_i64(l, align), "");
+    LLVMValueRef per = LLVMBuildSDiv(l->b, ll_sub(l, ll_add(l, units, ll_nth(l)), ll_i64(l, 1)), ll_nth(l), "");
+    LLVMValueRef chunk = ll_mul(l, per, ll_i64(l, align));
+    *lo = ll_min(l, ll_mul(l, ll_ith(l), chunk), n);
+    *hi = ll_min(l, ll_add(l, *lo, chunk), n);
+}
+
+// ----------------------------------------------------------------------------
+// dot product
+
+LLVMValueRef ll_dot(Ll *l, LLVMValueRef a, LLVMValueRef b, int64_t n) {
+    enum { ACCS = 4 };
+    int vw = l->vw;
+    int64_t wide = n / (vw * ACCS) * (vw * ACCS);
+    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(l->f32, (unsigned)vw));
+    LLVMValueRef init[ACCS] = {zero, zero, zero, zero};
+    LlLoop lp;
+    ll_loop_begin(l, &lp, ll_i64(l, 0), ll_i64(l, wide), ll_i64(l, vw * ACCS), ACCS, init);
+    for (int k = 0; k < ACCS; k++) {
+        LLVMValueRef at = ll_add(l, lp.iv, ll_i64(l, k * vw));
+        LLVMValueRef va = ll_vload(l, l->f32, vw, a, at), vb = ll_vload(l, l->f32, vw, b, at);
+        ll_loop_set(&lp, k, ll_fma(l, va, vb, ll_loop_result(&lp, k)));
+    }
+    ll_loop_end(l, &lp);
+    LLVMValueRef acc = LLVMBuildFAdd(l->b, LLVMBuildFAdd(l->b, ll_loop_result(&lp, 0), ll_loop_result(&lp, 1), ""),
+                                     LLVMBuildFAdd(l->b, ll_loop_result(&lp, 2), ll_loop_result(&lp, 3), ""), "");
+    for (int64_t k = wide; k + vw <= n; k += vw)
+        acc = ll_fma(l, ll_vload(l, l->f32, vw, a, ll_i64(l, k)), ll_vload(l, l->f32, vw, b, ll_i64(l, k)), acc);
+    LLVMValueRef sum = ll_reduce_fadd(l, acc);
+    for (int64_t k = n / vw * vw; k < n; k++)
+        sum = ll_fma(l, ll_load(l, l->f32, a, ll_i64(l, k)), ll_load(l, l->f32, b, ll_i64(l, k)), sum);
+    return sum;
+}

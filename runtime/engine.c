@@ -1,0 +1,97 @@
+// engine.c: the Engine of engine.h. It picks what executes a model: the
+// CPU code a compiled artifact carries (runtime/cpu_engine.c), or the
+// reference interpreter, and forwards each call to it.
+#include "runtime/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cpu/cpu_codegen.h"
+#include "runtime/artifact.h"
+#include "runtime/cpu_engine.h"
+#include "runtime/interp.h"
+
+struct Engine {
+    Interp *interp;  // one of the two
+    CpuEngine *cpu;
+    char *name;
+};
+
+// ----------------------------------------------------------------------------
+// creation
+
+static const uint8_t *cpu_code(const Model *m, uint64_t *size) {
+    return m->artifact ? artifact_find(m->artifact, AWQX_SEC_CPU_CODE, size) : NULL;
+}
+
+static bool cpu_code_runs_here(const Model *m, AwqcError *err) {
+    uint64_t size = 0;
+    const uint8_t *info = artifact_find(m->artifact, AWQX_SEC_CPU_INFO, &size);
+    if (!info) return awqc_fail(err, "%s: has CPU code but no '%s' section", m->path, AWQX_SEC_CPU_INFO);
+    char *text = xmalloc(size + 1);
+    memcpy(text, info, size);
+    text[size] = '\0';
+    bool ok = cpu_engine_can_run(text, m->path, err);
+    free(text);
+    return ok;
+}
+
+static Engine *new_compiled(const Model *m, const EngineOptions *o, AwqcError *err) {
+    uint64_t size = 0;
+    const uint8_t *so = cpu_code(m, &size);
+    if (!cpu_code_runs_here(m, err)) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, " (--engine interp runs its plan with the interpreter)");
+        return NULL;
+    }
+    CpuEngine *c = cpu_engine_new(m->graph, so, (size_t)size, m->path, o->n_ctx, o->n_threads, 0, err);
+    if (!c) return NULL;
+    Engine *e = xcalloc(1, sizeof *e);
+    e->cpu = c;
+    const char *target = artifact_meta_string(m->artifact, "target");
+    e->name = awqc_asprintf("compiled %s", target ? target : "cpu");
+    return e;
+}
+
+Engine *engine_new(const Model *m, const EngineOptions *o, AwqcError *err) {
+    bool has_code = cpu_code(m, &(uint64_t){0}) != NULL;
+    if (o->kind == ENGINE_COMPILED && !has_code) {
+        awqc_fail(err, "%s: holds no compiled CPU code (compile it with awqc compile -o OUT.awqx)", m->path);
+        return NULL;
+    }
+    if (o->kind != ENGINE_INTERP && has_code) return new_compiled(m, o, err);
+    Interp *in = interp_new(m->graph, o->n_ctx, o->n_threads, err);
+    if (!in) return NULL;
+    Engine *e = xcalloc(1, sizeof *e);
+    e->interp = in;
+    e->name = xstrdup("interp");
+    return e;
+}
+
+void engine_free(Engine *e) {
+    if (!e) return;
+    interp_free(e->interp);
+    cpu_engine_free(e->cpu);
+    free(e->name);
+    free(e);
+}
+
+// ----------------------------------------------------------------------------
+// state and running
+
+const char *engine_name(const Engine *e) { return e->name; }
+int engine_pos(const Engine *e) { return e->cpu ? cpu_engine_pos(e->cpu) : interp_pos(e->interp); }
+int engine_n_ctx(const Engine *e) { return e->cpu ? cpu_engine_n_ctx(e->cpu) : interp_n_ctx(e->interp); }
+int engine_threads(const Engine *e) { return e->cpu ? cpu_engine_threads(e->cpu) : interp_threads(e->interp); }
+int64_t engine_vocab(const Engine *e) { return e->cpu ? cpu_engine_vocab(e->cpu) : interp_vocab(e->interp); }
+void engine_reset(Engine *e) { engine_rewind(e, 0); }
+void engine_rewind(Engine *e, int pos) {
+    if (e->cpu) cpu_engine_rewind(e->cpu, pos);
+    else interp_rewind(e->interp, pos);
+}
+
+const float *engine_forward(Engine *e, const int32_t *tokens, int n, bool all_rows, AwqcError *err) {
+    if (e->cpu) return cpu_engine_forward(e->cpu, tokens, n, all_rows, err);
+    return interp_forward(e->interp, tokens, n, all_rows, err);
+}
