@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# gpu_decode_vs_hf.sh: on a machine with an NVIDIA GPU, decode speed of a
+# synthetic Llama-2-7B (W4, group 128) compiled by awqc for CUDA against HF
+# transformers FP16 eager on random weights of the same shape, and against
+# the HBM bound (bytes read per token / measured device copy bandwidth).
+# Usage: bench/gpu_decode_vs_hf.sh [BUILD_DIR] (default build-release); env
+# TOKENIZER=DIR (a folder with tokenizer.json; default /tmp/ref/awq4), SHAPE
+# overrides (DIM LAYERS HEADS KV FFN VOCAB GROUP), TOKENS (128), SM (auto).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build-release}
+awqc=$build/cli/awqc
+DIM=${DIM:-4096} LAYERS=${LAYERS:-32} HEADS=${HEADS:-32} KV=${KV:-32} FFN=${FFN:-11008} VOCAB=${VOCAB:-32000}
+GROUP=${GROUP:-128} TOKENS=${TOKENS:-128} TOKENIZER=${TOKENIZER:-/tmp/ref/awq4}
+work=${WORK:-/tmp/awqc-gpu-bench}
+mkdir -p "$work"
+if ! nvidia-smi -L >/dev/null 2>&1; then echo "SKIP: no GPU (nvidia-smi failed)"; exit 77; fi
+[ -x "$awqc" ] || { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$build" -j"$(nproc)" --target awqc; }
+SM=${SM:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}
+
+model=$work/llama2-7b-w4g$GROUP
+[ -f "$model/model.safetensors" ] || "$awqc" synth --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
+    --ffn "$FFN" --vocab "$VOCAB" --group "$GROUP" --tokenizer "$TOKENIZER" -o "$model"
+"$awqc" compile -m "$model" --target "cuda:sm_$SM" -c 512 -o "$work/model.awqx"
+
+# awqc: decode tok/s and the device copy bandwidth (awqc bench --engine cuda reports both).
+ours=$("$awqc" bench -m "$work/model.awqx" --engine cuda -p 16 -n "$TOKENS" 2>&1 | tee "$work/awqc.log" |
+       awk '/tg/ {for (i = 1; i <= NF; i++) if ($i == "tok/s") print $(i - 1)}' | tail -1)
+bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") print $(i - 1)}' "$work/awqc.log" | tail -1)
+hf=$(python3 "$root/bench/gpu_hf_decode.py" --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
+     --ffn "$FFN" --vocab "$VOCAB" --tokens "$TOKENS" | awk '{print $3}')
+# Bytes per decoded token: the artifact's weights (every one is read once per token).
+wbytes=$(stat -c %s "$work/model.awqx")
+python3 - "$ours" "$hf" "$bw" "$wbytes" <<'PY'
+import sys
+ours, hf, bw, wbytes = (float(x) if x else 0.0 for x in sys.argv[1:])
+print(f"awqc W4-g128 decode   {ours:8.1f} tok/s")
+print(f"HF FP16 eager decode  {hf:8.1f} tok/s")
+print(f"speed-up              {ours / hf if hf else 0:8.2f} x   (goal >= 3.5)")
+if bw:
+    bound = bw * 1e9 / wbytes
+    print(f"HBM bound             {bound:8.1f} tok/s  ({wbytes / 1e9:.2f} GB/token at {bw:.0f} GB/s copy bandwidth)")
+    print(f"fraction of bound     {ours / bound * 100 if bound else 0:8.1f} %   (goal >= 75)")
+PY

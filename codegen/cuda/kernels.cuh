@@ -1,0 +1,434 @@
+// kernels.cuh: the kernel templates every generated .cu starts with; the code
+// generator (emit.c) appends one extern "C" wrapper per shape that
+// instantiates them with the plan's constants. Self-contained CUDA C++ for
+// NVRTC: no system headers, f16 decoded with one PTX instruction.
+// Activations are f32 [T, width] rows; accumulation in f32 (norms in f64).
+
+typedef unsigned int u32;
+typedef unsigned short u16;
+
+// Every kernel takes this one struct, filled per node by the runtime: the
+// node's output buffer, its operands (node buffers or weights on the device),
+// the KV cache of an attention node, the scratch buffer, token ids and the
+// position (in device memory, so a captured decode graph can be replayed).
+struct KArgs {
+    float *out;
+    const void *in[4];
+    float *kc, *vc;
+    float *scratch;
+    const int *ids;
+    const int *pos;
+    int *out_i;
+    int T;
+    float eps, theta;
+};
+
+#define FULL_MASK 0xffffffffu
+#define INFINITY __int_as_float(0x7f800000)
+
+// ----------------------------------------------------------------------------
+// helpers
+
+__device__ __forceinline__ float h2f(u16 h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+    return v;
+}
+
+__device__ __forceinline__ int flat_tid() { return threadIdx.x + threadIdx.y * blockDim.x; }
+__device__ __forceinline__ int flat_threads() { return blockDim.x * blockDim.y; }
+
+// Sum over the block (a multiple of 32 threads); every thread gets it. The
+// warps' partials are added in a fixed order so runs repeat exactly.
+__device__ double block_sum_d(double v, double *red) {
+    v = warp_sum_d(v);
+    __syncthreads(); // red may still be read by a previous call
+    if ((flat_tid() & 31) == 0) red[flat_tid() >> 5] = v;
+    __syncthreads();
+    double s = 0;
+    for (int w = 0; w < flat_threads() / 32; w++) s += red[w];
+    return s;
+}
+
+__device__ float block_max_f(float v, float *red) {
+    v = warp_max(v);
+    __syncthreads();
+    if ((flat_tid() & 31) == 0) red[flat_tid() >> 5] = v;
+    __syncthreads();
+    float m = -INFINITY;
+    for (int w = 0; w < flat_threads() / 32; w++) m = fmaxf(m, red[w]);
+    return m;
+}
+
+// 1 / rms of a row, as the reference computes it (sum of squares in f64).
+template <int D>
+__device__ float rms_inv(const float *x, float eps, double *red) {
+    double ss = 0;
+    for (int i = flat_tid(); i < D; i += flat_threads()) ss += (double)x[i] * x[i];
+    ss = block_sum_d(ss, red);
+    return (float)(1.0 / sqrt(ss / (double)D + eps));
+}
+
+// x[k], normalised when the node carries an RMSNorm gain g.
+__device__ __forceinline__ float norm_x(const float *x, const float *g, float inv, int k) {
+    return g ? x[k] * inv * g[k] : x[k];
+}
+
+// ----------------------------------------------------------------------------
+// embedding, norms
+
+template <int D>
+__device__ void embedding(const KArgs &a) {
+    int t = blockIdx.y;
+    const float *row = (const float *)a.in[0] + (size_t)a.ids[t] * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) a.out[(size_t)t * D + i] = row[i];
+}
+
+// in: x, gain. Writes out (or scratch when TO_SCRATCH: the first half of an
+// unfused-on-the-device rms_norm_linear).
+template <int D, bool TO_SCRATCH>
+__device__ void rms_norm(const KArgs &a) {
+    __shared__ double red[32];
+    int t = blockIdx.y;
+    const float *x = (const float *)a.in[0] + (size_t)t * D, *g = (const float *)a.in[1];
+    float *y = (TO_SCRATCH ? a.scratch : a.out) + (size_t)t * D;
+    float inv = rms_inv<D>(x, a.eps, red);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) y[i] = x[i] * inv * g[i];
+}
+
+template <int D>
+__device__ void layer_norm(const KArgs &a) {
+    __shared__ double red[32];
+    int t = blockIdx.y;
+    const float *x = (const float *)a.in[0] + (size_t)t * D, *w = (const float *)a.in[1],
+                *b = (const float *)a.in[2];
+    double s = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) s += x[i];
+    double mean = block_sum_d(s, red) / (double)D, v = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) v += (x[i] - mean) * (x[i] - mean);
+    float inv = (float)(1.0 / sqrt(block_sum_d(v, red) / (double)D + a.eps));
+    for (int i = threadIdx.x; i < D; i += blockDim.x)
+        a.out[(size_t)t * D + i] = (float)(x[i] - mean) * inv * w[i] + (b ? b[i] : 0.0f);
+}
+
+// ----------------------------------------------------------------------------
+// W4A16-style GEMV on the awq-gemm bytes: qweight u32 [K, N/8] (nibble i of
+// word (k, c) is row 8c + order(i)), qzeros u32 [K/G, N/8] alike, scales f16
+// [K/G, N]. A block covers CW words (8*CW rows) with CW x KS threads; the KS
+// threads of a column split the groups and their partials are added in order.
+// Operands: x, (gain when NORM), packed W, residual when RES, bias when BIAS.
+// One token per blockIdx.y: decode reads the weights exactly once.
+
+__device__ __forceinline__ int gemm_order(int i) { return (i & 3) * 2 + (i >> 2); }
+
+template <int N, int K, int G, int CW, int KS, bool NORM, bool RES, bool BIAS>
+__device__ void gemv_q4(const KArgs &a) {
+    constexpr int NW = N / 8, NG = K / G;
+    __shared__ double red[32];
+    __shared__ float part[KS][8][CW + 1];
+    int t = blockIdx.y, wi = NORM ? 2 : 1;
+    const float *x = (const float *)a.in[0] + (size_t)t * K;
+    const float *g = NORM ? (const float *)a.in[1] : 0;
+    const u32 *qw = (const u32 *)a.in[wi];
+    const u32 *qz = qw + (size_t)K * NW;
+    const u16 *sc = (const u16 *)(qz + (size_t)NG * NW);
+    float inv = NORM ? rms_inv<K>(x, a.eps, red) : 1.0f;
+    int c = blockIdx.x * CW + threadIdx.x;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int grp = threadIdx.y; c < NW && grp < NG; grp += KS) {
+        u32 zw = __ldg(qz + (size_t)grp * NW + c);
+        float z[8], qx[8];
+        for (int i = 0; i < 8; i++) z[i] = (float)((zw >> (4 * i)) & 15u), qx[i] = 0.0f;
+        for (int kk = 0; kk < G; kk++) {
+            int k = grp * G + kk;
+            float xv = norm_x(x, g, inv, k);
+            u32 w = __ldg(qw + (size_t)k * NW + c);
+            for (int i = 0; i < 8; i++) qx[i] += ((float)((w >> (4 * i)) & 15u) - z[i]) * xv;
+        }
+        for (int i = 0; i < 8; i++) acc[i] += h2f(sc[(size_t)grp * N + 8 * c + gemm_order(i)]) * qx[i];
+    }
+    for (int i = 0; i < 8; i++) part[threadIdx.y][i][threadIdx.x] = acc[i];
+    __syncthreads();
+    if (threadIdx.y != 0 || c >= NW) return;
+    const float *res = RES ? (const float *)a.in[wi + 1] + (size_t)t * N : 0;
+    const float *bias = BIAS ? (const float *)a.in[RES ? wi + 2 : wi + 1] : 0;
+    for (int i = 0; i < 8; i++) {
+        float v = 0.0f;
+        for (int s = 0; s < KS; s++) v += part[s][i][threadIdx.x];
+        int row = 8 * c + gemm_order(i);
+        if (BIAS) v += bias[row];
+        a.out[(size_t)t * N + row] = RES ? res[row] + v : v;
+    }
+}
+
+// The same for an f32 weight [N, K]: one warp per output row, 8 per block.
+template <int N, int K, bool NORM, bool RES, bool BIAS>
+__device__ void gemv_f32(const KArgs &a) {
+    __shared__ double red[32];
+    int t = blockIdx.y, wi = NORM ? 2 : 1, lane = threadIdx.x & 31;
+    int n = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    const float *x = (const float *)a.in[0] + (size_t)t * K;
+    const float *g = NORM ? (const float *)a.in[1] : 0;
+    const float *w = (const float *)a.in[wi] + (size_t)n * K;
+    float inv = NORM ? rms_inv<K>(x, a.eps, red) : 1.0f;
+    if (n >= N) return;
+    float acc = 0.0f;
+    for (int k = lane; k < K; k += 32) acc += norm_x(x, g, inv, k) * __ldg(w + k);
+    acc = warp_sum(acc);
+    if (lane != 0) return;
+    if (BIAS) acc += ((const float *)a.in[RES ? wi + 2 : wi + 1])[n];
+    a.out[(size_t)t * N + n] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + n] + acc : acc;
+}
+
+// ----------------------------------------------------------------------------
+// prefill GEMM on tensor cores: Y[T, N] = X[T, K] W^T with W dequantised to
+// f16 tiles in shared memory and X rounded to f16 (f32 accumulation), one
+// mma.sync m16n8k16 per warp step. A block computes 64 tokens x 64 rows with
+// 4 warps (each 16 tokens x 64 rows). X comes from scratch when NORM (the
+// rms_norm kernel ran first), else from operand 0.
+
+__device__ __forceinline__ u32 pack_h2(float lo, float hi) {
+    u16 l, h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(l) : "f"(lo));
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(hi));
+    return (u32)l | ((u32)h << 16);
+}
+
+__device__ __forceinline__ void mma_16816(float *d, const u32 *a, const u32 *b) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+template <int N, int K, int G, bool NORM, bool RES, bool BIAS>
+__device__ void gemm_q4_mma(const KArgs &a) {
+    constexpr int NW = N / 8, NG = K / G, BT = 64, BN = 64, BK = 16;
+    __shared__ u32 xs[BT][BK / 2 + 4]; // f16 pairs, padded against bank conflicts
+    __shared__ u32 ws[BN][BK / 2 + 4];
+    int wi = NORM ? 2 : 1, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int t0 = blockIdx.y * BT, n0 = blockIdx.x * BN;
+    const float *x = NORM ? a.scratch : (const float *)a.in[0];
+    const u32 *qw = (const u32 *)a.in[wi];
+    const u32 *qz = qw + (size_t)K * NW;
+    const u16 *sc = (const u16 *)(qz + (size_t)NG * NW);
+    float acc[8][4];
+    for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        // 128 threads stage X[64 x 16] and W[64 x 16] (as f16 pairs).
+        for (int e = threadIdx.x; e < BT * BK / 2; e += blockDim.x) {
+            int r = e / (BK / 2), p = e % (BK / 2), t = t0 + r, k = k0 + 2 * p;
+            float v0 = t < a.T ? x[(size_t)t * K + k] : 0.0f, v1 = t < a.T ? x[(size_t)t * K + k + 1] : 0.0f;
+            xs[r][p] = pack_h2(v0, v1);
+        }
+        for (int e = threadIdx.x; e < BN * BK / 2; e += blockDim.x) {
+            int r = e / (BK / 2), p = e % (BK / 2), n = n0 + r, k = k0 + 2 * p;
+            float w2[2] = {0.0f, 0.0f};
+            for (int h = 0; n < N && h < 2; h++) {
+                int kk = k + h, c = n / 8, i = (n % 8) / 2 + ((n % 8) & 1) * 4, grp = kk / G;
+                float q = (float)((__ldg(qw + (size_t)kk * NW + c) >> (4 * i)) & 15u);
+                float z = (float)((__ldg(qz + (size_t)grp * NW + c) >> (4 * i)) & 15u);
+                w2[h] = (q - z) * h2f(sc[(size_t)grp * N + n]);
+            }
+            ws[r][p] = pack_h2(w2[0], w2[1]);
+        }
+        __syncthreads();
+        int g4 = lane >> 2, q4 = lane & 3, tr = warp * 16;
+        u32 af[4] = {xs[tr + g4][q4], xs[tr + g4 + 8][q4], xs[tr + g4][q4 + 4], xs[tr + g4 + 8][q4 + 4]};
+        for (int j = 0; j < 8; j++) {
+            u32 bf[2] = {ws[j * 8 + g4][q4], ws[j * 8 + g4][q4 + 4]};
+            mma_16816(acc[j], af, bf);
+        }
+        __syncthreads();
+    }
+    const float *res = RES ? (const float *)a.in[wi + 1] : 0;
+    const float *bias = BIAS ? (const float *)a.in[RES ? wi + 2 : wi + 1] : 0;
+    int g4 = lane >> 2, q4 = lane & 3;
+    for (int j = 0; j < 8; j++)
+        for (int h = 0; h < 4; h++) {
+            int t = t0 + warp * 16 + g4 + (h >> 1) * 8, n = n0 + j * 8 + q4 * 2 + (h & 1);
+            if (t >= a.T || n >= N) continue;
+            float v = acc[j][h] + (BIAS ? bias[n] : 0.0f);
+            a.out[(size_t)t * N + n] = RES ? res[(size_t)t * N + n] + v : v;
+        }
+}
+
+// ----------------------------------------------------------------------------
+// rotary, KV cache, attention
+
+// Rotates the pair (a, b) of one head by position pos, as the reference does
+// (frequencies in f32: 1 / theta^(2i / HD)).
+template <int HD, bool HALVES>
+__device__ __forceinline__ void rotate_pair(float *dst, const float *src, int i, int pos, float theta) {
+    float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)HD);
+    float ang = (float)pos * inv_freq, c = cosf(ang), s = sinf(ang);
+    int ia = HALVES ? i : 2 * i, ib = HALVES ? i + HD / 2 : 2 * i + 1;
+    float x0 = src[ia], x1 = src[ib];
+    dst[ia] = x0 * c - x1 * s;
+    dst[ib] = x0 * s + x1 * c;
+}
+
+// Standalone rope: in x [T, H*HD] -> out.
+template <int H, int HD, bool HALVES>
+__device__ void rope(const KArgs &a) {
+    int t = blockIdx.y, pos = *a.pos + t;
+    const float *x = (const float *)a.in[0] + (size_t)t * H * HD;
+    float *y = a.out + (size_t)t * H * HD;
+    for (int e = threadIdx.x; e < H * HD / 2; e += blockDim.x)
+        rotate_pair<HD, HALVES>(y + (e / (HD / 2)) * HD, x + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
+}
+
+// Stores token t's K and V rows at cache row pos + t and its (rotated) query
+// in scratch. MERGED: operand 0 holds q|k|v side by side; else q, k, v are
+// operands 0..2. ROT: rotate q and k (rope_attention), else copy (attention).
+template <int H, int KVH, int HD, bool MERGED, bool ROT, bool HALVES>
+__device__ void qkv_store(const KArgs &a) {
+    constexpr int QD = H * HD, KVD = KVH * HD;
+    int t = blockIdx.y, pos = *a.pos + t;
+    const float *q, *k, *v;
+    if (MERGED) {
+        q = (const float *)a.in[0] + (size_t)t * (QD + 2 * KVD);
+        k = q + QD, v = q + QD + KVD;
+    } else {
+        q = (const float *)a.in[0] + (size_t)t * QD;
+        k = (const float *)a.in[1] + (size_t)t * KVD, v = (const float *)a.in[2] + (size_t)t * KVD;
+    }
+    float *qo = a.scratch + (size_t)t * QD, *ko = a.kc + (size_t)pos * KVD, *vo = a.vc + (size_t)pos * KVD;
+    for (int e = threadIdx.x; e < QD / 2; e += blockDim.x) {
+        if (ROT) rotate_pair<HD, HALVES>(qo + (e / (HD / 2)) * HD, q + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
+        else qo[2 * e] = q[2 * e], qo[2 * e + 1] = q[2 * e + 1];
+    }
+    for (int e = threadIdx.x; e < KVD / 2; e += blockDim.x) {
+        if (ROT) rotate_pair<HD, HALVES>(ko + (e / (HD / 2)) * HD, k + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
+        else ko[2 * e] = k[2 * e], ko[2 * e + 1] = k[2 * e + 1];
+    }
+    for (int e = threadIdx.x; e < KVD; e += blockDim.x) vo[e] = v[e];
+}
+
+// Causal attention of query (t, head blockIdx.x) from scratch over cache rows
+// 0..pos+t. Scores live in dynamic shared memory (HD + n_ctx floats), so
+// decode and prefill share one kernel: a block per (head, token).
+template <int H, int KVH, int HD>
+__device__ void attention(const KArgs &a) {
+    constexpr int QD = H * HD, KVD = KVH * HD;
+    extern __shared__ float smem[];
+    __shared__ double redd[32];
+    __shared__ float redf[32];
+    float *qs = smem, *sc = smem + HD;
+    int h = blockIdx.x, t = blockIdx.y, n = *a.pos + t + 1, kvh = h / (H / KVH);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) qs[d] = a.scratch[(size_t)t * QD + h * HD + d];
+    __syncthreads();
+    float scale = 1.0f / sqrtf((float)HD), mx = -INFINITY;
+    for (int j = warp; j < n; j += warps) {
+        const float *kr = a.kc + (size_t)j * KVD + kvh * HD;
+        float s = 0.0f;
+        for (int d = lane; d < HD; d += 32) s += qs[d] * kr[d];
+        s = warp_sum(s) * scale;
+        if (lane == 0) sc[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = block_max_f(mx, redf);
+    double sum = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) sum += sc[j] = expf(sc[j] - mx);
+    sum = block_sum_d(sum, redd);
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
+        float o = 0.0f;
+        for (int j = 0; j < n; j++) o += (float)(sc[j] / sum) * a.vc[(size_t)j * KVD + kvh * HD + d];
+        a.out[(size_t)t * QD + h * HD + d] = o;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// elementwise: a block of 256 per 256 features of a row, blockIdx.y = token
+
+__device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
+
+// SPLIT: operand 0 is [T, 2W] gate|up; else gate and up are operands 0 and 1.
+template <int W, bool SPLIT>
+__device__ void silu_mul(const KArgs &a) {
+    int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= W) return;
+    const float *gate = (const float *)a.in[0] + (size_t)t * (SPLIT ? 2 * W : W);
+    const float *up = SPLIT ? gate + W : (const float *)a.in[1] + (size_t)t * W;
+    a.out[(size_t)t * W + i] = silu_f(gate[i]) * up[i];
+}
+
+// OP: 0 silu, 1 relu, 2 gelu (tanh), 3 add, 4 mul, 5 awq_scale (x / s[i]).
+template <int W, int OP>
+__device__ void pointwise(const KArgs &a) {
+    int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= W) return;
+    size_t at = (size_t)t * W + i;
+    float v = ((const float *)a.in[0])[at], r;
+    if (OP == 0) r = silu_f(v);
+    else if (OP == 1) r = v > 0 ? v : 0;
+    else if (OP == 2) r = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+    else if (OP == 3) r = v + ((const float *)a.in[1])[at];
+    else if (OP == 4) r = v * ((const float *)a.in[1])[at];
+    else r = v / ((const float *)a.in[1])[i];
+    a.out[at] = r;
+}
+
+// out[t, :] = x[t, OFF : OFF + W] of x [T, NIN].
+template <int NIN, int OFF, int W>
+__device__ void slice(const KArgs &a) {
+    int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < W) a.out[(size_t)t * W + i] = ((const float *)a.in[0])[(size_t)t * NIN + OFF + i];
+}
+
+template <int D>
+__device__ void softmax(const KArgs &a) {
+    __shared__ double redd[32];
+    __shared__ float redf[32];
+    int t = blockIdx.y;
+    const float *x = (const float *)a.in[0] + (size_t)t * D;
+    float *y = a.out + (size_t)t * D, mx = -INFINITY;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) mx = fmaxf(mx, x[i]);
+    mx = block_max_f(mx, redf);
+    double s = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) s += y[i] = expf(x[i] - mx);
+    s = block_sum_d(s, redd);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) y[i] = (float)(y[i] / s);
+}
+
+// ----------------------------------------------------------------------------
+// sampling on the device: greedy pick of the last row of logits [T, V]
+// (ties to the lower id, as the host sampler does).
+
+template <int V>
+__device__ void argmax_last(const KArgs &a) {
+    __shared__ float bv[1024];
+    __shared__ int bi[1024];
+    const float *x = (const float *)a.in[0] + (size_t)(a.T - 1) * V;
+    float best = -INFINITY;
+    int arg = 0;
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        if (x[i] > best) best = x[i], arg = i;
+    bv[threadIdx.x] = best, bi[threadIdx.x] = arg;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            float o = bv[threadIdx.x + s];
+            int oi = bi[threadIdx.x + s];
+            if (o > bv[threadIdx.x] || (o == bv[threadIdx.x] && oi < bi[threadIdx.x])) bv[threadIdx.x] = o, bi[threadIdx.x] = oi;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) *a.out_i = bi[0];
+}

@@ -1,0 +1,419 @@
+// cuda_engine.c: the GPU executor of cuda_engine.h. Every buffer lives on the
+// device for the engine's lifetime: weights as the plan stores them (f32, or
+// the awq-gemm bytes the kernels dequantise in registers), one buffer per
+// plan-memory slot, the KV cache, scratch; token ids and the position are in
+// device memory too, so the decode step is captured once as a CUDA graph and
+// replayed for every token.
+#include "runtime/cuda/cuda_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cuda/cuda_codegen.h"
+#include "runtime/artifact.h"
+#include "runtime/cuda/cuda_driver.h"
+
+// Mirrors struct KArgs of codegen/cuda/kernels.cuh, field for field.
+typedef struct {
+    CUdeviceptr out;
+    CUdeviceptr in[4];
+    CUdeviceptr kc, vc, scratch, ids, pos, out_i;
+    int T;
+    float eps, theta;
+} KArgsHost;
+
+typedef struct {
+    char name[CUDA_KERNEL_NAME_MAX];
+    CUfunction f;
+    int smem_set; // dynamic shared memory the function was opened up to
+} KernelFn;
+
+struct CudaEngine {
+    CudaDriver d;
+    const Graph *g;
+    int n_ctx, pos, input_node;
+    int64_t vocab, id_limit;
+    CUstream stream;
+    CUmodule module;
+    KernelFn *fns;
+    size_t n_fns, cap_fns;
+    CUdeviceptr *allocs; // everything to free
+    size_t n_allocs, cap_allocs;
+    CUdeviceptr *weight_dev, *value_dev, *kv_k, *kv_v;
+    CUdeviceptr scratch, ids, pos_dev, argmax_dev;
+    float *logits; // host copy of the last forward's logits
+    size_t logits_cap; // floats
+    CUgraph graph;
+    CUgraphExec graph_exec;
+    char desc[256];
+};
+
+// ----------------------------------------------------------------------------
+// device memory
+
+static bool dev_alloc(CudaEngine *e, size_t bytes, CUdeviceptr *p, AwqcError *err) {
+    char what[96];
+    snprintf(what, sizeof what, "cuMemAlloc(%zu bytes)", bytes);
+    if (!cuda_check(&e->d, e->d.MemAlloc(p, bytes ? bytes : 4), what, err)) return false;
+    GROW(e->allocs, e->cap_allocs, e->n_allocs + 1);
+    e->allocs[e->n_allocs++] = *p;
+    return cuda_check(&e->d, e->d.MemsetD8(*p, 0, bytes ? bytes : 4), "cuMemsetD8", err);
+}
+
+static bool upload(CudaEngine *e, const void *src, size_t bytes, CUdeviceptr *p, AwqcError *err) {
+    return dev_alloc(e, bytes, p, err) && cuda_check(&e->d, e->d.MemcpyHtoD(*p, src, bytes), "cuMemcpyHtoD", err);
+}
+
+static bool weight_used(const Graph *g, size_t w) {
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k].kind == OPND_WEIGHT && (size_t)g->nodes[i].in[k].index == w) return true;
+    return false;
+}
+
+// Weights go up once, in the form the kernels read.
+static bool upload_weights(CudaEngine *e, AwqcError *err) {
+    const Graph *g = e->g;
+    e->weight_dev = xcalloc(g->n_weights + 1, sizeof *e->weight_dev);
+    for (size_t i = 0; i < g->n_weights; i++) {
+        const Weight *w = &g->weights[i];
+        if (!weight_used(g, i)) continue;
+        if (w->type.dtype == DT_F32 && w->data) {
+            if (!upload(e, w->data, sizeof(float) * (size_t)ir_type_elements(&w->type), &e->weight_dev[i], err))
+                return false;
+        } else if (w->type.dtype == DT_Q4 && w->packed && w->layout && strcmp(w->layout, "awq-gemm") == 0) {
+            if (!upload(e, w->packed, w->packed_size, &e->weight_dev[i], err)) return false;
+        } else {
+            return awqc_fail(err, "weight '%s' (%s) is neither bound f32 data nor q4 packed as awq-gemm; compile the "
+                             "model with --target cuda:sm_XX first", w->name, ir_dtype_name(w->type.dtype));
+        }
+    }
+    return true;
+}
+
+static int64_t value_width(const Type *t) {
+    int64_t w = 1;
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d].kind == DIM_CONST) w *= t->dims[d].size;
+    return w;
+}
+
+// A node's slot (plan-memory's buf), or -1 when it must have its own buffer:
+// no buf, or a buf shared with one of its operands (a kernel must not read
+// and write the same rows).
+static int node_slot(const Graph *g, int i) {
+    const Node *n = &g->nodes[i];
+    int buf = (int)ir_node_attr_int(n, "buf", -1);
+    for (int k = 0; buf >= 0 && k < n->n_in; k++)
+        if (n->in[k].kind == OPND_NODE && ir_node_attr_int(&g->nodes[n->in[k].index], "buf", -2) == buf) return -1;
+    return buf;
+}
+
+static bool alloc_values(CudaEngine *e, AwqcError *err) {
+    const Graph *g = e->g;
+    e->value_dev = xcalloc(g->n_nodes, sizeof *e->value_dev);
+    int n_slots = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) n_slots = node_slot(g, (int)i) + 1 > n_slots ? node_slot(g, (int)i) + 1 : n_slots;
+    int64_t *slot_bytes = xcalloc((size_t)n_slots + 1, sizeof *slot_bytes);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        int s = node_slot(g, (int)i);
+        int64_t bytes = 4 * value_width(&g->nodes[i].type) * e->n_ctx;
+        if (s >= 0 && bytes > slot_bytes[s]) slot_bytes[s] = bytes;
+    }
+    CUdeviceptr *slot_dev = xcalloc((size_t)n_slots + 1, sizeof *slot_dev);
+    bool ok = true;
+    for (int s = 0; ok && s < n_slots; s++)
+        if (slot_bytes[s]) ok = dev_alloc(e, (size_t)slot_bytes[s], &slot_dev[s], err);
+    for (size_t i = 0; ok && i < g->n_nodes; i++) {
+        int s = node_slot(g, (int)i);
+        if ((int)i == e->input_node) e->value_dev[i] = e->ids;
+        else if (s >= 0) e->value_dev[i] = slot_dev[s];
+        else ok = dev_alloc(e, (size_t)(4 * value_width(&g->nodes[i].type) * e->n_ctx), &e->value_dev[i], err);
+    }
+    free(slot_bytes);
+    free(slot_dev);
+    return ok;
+}
+
+// KV cache per attention node, and the scratch the largest node needs.
+static bool alloc_state(CudaEngine *e, AwqcError *err) {
+    const Graph *g = e->g;
+    e->kv_k = xcalloc(g->n_nodes, sizeof *e->kv_k);
+    e->kv_v = xcalloc(g->n_nodes, sizeof *e->kv_v);
+    int64_t scratch = 1;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        CudaNodeLaunches a, b;
+        if (!cuda_node_launches(g, (int)i, 1, &a, err) || !cuda_node_launches(g, (int)i, CUDA_MMA_MIN_T, &b, err))
+            return false;
+        scratch = a.scratch_per_token > scratch ? a.scratch_per_token : scratch;
+        scratch = b.scratch_per_token > scratch ? b.scratch_per_token : scratch;
+        if (!a.uses_kv) continue;
+        const Node *n = &g->nodes[i];
+        size_t kv = 4 * (size_t)e->n_ctx * (size_t)(ir_node_attr_int(n, "kv_heads", 0) * ir_node_attr_int(n, "head_dim", 0));
+        if (!dev_alloc(e, kv, &e->kv_k[i], err) || !dev_alloc(e, kv, &e->kv_v[i], err)) return false;
+    }
+    return dev_alloc(e, 4 * (size_t)scratch * (size_t)e->n_ctx, &e->scratch, err) &&
+           dev_alloc(e, 4 * (size_t)e->n_ctx, &e->ids, err) && dev_alloc(e, 4, &e->pos_dev, err) &&
+           dev_alloc(e, 4, &e->argmax_dev, err);
+}
+
+// ----------------------------------------------------------------------------
+// the module: the artifact's cubin for this very GPU, else its PTX (JIT-
+// compiled by the driver for newer GPUs), else code generated from the plan now
+
+static bool load_image(CudaEngine *e, const void *image, const char *how, AwqcError *err) {
+    if (!cuda_check(&e->d, e->d.ModuleLoadData(&e->module, image), "cuModuleLoadData", err)) return false;
+    snprintf(e->desc, sizeof e->desc, "%s (sm_%d), module from %s", e->d.name, e->d.sm, how);
+    return true;
+}
+
+static bool load_from_artifact(CudaEngine *e, const Artifact *a, AwqcError *err) {
+    char name[AWQX_NAME_MAX];
+    uint64_t size;
+    snprintf(name, sizeof name, "code.cuda.sm_%d.cubin", e->d.sm);
+    const uint8_t *cubin = artifact_find(a, name, &size);
+    if (cubin) return load_image(e, cubin, "the artifact's cubin", err);
+    for (int sm = e->d.sm; sm >= 50; sm--) { // PTX of an older arch runs on newer GPUs
+        snprintf(name, sizeof name, "code.cuda.sm_%d.ptx", sm);
+        const uint8_t *ptx = artifact_find(a, name, &size);
+        if (!ptx) continue;
+        char *text = xstrndup((const char *)ptx, (size_t)size); // the driver wants it NUL-terminated
+        bool ok = load_image(e, text, "the artifact's PTX", err);
+        free(text);
+        return ok;
+    }
+    return false;
+}
+
+static bool generate_module(CudaEngine *e, AwqcError *err) {
+    char *src = cuda_emit_source(e->g, err);
+    if (!src) return false;
+    CudaBytes ptx = {0};
+    int sm = e->d.sm > 90 ? 90 : e->d.sm; // newest arch the generator is tested on; the driver JITs up
+    bool ok = cuda_nvrtc_ptx(src, sm, &ptx, err) && load_image(e, ptx.data, "PTX generated at load", err);
+    free(src);
+    free(ptx.data);
+    return ok;
+}
+
+static bool load_module(CudaEngine *e, const Model *m, AwqcError *err) {
+    if (m->artifact && load_from_artifact(e, m->artifact, err)) return true;
+    return generate_module(e, err);
+}
+
+static KernelFn *kernel(CudaEngine *e, const char *name, AwqcError *err) {
+    for (size_t i = 0; i < e->n_fns; i++)
+        if (strcmp(e->fns[i].name, name) == 0) return &e->fns[i];
+    CUfunction f;
+    char what[160];
+    snprintf(what, sizeof what, "cuModuleGetFunction(%s)", name);
+    if (!cuda_check(&e->d, e->d.ModuleGetFunction(&f, e->module, name), what, err)) return NULL;
+    GROW(e->fns, e->cap_fns, e->n_fns + 1);
+    KernelFn *k = &e->fns[e->n_fns++];
+    *k = (KernelFn){.f = f};
+    snprintf(k->name, sizeof k->name, "%s", name);
+    return k;
+}
+
+// ----------------------------------------------------------------------------
+// running nodes
+
+static KArgsHost node_args(const CudaEngine *e, int i, int T) {
+    const Node *n = &e->g->nodes[i];
+    KArgsHost a = {.out = e->value_dev[i], .kc = e->kv_k[i], .vc = e->kv_v[i], .scratch = e->scratch,
+                   .ids = e->ids, .pos = e->pos_dev, .out_i = e->argmax_dev, .T = T,
+                   .eps = (float)ir_node_attr_float(n, "eps", 1e-5),
+                   .theta = (float)ir_node_attr_float(n, "theta", 10000.0)};
+    for (int k = 0; k < n->n_in && k < 4; k++)
+        a.in[k] = n->in[k].kind == OPND_NODE ? e->value_dev[n->in[k].index] : e->weight_dev[n->in[k].index];
+    return a;
+}
+
+static bool launch(CudaEngine *e, const CudaLaunch *l, KArgsHost *a, int T, AwqcError *err) {
+    KernelFn *k = kernel(e, l->name, err);
+    if (!k) return false;
+    unsigned smem = l->smem_ctx ? 4u * (unsigned)(l->smem_head_dim + e->n_ctx) : 0;
+    if (smem > 48 * 1024 && k->smem_set < (int)smem) {
+        if (!cuda_check(&e->d, e->d.FuncSetAttribute(k->f, CUDA_FUNC_ATTR_MAX_DYN_SMEM, (int)smem),
+                        "cuFuncSetAttribute (attention scores for the context)", err))
+            return false;
+        k->smem_set = (int)smem;
+    }
+    unsigned gy = l->grid_y == CUDA_GRID_T ? (unsigned)T : l->grid_y == CUDA_GRID_T64 ? (unsigned)(T + 63) / 64 : 1;
+    void *params[] = {a};
+    return cuda_check(&e->d, e->d.LaunchKernel(k->f, (unsigned)l->grid_x, gy, 1, (unsigned)l->block_x,
+                                               (unsigned)l->block_y, 1, smem, e->stream, params, NULL),
+                      l->name, err);
+}
+
+static bool run_nodes(CudaEngine *e, int T, AwqcError *err) {
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        CudaNodeLaunches nl;
+        if (!cuda_node_launches(e->g, (int)i, T, &nl, err)) return false;
+        KArgsHost a = node_args(e, (int)i, T);
+        for (int k = 0; k < nl.n; k++)
+            if (!launch(e, &nl.l[k], &a, T, err)) return false;
+    }
+    return true;
+}
+
+// The decode step (T = 1) recorded once; the ids and position it reads are
+// device memory written before each replay.
+static bool capture_decode(CudaEngine *e, AwqcError *err) {
+    if (!cuda_check(&e->d, e->d.StreamBeginCapture(e->stream, CUDA_CAPTURE_THREAD_LOCAL), "cuStreamBeginCapture", err))
+        return false;
+    AwqcError launch_err = {{0}};
+    bool ok = run_nodes(e, 1, &launch_err);
+    CUresult r = e->d.StreamEndCapture(e->stream, &e->graph);
+    if (!ok) return awqc_fail(err, "%s", launch_err.msg);
+    return cuda_check(&e->d, r, "cuStreamEndCapture", err) &&
+           cuda_check(&e->d, e->d.GraphInstantiate(&e->graph_exec, e->graph, 0), "cuGraphInstantiate", err);
+}
+
+// ----------------------------------------------------------------------------
+// the engine
+
+static bool check_plan(CudaEngine *e, AwqcError *err) {
+    const Graph *g = e->g;
+    e->input_node = -1;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == OP_INPUT) e->input_node = (int)i;
+    if (e->input_node < 0 || g->n_outputs == 0) return awqc_fail(err, "the plan needs a token input and an output");
+    e->vocab = value_width(&g->nodes[g->outputs[0]].type);
+    e->id_limit = ir_embedding_rows(g);
+    return true;
+}
+
+static bool setup(CudaEngine *e, const Model *m, AwqcError *err) {
+    return check_plan(e, err) && load_module(e, m, err) &&
+           cuda_check(&e->d, e->d.StreamCreate(&e->stream, CUDA_STREAM_NON_BLOCKING), "cuStreamCreate", err) &&
+           upload_weights(e, err) && alloc_state(e, err) && alloc_values(e, err);
+}
+
+CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err) {
+    if (n_ctx <= 0) return awqc_fail(err, "context size must be positive, got %d", n_ctx), NULL;
+    CudaEngine *e = xcalloc(1, sizeof *e);
+    if (!cuda_driver_open(&e->d, err)) {
+        free(e);
+        return NULL;
+    }
+    e->g = m->graph;
+    e->n_ctx = n_ctx;
+    if (!setup(e, m, err)) {
+        cuda_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void cuda_engine_free(CudaEngine *e) {
+    if (!e) return;
+    if (e->graph_exec) e->d.GraphExecDestroy(e->graph_exec);
+    if (e->graph) e->d.GraphDestroy(e->graph);
+    for (size_t i = 0; i < e->n_allocs; i++) e->d.MemFree(e->allocs[i]);
+    if (e->module) e->d.ModuleUnload(e->module);
+    if (e->stream) e->d.StreamDestroy(e->stream);
+    cuda_driver_close(&e->d);
+    free(e->allocs);
+    free(e->fns);
+    free(e->weight_dev);
+    free(e->value_dev);
+    free(e->kv_k);
+    free(e->kv_v);
+    free(e->logits);
+    free(e);
+}
+
+static bool check_tokens(const CudaEngine *e, const int32_t *ids, int n, AwqcError *err) {
+    if (n <= 0) return awqc_fail(err, "nothing to evaluate: 0 tokens");
+    if (e->pos + n > e->n_ctx)
+        return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, e->pos, e->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || (e->id_limit >= 0 && ids[i] >= e->id_limit))
+            return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", ids[i], i,
+                             (long long)e->id_limit);
+    return true;
+}
+
+static bool run_step(CudaEngine *e, int n, AwqcError *err) {
+    if (n > 1) return run_nodes(e, n, err);
+    if (!e->graph_exec && !capture_decode(e, err)) return false;
+    return cuda_check(&e->d, e->d.GraphLaunch(e->graph_exec, e->stream), "cuGraphLaunch", err);
+}
+
+const float *cuda_engine_forward(CudaEngine *e, const int32_t *ids, int n, bool all_rows, AwqcError *err) {
+    if (!check_tokens(e, ids, n, err)) return NULL;
+    int pos = e->pos;
+    if (!cuda_check(&e->d, e->d.MemcpyHtoDAsync(e->ids, ids, sizeof(int32_t) * (size_t)n, e->stream), "ids", err) ||
+        !cuda_check(&e->d, e->d.MemcpyHtoDAsync(e->pos_dev, &pos, sizeof pos, e->stream), "position", err) ||
+        !run_step(e, n, err))
+        return NULL;
+    size_t rows = all_rows ? (size_t)n : 1, first = all_rows ? 0 : (size_t)n - 1;
+    GROW(e->logits, e->logits_cap, rows * (size_t)e->vocab);
+    CUdeviceptr src = e->value_dev[e->g->outputs[0]] + sizeof(float) * first * (size_t)e->vocab;
+    if (!cuda_check(&e->d, e->d.MemcpyDtoHAsync(e->logits, src, sizeof(float) * rows * (size_t)e->vocab, e->stream),
+                    "logits", err) ||
+        !cuda_check(&e->d, e->d.StreamSynchronize(e->stream), "forward", err))
+        return NULL;
+    e->pos += n;
+    return e->logits;
+}
+
+bool cuda_engine_argmax(CudaEngine *e, int32_t *id, AwqcError *err) {
+    CudaLaunch l;
+    cuda_argmax_launch(e->vocab, &l);
+    KArgsHost a = {.in = {e->value_dev[e->g->outputs[0]]}, .out_i = e->argmax_dev, .T = 1};
+    return launch(e, &l, &a, 1, err) &&
+           cuda_check(&e->d, e->d.MemcpyDtoHAsync(id, e->argmax_dev, sizeof *id, e->stream), "argmax", err) &&
+           cuda_check(&e->d, e->d.StreamSynchronize(e->stream), "argmax", err);
+}
+
+int cuda_engine_pos(const CudaEngine *e) { return e->pos; }
+int cuda_engine_n_ctx(const CudaEngine *e) { return e->n_ctx; }
+int64_t cuda_engine_vocab(const CudaEngine *e) { return e->vocab; }
+const char *cuda_engine_describe(const CudaEngine *e) { return e->desc; }
+void cuda_engine_reset(CudaEngine *e) { e->pos = 0; }
+void cuda_engine_rewind(CudaEngine *e, int pos) {
+    AWQC_ASSERT(pos >= 0 && pos <= e->pos);
+    e->pos = pos;
+}
+
+// ----------------------------------------------------------------------------
+// probes
+
+bool cuda_available(AwqcError *err) {
+    CudaDriver d;
+    if (!cuda_driver_open(&d, err)) return false;
+    cuda_driver_close(&d);
+    return true;
+}
+
+static double time_copies(CudaDriver *d, CUdeviceptr a, CUdeviceptr b, size_t bytes, AwqcError *err) {
+    CUevent t0, t1;
+    float ms = 0;
+    if (!cuda_check(d, d->EventCreate(&t0, 0), "cuEventCreate", err)) return -1;
+    if (!cuda_check(d, d->EventCreate(&t1, 0), "cuEventCreate", err)) return -1;
+    d->MemcpyDtoD(b, a, bytes); // warm-up
+    enum { REPS = 10 };
+    d->EventRecord(t0, NULL);
+    for (int i = 0; i < REPS; i++) d->MemcpyDtoD(b, a, bytes);
+    d->EventRecord(t1, NULL);
+    bool ok = cuda_check(d, d->EventSynchronize(t1), "copy", err) &&
+              cuda_check(d, d->EventElapsedTime(&ms, t0, t1), "cuEventElapsedTime", err);
+    d->EventDestroy(t0);
+    d->EventDestroy(t1);
+    return ok && ms > 0 ? 2.0 * (double)bytes * REPS / (ms * 1e-3) / 1e9 : -1; // read + write
+}
+
+double cuda_copy_bandwidth(size_t bytes, AwqcError *err) {
+    CudaDriver d;
+    if (!cuda_driver_open(&d, err)) return -1;
+    CUdeviceptr a = 0, b = 0;
+    double gbs = -1;
+    if (cuda_check(&d, d.MemAlloc(&a, bytes), "cuMemAlloc", err) && cuda_check(&d, d.MemAlloc(&b, bytes), "cuMemAlloc", err))
+        gbs = time_copies(&d, a, b, bytes, err);
+    if (a) d.MemFree(a);
+    if (b) d.MemFree(b);
+    cuda_driver_close(&d);
+    return gbs;
+}
