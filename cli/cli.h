@@ -6,7 +6,7 @@
 
 #include <getopt.h>
 
-#include "runtime/interp.h"
+#include "runtime/engine.h"
 #include "runtime/model.h"
 
 // Set by the build (CMakeLists.txt: the project version).
@@ -21,16 +21,18 @@ typedef struct {
     int threads;       // -t
     int ctx;           // -c/--ctx (0: subcommand default)
     bool keep_quant_codes; // load an AWQ folder's linears as codes (compile)
+    EngineKind engine;     // --engine: what runs the model
 } CommonOpts;
 
 // getopt_long ids of the shared options (beyond any single character).
-enum { OPT_MODEL_DESC = 1000, OPT_FIRST_FREE };
+enum { OPT_MODEL_DESC = 1000, OPT_ENGINE, OPT_FIRST_FREE };
 
 #define COMMON_LONG_OPTS                                      \
     {"model", required_argument, 0, 'm'},                     \
     {"model-desc", required_argument, 0, OPT_MODEL_DESC},     \
     {"threads", required_argument, 0, 't'},                   \
     {"ctx", required_argument, 0, 'c'},                       \
+    {"engine", required_argument, 0, OPT_ENGINE},             \
     {"help", no_argument, 0, 'h'}
 
 #define COMMON_HELP                                                                            \
@@ -38,6 +40,7 @@ enum { OPT_MODEL_DESC = 1000, OPT_FIRST_FREE };
     "                        the cached SmolLM2-135M-Instruct from scripts/setup.sh)\n"      \
     "      --model-desc FILE model description to use instead of models/<arch>.model\n"     \
     "  -t, --threads N       threads (default: all cores)\n"                                 \
+    "      --engine KIND     auto (compiled code when the .awqx has it), interp, compiled\n" \
     "  -h, --help            this help\n"
 
 void common_init(CommonOpts *o);
@@ -55,9 +58,10 @@ void check_output_writable(const char *cmd, const char *out);
 
 // Loads the model of o (exits with the error on failure).
 Model *load_model_or_die(const CommonOpts *o);
-Interp *new_interp_or_die(const Model *m, int n_ctx, int threads);
-// interp_forward of n tokens, last row of logits; exits with the error.
-const float *forward_or_die(Interp *in, const int32_t *ids, int n);
+// An engine for m with the shared options (threads, --engine); exits on error.
+Engine *new_engine_or_die(const Model *m, int n_ctx, const CommonOpts *o);
+// engine_forward of n tokens, last row of logits; exits with the error.
+const float *forward_or_die(Engine *e, const int32_t *ids, int n);
 
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void die_error(const AwqcError *err);
@@ -68,5 +72,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

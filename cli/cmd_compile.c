@@ -8,10 +8,15 @@
 #include <sys/wait.h>
 
 #include "cli/cli.h"
+#include "codegen/cpu/cpu_codegen.h"
+#include "runtime/interp.h"
 #include "ir/dot.h"
 #include "passes/manager.h"
 #include "quantizer/scale_import.h"
 #include "runtime/artifact.h"
+#ifdef AWQC_HAVE_CUDA
+#include "codegen/cuda/cuda_compile.h"
+#endif
 
 
 enum { OPT_TARGET = OPT_FIRST_FREE, OPT_PASSES, OPT_PB, OPT_PA, OPT_PAA, OPT_PC, OPT_DUMP, OPT_STOP, OPT_TIME,
@@ -40,6 +45,7 @@ static const char *const compile_help =
     "      --filter BLOCK      print only these blocks (e.g. layer.0)\n"
     "      --verify-each       verify the IR after every pass\n"
     "      --time-passes       print seconds per pass\n"
+    "      --emit=ll           print the CPU kernels' LLVM IR (after O3)\n"
     "      --emit=ir|dot|svg   print the final graph as IR text, Graphviz, or SVG rendered\n"
     "                          by graphviz's dot (with --filter for one layer)\n"
     "      --check-logits N    run N tokens through the interpreter after each pass\n"
@@ -88,9 +94,9 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         }
     }
     if (optind < argc) die("compile: unexpected argument '%s'", argv[optind]);
-    if (o->emit && strcmp(o->emit, "dot") && strcmp(o->emit, "ir") && strcmp(o->emit, "svg"))
-        die("compile: --emit=%s: the emitters so far are ir, dot and svg (ll, cu, ptx come with the code generators)",
-            o->emit);
+    if (o->emit && strcmp(o->emit, "dot") && strcmp(o->emit, "ir") && strcmp(o->emit, "svg") &&
+        strcmp(o->emit, "cu") && strcmp(o->emit, "ptx") && strcmp(o->emit, "ll"))
+        die("compile: --emit=%s: the emitters are ir, dot, svg, ll (LLVM IR of the CPU kernels), cu and ptx", o->emit);
 }
 
 // ----------------------------------------------------------------------------
@@ -152,9 +158,25 @@ static void import_scales(Model *m, const char *path) {
     fprintf(stderr, "awqc: %s: applied %zu AWQ scale groups as awq_scale nodes\n", path, groups);
 }
 
-static void write_artifact(const Model *m, const CompileOpts *o, int64_t ctx) {
+// The CPU code generator: the plan's kernels as a shared object
+// (code.cpu.so) and what they were built for (code.cpu.json).
+static void cpu_compile_step(const Graph *g, const CompileOpts *o, bool emit_ll, CpuCode *cpu, ArtifactBlob *blobs,
+                             size_t *n) {
+    AwqcError err;
+    CpuCodegenOptions co = {.emit_ll = emit_ll ? stdout : NULL, .verbose = true};
+    double t0 = awqc_now();
+    if (!cpu_codegen(g, o->target, &co, cpu, &err)) die("compile: %s", err.msg);
+    fprintf(stderr, "awqc: CPU code for %s: %d kernels, %zu KiB, in %.2f s\n", cpu->target.cpu, cpu->n_kernels,
+            cpu->so_size / 1024, awqc_now() - t0);
+    AWQC_ASSERT(*n + 2 <= AWQX_MAX_EXTRA);
+    blobs[(*n)++] = (ArtifactBlob){AWQX_SEC_CPU_CODE, cpu->so, cpu->so_size};
+    blobs[(*n)++] = (ArtifactBlob){AWQX_SEC_CPU_INFO, cpu->info_json, strlen(cpu->info_json)};
+}
+
+static void write_artifact(const Model *m, const CompileOpts *o, int64_t ctx, const ArtifactBlob *extra,
+                           size_t n_extra) {
     ArtifactInfo info = {.target = pass_target_name(o->target), .source = m->path, .awqc_version = AWQC_VERSION,
-                         .planned_ctx = ctx};
+                         .planned_ctx = ctx, .extra = extra, .n_extra = n_extra};
     AwqcError err;
     double t0 = awqc_now();
     if (!artifact_write(o->output, m->graph, m->tok, &info, &err)) die_error(&err);
@@ -183,8 +205,24 @@ int cmd_compile(int argc, char **argv) {
     if (!pass_run_pipeline(m->graph, &ctx, &o.pass, &err)) die_error(&err);
     free(check.ids);
     free(check.reference);
-    if (o.emit) emit(m->graph, o.emit, o.pass.filter);
-    if (o.output) write_artifact(m, &o, ctx.ctx);
+    ArtifactBlob code_blobs[AWQX_MAX_EXTRA];
+    size_t n_code = 0;
+#ifdef AWQC_HAVE_CUDA // the CUDA generator: code.cuda.* sections, --emit=cu/ptx
+    CudaCode cuda;
+    if (!cuda_compile_step(m->graph, o.target, o.emit, stdout, &cuda, code_blobs, &n_code, &err)) die_error(&err);
+#else
+    if (strncmp(o.target, "cuda:", 5) == 0 || (o.emit && (!strcmp(o.emit, "cu") || !strcmp(o.emit, "ptx"))))
+        die("compile: this awqc was built without the CUDA toolkit (NVRTC): no CUDA code generation");
+#endif
+    CpuCode cpu = {0};
+    bool want_ll = o.emit && strcmp(o.emit, "ll") == 0;
+    if (cpu_target_is_cpu(o.target) && (o.output || want_ll)) cpu_compile_step(m->graph, &o, want_ll, &cpu, code_blobs, &n_code);
+    if (o.emit && strcmp(o.emit, "cu") && strcmp(o.emit, "ptx") && !want_ll) emit(m->graph, o.emit, o.pass.filter);
+    if (o.output) write_artifact(m, &o, ctx.ctx, code_blobs, n_code);
+    cpu_code_free(&cpu);
+#ifdef AWQC_HAVE_CUDA
+    cuda_code_free(&cuda);
+#endif
     model_free(m);
     free(o.common.model);
     return 0;

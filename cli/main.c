@@ -11,11 +11,14 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  run      generate text from a prompt (--chat for the chat template)\n"
+    "  chat     multi-turn chat in the terminal (streamed, KV cache kept between turns)\n"
+    "  serve    OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions)\n"
     "  ppl      perplexity of a text file\n"
     "  bench    prompt and decode speed (pp/tg, median of repetitions)\n"
     "  quantize quantize with AWQ or round-to-nearest; writes an AutoAWQ folder\n"
     "  compile  run the pass pipeline (fold, merge, fuse, plan, pack) and write an artifact\n"
     "  inspect  list what a compiled artifact (.awqx) holds\n"
+    "  synth    write a random-weight LLaMA of any shape (AutoAWQ INT4) for speed tests\n"
     "\n"
     "  awqc <command> --help   options of a command\n"
     "  awqc --version          version and built-in targets\n";
@@ -32,7 +35,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench", cmd_bench}, {"quantize", cmd_quantize}, {"compile", cmd_compile},
-                                   {"inspect", cmd_inspect}};
+                                   {"inspect", cmd_inspect}, {"synth", cmd_synth}, {"chat", cmd_chat}, {"serve", cmd_serve}};
 
 int main(int argc, char **argv) {
     if (argc < 2) {

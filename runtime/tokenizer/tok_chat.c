@@ -1,7 +1,8 @@
 // tok_chat.c: renders a conversation the way the model's chat template would.
 // No Jinja interpreter: the template is recognised by its markers (ChatML's
-// <|im_start|>, Llama 2's [INST]) and the format is written out directly; the
-// default system prompt, if any, is read out of the template's own text.
+// <|im_start|>, Llama 2's [INST], Llama 3's <|start_header_id|>) and the
+// format is written out directly; the default system prompt, if any, is read
+// out of the template's own text.
 #include "runtime/tokenizer/tok_internal.h"
 
 #include <ctype.h>
@@ -114,6 +115,25 @@ static char *render_llama2(const Tokenizer *t, const ChatMessage *msgs, size_t n
 }
 
 // ----------------------------------------------------------------------------
+// Llama 3: <|begin_of_text|><|start_header_id|>role<|end_header_id|>\n\ntext<|eot_id|>
+// (the contents trimmed, as the template's `| trim` does; no default system
+// prompt: Llama 3.1's dated one is not reproduced)
+
+static char *render_llama3(const Tokenizer *t, const ChatMessage *msgs, size_t n, bool add_generation_prompt) {
+    StrBuf b = {0};
+    sb_append(&b, piece_or(t, t->bos, "<|begin_of_text|>"));
+    for (size_t i = 0; i < n; i++) {
+        sb_append(&b, "<|start_header_id|>");
+        sb_append(&b, msgs[i].role);
+        sb_append(&b, "<|end_header_id|>\n\n");
+        append_trimmed(&b, msgs[i].content);
+        sb_append(&b, "<|eot_id|>");
+    }
+    if (add_generation_prompt) sb_append(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return sb_finish(&b);
+}
+
+// ----------------------------------------------------------------------------
 
 char *tok_apply_chat_template(const Tokenizer *t, const ChatMessage *msgs, size_t n, bool add_generation_prompt,
                               AwqcError *err) {
@@ -122,6 +142,7 @@ char *tok_apply_chat_template(const Tokenizer *t, const ChatMessage *msgs, size_
         return NULL;
     }
     if (strstr(t->chat_template, "<|im_start|>")) return render_chatml(t, msgs, n, add_generation_prompt);
+    if (strstr(t->chat_template, "<|start_header_id|>")) return render_llama3(t, msgs, n, add_generation_prompt);
     if (strstr(t->chat_template, "[INST]") && strstr(t->chat_template, "[/INST]")) return render_llama2(t, msgs, n);
     awqc_fail(err, "chat template not supported: %.120s%s", t->chat_template,
               strlen(t->chat_template) > 120 ? "..." : "");
