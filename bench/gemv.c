@@ -12,18 +12,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/read_kernel.h"
 #include "codegen/cpu/cpu_codegen.h"
 #include "ir/layout.h"
 #include "quantizer/quant.h"
 #include "runtime/cpu_engine.h"
 
 #define COPIES 4
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void fail(const char *what, const AwqcError *err) {
     fprintf(stderr, "awqc-gemv: %s: %s\n", what, err->msg);
@@ -32,19 +27,6 @@ static void fail(const char *what, const AwqcError *err) {
 
 // ----------------------------------------------------------------------------
 // streaming read bandwidth (as bench/stream.c measures it)
-
-static double read_sum(const float *b, size_t n) {
-    double total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-        float acc[16] = {0};
-#pragma omp for schedule(static)
-        for (size_t blk = 0; blk < n / 16; blk++)
-            for (int j = 0; j < 16; j++) acc[j] += b[blk * 16 + j];
-        for (int j = 0; j < 16; j++) total += acc[j];
-    }
-    return total;
-}
 
 static double read_bandwidth(int threads) {
     omp_set_num_threads(threads);
@@ -55,9 +37,9 @@ static double read_bandwidth(int threads) {
     for (size_t i = 0; i < n; i++) b[i] = 1.0f;
     double best = 1e30, sink = 0;
     for (int rep = 0; rep < 7; rep++) {
-        double t0 = now();
-        sink += read_sum(b, n);
-        best = fmin(best, now() - t0);
+        double t0 = bench_now();
+        sink += bench_read_sum(b, n);
+        best = fmin(best, bench_now() - t0);
     }
     free(b);
     if (sink < 0) puts("");
@@ -127,9 +109,9 @@ static GemvResult run_shape(int64_t N, int64_t K, int group, int threads, int re
     double *t = malloc(sizeof(double) * (size_t)reps);
     for (int r = -3; r < reps; r++) { // three warm-up runs
         cpu_engine_rewind(e, 0);
-        double t0 = now();
+        double t0 = bench_now();
         if (!cpu_engine_forward(e, &id, 1, false, &err)) fail("forward", &err);
-        if (r >= 0) t[r] = (now() - t0) / COPIES;
+        if (r >= 0) t[r] = (bench_now() - t0) / COPIES;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     GemvResult res = {N, K, (double)g->weights[1].packed_size, t[reps / 2], t[0]};

@@ -10,26 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-// Sixteen independent partial sums per thread so the adds vectorise and the
-// loop is limited by memory, not by the latency of one add chain.
-static double read_kernel(const float *b, size_t n) {
-    double total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-        float acc[16] = {0};
-#pragma omp for schedule(static)
-        for (size_t blk = 0; blk < n / 16; blk++)
-            for (int j = 0; j < 16; j++) acc[j] += b[blk * 16 + j];
-        for (int j = 0; j < 16; j++) total += acc[j];
-    }
-    return total;
-}
+#include "bench/read_kernel.h"
 
 static void triad_kernel(float *a, const float *b, const float *c, size_t n) {
 #pragma omp parallel for schedule(static)
@@ -58,11 +39,11 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1.0f, c[i] = 2.0f;
     double best_read = 1e30, best_triad = 1e30, sink = 0;
     for (int rep = 0; rep < 7; rep++) {
-        double t0 = now();
-        sink += read_kernel(b, n);
-        double t1 = now();
+        double t0 = bench_now();
+        sink += bench_read_sum(b, n);
+        double t1 = bench_now();
         triad_kernel(a, b, c, n);
-        double t2 = now();
+        double t2 = bench_now();
         if (t1 - t0 < best_read) best_read = t1 - t0;
         if (t2 - t1 < best_triad) best_triad = t2 - t1;
     }
