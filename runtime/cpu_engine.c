@@ -29,6 +29,7 @@ struct CpuEngine {
     int64_t n_table;
     int *first, *phases;   // per node: its first table entry and phase count
     int *node_buf;         // per node: its activation buffer, -1 for the input
+    bool *is_output;       // per node: a graph output (may skip rows before row0)
     float **bufs;          // plan-memory's buffers, t_max rows of their widest value
     int n_bufs;
     float **k_cache, **v_cache; // per node (attention only)
@@ -195,6 +196,8 @@ static bool setup(CpuEngine *e, const uint8_t *so, size_t so_size, int n_threads
     for (int64_t i = 0; i < e->n_table; i++)
         e->calls[i] = (KernelCall){e, e->table[i].fn, &e->args[e->table[i].node]};
     const Graph *g = e->g;
+    e->is_output = xcalloc(g->n_nodes, sizeof *e->is_output);
+    for (size_t k = 0; k < g->n_outputs; k++) e->is_output[g->outputs[k]] = true;
     e->vocab = row_width(&g->nodes[g->outputs[0]].type);
     e->id_limit = ir_embedding_rows(g);
     return true;
@@ -232,6 +235,7 @@ void cpu_engine_free(CpuEngine *e) {
     free(e->k_cache);
     free(e->v_cache);
     free(e->node_buf);
+    free(e->is_output);
     free(e->first);
     free(e->phases);
     free(e->ids);
@@ -256,12 +260,6 @@ void cpu_engine_rewind(CpuEngine *e, int pos) {
 // ----------------------------------------------------------------------------
 // running
 
-static bool is_output(const Graph *g, size_t node) {
-    for (size_t k = 0; k < g->n_outputs; k++)
-        if ((size_t)g->outputs[k] == node) return true;
-    return false;
-}
-
 // One pass over T tokens; outputs need rows from row0 on (T: none).
 static void run_chunk(CpuEngine *e, const int32_t *ids, int T, int row0) {
     memcpy(e->ids, ids, sizeof(int32_t) * (size_t)T);
@@ -272,7 +270,7 @@ static void run_chunk(CpuEngine *e, const int32_t *ids, int T, int row0) {
         AwqcKernelArgs *a = &e->args[i];
         a->T = T;
         a->pos = e->pos;
-        a->row0 = is_output(g, i) ? row0 : 0;
+        a->row0 = e->is_output[i] ? row0 : 0;
         if (a->row0 >= T) continue;
         for (int p = 0; p < e->phases[i]; p++) {
             e->steps[n++] = (PoolStep){run_kernel, &e->calls[e->first[i] + p]};

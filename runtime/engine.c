@@ -37,9 +37,8 @@ static bool cpu_code_runs_here(const Model *m, AwqcError *err) {
     return ok;
 }
 
-static Engine *new_compiled(const Model *m, const EngineOptions *o, AwqcError *err) {
-    uint64_t size = 0;
-    const uint8_t *so = cpu_code(m, &size);
+static Engine *new_compiled(const Model *m, const EngineOptions *o, const uint8_t *so, uint64_t size,
+                            AwqcError *err) {
     if (!cpu_code_runs_here(m, err)) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len, " (--engine interp runs its plan with the interpreter)");
@@ -55,12 +54,13 @@ static Engine *new_compiled(const Model *m, const EngineOptions *o, AwqcError *e
 }
 
 Engine *engine_new(const Model *m, const EngineOptions *o, AwqcError *err) {
-    bool has_code = cpu_code(m, &(uint64_t){0}) != NULL;
-    if (o->kind == ENGINE_COMPILED && !has_code) {
+    uint64_t so_size = 0;
+    const uint8_t *so = cpu_code(m, &so_size);
+    if (o->kind == ENGINE_COMPILED && !so) {
         awqc_fail(err, "%s: holds no compiled CPU code (compile it with awqc compile -o OUT.awqx)", m->path);
         return NULL;
     }
-    if (o->kind != ENGINE_INTERP && has_code) return new_compiled(m, o, err);
+    if (o->kind != ENGINE_INTERP && so) return new_compiled(m, o, so, so_size, err);
     Interp *in = interp_new(m->graph, o->n_ctx, o->n_threads, err);
     if (!in) return NULL;
     Engine *e = xcalloc(1, sizeof *e);

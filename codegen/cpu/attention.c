@@ -78,14 +78,28 @@ static void copy_floats(Ll *l, LLVMValueRef x, LLVMValueRef y, int64_t n) {
     for (int64_t d = 0; d < n; d++) ll_store(l, l->f32, y, ll_i64(l, d), ll_load(l, l->f32, x, ll_i64(l, d)));
 }
 
-// Operand part (q, k or v) of token t, head h: a float*.
-static LLVMValueRef part_at(KernelJob *j, const AttnShape *s, int which, int64_t off, int64_t width, LLVMValueRef t,
-                            int h) {
+// What both phases read from the arguments, once, before their loops.
+typedef struct {
+    LLVMValueRef T, pos, out, scratch, kc, vc;
+    LLVMValueRef part[3]; // q, k, v bases (one merged operand: all three the same)
+} PhaseArgs;
+
+static PhaseArgs phase_args(KernelJob *j, const AttnShape *s) {
     Ll *l = j->l;
+    PhaseArgs a = {ll_arg_int(l, AWQC_ARG_T), ll_arg_int(l, AWQC_ARG_POS), ll_arg_ptr(l, AWQC_ARG_OUT, l->f32),
+                   ll_arg_ptr(l, AWQC_ARG_SCRATCH, l->f32), ll_arg_ptr(l, AWQC_ARG_K, l->f32),
+                   ll_arg_ptr(l, AWQC_ARG_V, l->f32), {NULL, NULL, NULL}};
+    int which[3] = {s->q, s->k, s->v};
+    for (int i = 0; i < 3 && j->n->op != OP_ROPE; i++) a.part[i] = kernel_operand(j, s->stride > 0 ? 0 : which[i], l->f32);
+    return a;
+}
+
+// Part i (0 q, 1 k, 2 v) of token t, head h: a float*.
+static LLVMValueRef part_at(Ll *l, const AttnShape *s, const PhaseArgs *a, int i, int64_t off, int64_t width,
+                            LLVMValueRef t, int h) {
     int64_t stride = s->stride > 0 ? s->stride : width;
-    LLVMValueRef base = kernel_operand(j, s->stride > 0 ? 0 : which, l->f32);
     LLVMValueRef at = ll_add(l, ll_mul(l, t, ll_i64(l, stride)), ll_i64(l, off + (int64_t)h * s->hd));
-    return ll_at(l, l->f32, base, at);
+    return ll_at(l, l->f32, a->part[i], at);
 }
 
 // Phase 0, for the tokens of this thread: q rotated into the output, k
@@ -93,24 +107,22 @@ static LLVMValueRef part_at(KernelJob *j, const AttnShape *s, int which, int64_t
 static void emit_store_phase(KernelJob *j, const AttnShape *s) {
     Ll *l = j->l;
     kernel_phase_begin(j);
-    LLVMValueRef T = ll_arg_int(l, AWQC_ARG_T), pos = ll_arg_int(l, AWQC_ARG_POS);
-    LLVMValueRef out = ll_arg_ptr(l, AWQC_ARG_OUT, l->f32), cs = ll_arg_ptr(l, AWQC_ARG_SCRATCH, l->f32);
-    LLVMValueRef kc = ll_arg_ptr(l, AWQC_ARG_K, l->f32), vc = ll_arg_ptr(l, AWQC_ARG_V, l->f32);
+    PhaseArgs a = phase_args(j, s);
     int64_t qd = (int64_t)s->heads * s->hd, kvd = (int64_t)s->kv_heads * s->hd;
     LLVMValueRef lo, hi;
-    ll_share(l, T, 1, &lo, &hi);
+    ll_share(l, a.T, 1, &lo, &hi);
     LlLoop lp;
     ll_loop_begin(l, &lp, lo, hi, ll_i64(l, 1), 0, NULL);
-    LLVMValueRef t = lp.iv, row = ll_add(l, pos, t);
-    if (s->rope) rope_table(l, s, row, cs);
+    LLVMValueRef t = lp.iv, row = ll_add(l, a.pos, t);
+    if (s->rope) rope_table(l, s, row, a.scratch);
     for (int h = 0; h < s->heads; h++) {
-        LLVMValueRef y = ll_at(l, l->f32, out, ll_add(l, ll_mul(l, t, ll_i64(l, qd)), ll_i64(l, (int64_t)h * s->hd)));
-        rotate_head(l, s, part_at(j, s, s->q, s->q_off, qd, t, h), y, cs);
+        LLVMValueRef y = ll_at(l, l->f32, a.out, ll_add(l, ll_mul(l, t, ll_i64(l, qd)), ll_i64(l, (int64_t)h * s->hd)));
+        rotate_head(l, s, part_at(l, s, &a, 0, s->q_off, qd, t, h), y, a.scratch);
     }
     for (int h = 0; h < s->kv_heads; h++) {
         LLVMValueRef at = ll_add(l, ll_mul(l, row, ll_i64(l, kvd)), ll_i64(l, (int64_t)h * s->hd));
-        rotate_head(l, s, part_at(j, s, s->k, s->k_off, kvd, t, h), ll_at(l, l->f32, kc, at), cs);
-        copy_floats(l, part_at(j, s, s->v, s->v_off, kvd, t, h), ll_at(l, l->f32, vc, at), s->hd);
+        rotate_head(l, s, part_at(l, s, &a, 1, s->k_off, kvd, t, h), ll_at(l, l->f32, a.kc, at), a.scratch);
+        copy_floats(l, part_at(l, s, &a, 2, s->v_off, kvd, t, h), ll_at(l, l->f32, a.vc, at), s->hd);
     }
     ll_loop_end(l, &lp);
     ll_kernel_end(l);
@@ -119,17 +131,17 @@ static void emit_store_phase(KernelJob *j, const AttnShape *s) {
 // ----------------------------------------------------------------------------
 // attention
 
-// out = sum_j softmax(q.k_j / sqrt(hd))_j v_j over cache rows 0..n_keys-1 of
-// kv head kvh; q is copied first because out is where it was written.
+// out = sum_j softmax(q.k_j / sqrt(hd))_j v_j over cache rows 0..n_keys-1
+// (kc, vc point at the kv head's column); q is copied first because out is where it was written.
 static void attend_one(Ll *l, const AttnShape *s, LLVMValueRef out, LLVMValueRef kc, LLVMValueRef vc,
-                       LLVMValueRef scratch, LLVMValueRef n_keys, int64_t kv_col) {
+                       LLVMValueRef scratch, LLVMValueRef n_keys) {
     int64_t kvd = (int64_t)s->kv_heads * s->hd;
     LLVMValueRef q = scratch, score = ll_at(l, l->f32, scratch, ll_i64(l, (s->hd + 15) / 16 * 16));
     copy_floats(l, out, q, s->hd);
     LLVMValueRef scale = ll_f32(l, 1.0f / sqrtf((float)s->hd)), neg_inf = ll_f32(l, -INFINITY);
     LlLoop lp;
     ll_loop_begin(l, &lp, ll_i64(l, 0), n_keys, ll_i64(l, 1), 1, &neg_inf);
-    LLVMValueRef krow = ll_at(l, l->f32, kc, ll_add(l, ll_mul(l, lp.iv, ll_i64(l, kvd)), ll_i64(l, kv_col)));
+    LLVMValueRef krow = ll_at(l, l->f32, kc, ll_mul(l, lp.iv, ll_i64(l, kvd)));
     LLVMValueRef sc = LLVMBuildFMul(l->b, ll_dot(l, q, krow, s->hd), scale, "");
     ll_store(l, l->f32, score, lp.iv, sc);
     LLVMValueRef args_max = LLVMBuildSelect(l->b, LLVMBuildFCmp(l->b, LLVMRealOGT, sc, ll_loop_result(&lp, 0), ""),
@@ -147,7 +159,7 @@ static void attend_one(Ll *l, const AttnShape *s, LLVMValueRef out, LLVMValueRef
     ll_loop_begin(l, &lp, ll_i64(l, 0), n_keys, ll_i64(l, 1), 0, NULL);
     LLVMValueRef pd = LLVMBuildFDiv(l->b, LLVMBuildFPExt(l->b, ll_load(l, l->f32, score, lp.iv), l->f64, ""), sum, "");
     LLVMValueRef p = LLVMBuildFPTrunc(l->b, pd, l->f32, "");
-    LLVMValueRef vrow = ll_at(l, l->f32, vc, ll_add(l, ll_mul(l, lp.iv, ll_i64(l, kvd)), ll_i64(l, kv_col)));
+    LLVMValueRef vrow = ll_at(l, l->f32, vc, ll_mul(l, lp.iv, ll_i64(l, kvd)));
     int vw = s->hd % l->vw == 0 ? l->vw : 1;
     LLVMValueRef pv = vw > 1 ? ll_splat(l, p, vw) : p;
     for (int d = 0; d < s->hd; d += vw) {
@@ -165,21 +177,19 @@ static void attend_one(Ll *l, const AttnShape *s, LLVMValueRef out, LLVMValueRef
 static void emit_attend_phase(KernelJob *j, const AttnShape *s) {
     Ll *l = j->l;
     kernel_phase_begin(j);
-    LLVMValueRef T = ll_arg_int(l, AWQC_ARG_T), pos = ll_arg_int(l, AWQC_ARG_POS);
-    LLVMValueRef out = ll_arg_ptr(l, AWQC_ARG_OUT, l->f32), scratch = ll_arg_ptr(l, AWQC_ARG_SCRATCH, l->f32);
-    LLVMValueRef kc = ll_arg_ptr(l, AWQC_ARG_K, l->f32), vc = ll_arg_ptr(l, AWQC_ARG_V, l->f32);
+    PhaseArgs a = phase_args(j, s);
     int group = s->heads / s->kv_heads;
     LLVMValueRef lo, hi;
-    ll_share(l, ll_mul(l, T, ll_i64(l, s->heads)), 1, &lo, &hi);
+    ll_share(l, ll_mul(l, a.T, ll_i64(l, s->heads)), 1, &lo, &hi);
     LlLoop lp;
     ll_loop_begin(l, &lp, lo, hi, ll_i64(l, 1), 0, NULL);
     LLVMValueRef t = LLVMBuildSDiv(l->b, lp.iv, ll_i64(l, s->heads), "");
     LLVMValueRef h = LLVMBuildSRem(l->b, lp.iv, ll_i64(l, s->heads), "");
-    LLVMValueRef n_keys = ll_add(l, ll_add(l, pos, t), ll_i64(l, 1));
-    LLVMValueRef y = ll_at(l, l->f32, out, ll_mul(l, lp.iv, ll_i64(l, s->hd)));
+    LLVMValueRef n_keys = ll_add(l, ll_add(l, a.pos, t), ll_i64(l, 1));
+    LLVMValueRef y = ll_at(l, l->f32, a.out, ll_mul(l, lp.iv, ll_i64(l, s->hd)));
     // the kv head is a runtime value: offset the cache pointers by its column
     LLVMValueRef col = ll_mul(l, LLVMBuildSDiv(l->b, h, ll_i64(l, group), ""), ll_i64(l, s->hd));
-    attend_one(l, s, y, ll_at(l, l->f32, kc, col), ll_at(l, l->f32, vc, col), scratch, n_keys, 0);
+    attend_one(l, s, y, ll_at(l, l->f32, a.kc, col), ll_at(l, l->f32, a.vc, col), a.scratch, n_keys);
     ll_loop_end(l, &lp);
     ll_kernel_end(l);
 }
@@ -190,18 +200,17 @@ static void emit_attend_phase(KernelJob *j, const AttnShape *s) {
 static void emit_rope(KernelJob *j, const AttnShape *s) {
     Ll *l = j->l;
     kernel_phase_begin(j);
-    LLVMValueRef T = ll_arg_int(l, AWQC_ARG_T), pos = ll_arg_int(l, AWQC_ARG_POS);
-    LLVMValueRef out = ll_arg_ptr(l, AWQC_ARG_OUT, l->f32), cs = ll_arg_ptr(l, AWQC_ARG_SCRATCH, l->f32);
+    PhaseArgs a = phase_args(j, s);
     LLVMValueRef x = kernel_operand(j, 0, l->f32);
     int64_t D = (int64_t)s->heads * s->hd;
     LLVMValueRef lo, hi;
-    ll_share(l, T, 1, &lo, &hi);
+    ll_share(l, a.T, 1, &lo, &hi);
     LlLoop lp;
     ll_loop_begin(l, &lp, lo, hi, ll_i64(l, 1), 0, NULL);
-    rope_table(l, s, ll_add(l, pos, lp.iv), cs);
+    rope_table(l, s, ll_add(l, a.pos, lp.iv), a.scratch);
     for (int h = 0; h < s->heads; h++) {
         LLVMValueRef at = ll_add(l, ll_mul(l, lp.iv, ll_i64(l, D)), ll_i64(l, (int64_t)h * s->hd));
-        rotate_head(l, s, ll_at(l, l->f32, x, at), ll_at(l, l->f32, out, at), cs);
+        rotate_head(l, s, ll_at(l, l->f32, x, at), ll_at(l, l->f32, a.out, at), a.scratch);
     }
     ll_loop_end(l, &lp);
     ll_kernel_end(l);

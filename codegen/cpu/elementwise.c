@@ -120,12 +120,11 @@ static void emit_norm(KernelJob *j, int64_t D) {
     ll_loop_end(l, &lp);
 }
 
-// One output element per (row, column): the op's formula on the operands.
-static LLVMValueRef element(KernelJob *j, LLVMValueRef t, LLVMValueRef c, int64_t D) {
+// One output element per (row, column): the op's formula on the operands
+// (a, b: operands 0 and 1, loaded once before the loops).
+static LLVMValueRef element(KernelJob *j, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef c, int64_t D) {
     Ll *l = j->l;
     const Node *n = j->n;
-    int64_t in_w = kernel_operand_width(j, 0);
-    LLVMValueRef a = kernel_operand(j, 0, l->f32);
     switch (n->op) {
     case OP_SILU:
     case OP_GELU:
@@ -133,16 +132,16 @@ static LLVMValueRef element(KernelJob *j, LLVMValueRef t, LLVMValueRef c, int64_
     case OP_ADD:
     case OP_MUL: {
         LLVMValueRef x = ll_load(l, l->f32, row_at(l, a, t, D, 0), c);
-        LLVMValueRef y = ll_load(l, l->f32, row_at(l, kernel_operand(j, 1, l->f32), t, D, 0), c);
+        LLVMValueRef y = ll_load(l, l->f32, row_at(l, b, t, D, 0), c);
         return n->op == OP_ADD ? LLVMBuildFAdd(l->b, x, y, "") : LLVMBuildFMul(l->b, x, y, "");
     }
     case OP_AWQ_SCALE:
-        return LLVMBuildFDiv(l->b, ll_load(l, l->f32, row_at(l, a, t, D, 0), c),
-                             ll_load(l, l->f32, kernel_operand(j, 1, l->f32), c), "");
-    case OP_SLICE: return ll_load(l, l->f32, row_at(l, a, t, in_w, ir_node_attr_int(n, "offset", 0)), c);
+        return LLVMBuildFDiv(l->b, ll_load(l, l->f32, row_at(l, a, t, D, 0), c), ll_load(l, l->f32, b, c), "");
+    case OP_SLICE:
+        return ll_load(l, l->f32, row_at(l, a, t, kernel_operand_width(j, 0), ir_node_attr_int(n, "offset", 0)), c);
     case OP_SILU_MUL: {
-        bool merged = n->n_in == 1;
-        LLVMValueRef up = merged ? row_at(l, a, t, 2 * D, D) : row_at(l, kernel_operand(j, 1, l->f32), t, D, 0);
+        bool merged = b == NULL;
+        LLVMValueRef up = merged ? row_at(l, a, t, 2 * D, D) : row_at(l, b, t, D, 0);
         LLVMValueRef gate = ll_load(l, l->f32, row_at(l, a, t, merged ? 2 * D : D, 0), c);
         return LLVMBuildFMul(l->b, unary(l, OP_SILU, gate), ll_load(l, l->f32, up, c), "");
     }
@@ -150,13 +149,17 @@ static LLVMValueRef element(KernelJob *j, LLVMValueRef t, LLVMValueRef c, int64_
     }
 }
 
+// The operand pointers are read from the arguments before the loops: the
+// stores to the output could alias the argument block as far as LLVM knows,
+// so loads left in the loop would be repeated for every element.
 static void emit_map(KernelJob *j, int64_t D) {
     Ll *l = j->l;
     LLVMValueRef out = ll_arg_ptr(l, AWQC_ARG_OUT, l->f32);
+    LLVMValueRef a = kernel_operand(j, 0, l->f32), b = j->n->n_in > 1 ? kernel_operand(j, 1, l->f32) : NULL;
     LlLoop lp, cols;
     row_loop_begin(l, &lp);
     ll_loop_begin(l, &cols, ll_i64(l, 0), ll_i64(l, D), ll_i64(l, 1), 0, NULL);
-    ll_store(l, l->f32, row_at(l, out, lp.iv, D, 0), cols.iv, element(j, lp.iv, cols.iv, D));
+    ll_store(l, l->f32, row_at(l, out, lp.iv, D, 0), cols.iv, element(j, a, b, lp.iv, cols.iv, D));
     ll_loop_end(l, &cols);
     ll_loop_end(l, &lp);
 }

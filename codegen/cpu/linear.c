@@ -178,7 +178,7 @@ static void gemv_q4_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const
     for (int r = 0; r < R; r++) init[r] = zero;
     LlLoop sb;
     ll_loop_begin(l, &sb, ll_i64(l, 0), ll_i64(l, s->K), ll_i64(l, S), R, init);
-    LLVMValueRef gacc[8] = {0}, bytes[8][64] = {{0}};
+    LLVMValueRef gacc[8] = {0}, scale[8] = {0}, zp[8] = {0}, bytes[8][64] = {{0}};
     for (int64_t c = 0; c < S / H; c++) {
         LLVMValueRef k0 = ll_add(l, sb.iv, ll_i64(l, c * H));
         LLVMValueRef xv = ll_vload(l, l->f32, H, x, k0);
@@ -190,15 +190,13 @@ static void gemv_q4_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const
                 LLVMValueRef row = ll_at(l, l->i8, p->codes, ll_mul(l, n, ll_i64(l, row_bytes)));
                 bytes[r][c / 2] = ll_vload(l, l->i8, H, row, LLVMBuildSDiv(l->b, k0, ll_i64(l, 2), ""));
             }
-            LLVMValueRef g = ll_add(l, LLVMBuildSDiv(l->b, sb.iv, ll_i64(l, s->group), ""), ll_i64(l, gl));
-            LLVMValueRef scale, zp;
-            group_params(l, s, p, n, g, &scale, &zp);
-            LLVMValueRef w = nibbles_minus_zero(l, s, bytes[r][c / 2], (int)(c % 2), zp);
-            gacc[r] = group_starts ? LLVMBuildFMul(l->b, w, xv, "") : ll_fma(l, w, xv, gacc[r]);
-            if (group_ends) {
-                LLVMValueRef prev = sb.next[r];
-                ll_loop_set(&sb, r, ll_fma(l, gacc[r], ll_splat(l, scale, H), prev));
+            if (group_starts) { // the group's scale and zero, once per row
+                LLVMValueRef g = ll_add(l, LLVMBuildSDiv(l->b, sb.iv, ll_i64(l, s->group), ""), ll_i64(l, gl));
+                group_params(l, s, p, n, g, &scale[r], &zp[r]);
             }
+            LLVMValueRef w = nibbles_minus_zero(l, s, bytes[r][c / 2], (int)(c % 2), zp[r]);
+            gacc[r] = group_starts ? LLVMBuildFMul(l->b, w, xv, "") : ll_fma(l, w, xv, gacc[r]);
+            if (group_ends) ll_loop_set(&sb, r, ll_fma(l, gacc[r], ll_splat(l, scale[r], H), sb.next[r]));
         }
     }
     ll_loop_end(l, &sb);
