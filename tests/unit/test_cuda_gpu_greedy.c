@@ -10,6 +10,7 @@
 
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/interp.h"
+#include "test_cuda_gpu.h"
 #include "test_support.h"
 
 enum { N_PROMPT = 12, N_GEN = 64, CTX = 128 };
@@ -58,11 +59,7 @@ static int first_difference(CudaEngine *e, Interp *in, int64_t vocab) {
 
 int main(void) {
     AwqcError err;
-    if (!cuda_available(&err)) {
-        char why[2100];
-        snprintf(why, sizeof why, "no GPU: %s", err.msg);
-        test_skip(why);
-    }
+    skip_without_gpu();
     const char *dir = getenv("AWQC_AWQ_MODEL") ? getenv("AWQC_AWQ_MODEL") : "/tmp/ref/awq4";
     if (access(dir, R_OK) != 0) test_skip("no AWQ W4-g64 SmolLM2 folder: set AWQC_AWQ_MODEL (awqc quantize --bits 4 --group 64)");
     Model *m = compile_and_load(dir);

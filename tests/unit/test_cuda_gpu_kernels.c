@@ -9,6 +9,7 @@
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/interp.h"
 #include "test_cuda_plans.h"
+#include "test_cuda_gpu.h"
 #include "test_support.h"
 
 enum { PROMPT = 20, DECODE = 6, CTX = 64 };
@@ -46,11 +47,7 @@ static void run_plan(Graph *g, const char *what) {
 
 int main(void) {
     AwqcError err;
-    if (!cuda_available(&err)) {
-        char why[2100];
-        snprintf(why, sizeof why, "no GPU: %s", err.msg);
-        test_skip(why);
-    }
+    skip_without_gpu();
     for (int round = 0; round < 4; round++) {
         Shape s = random_shape();
         char *text = plan_text(&s), what[128];
