@@ -21,6 +21,7 @@ static const char *const op_names[OP_COUNT] = {
 
 static const char *const dtype_names[DT_COUNT] = {
     [DT_F32] = "f32", [DT_F16] = "f16", [DT_BF16] = "bf16", [DT_I32] = "i32", [DT_Q4] = "q4", [DT_Q3] = "q3",
+    [DT_Q8] = "q8",
 };
 
 const char *ir_op_name(OpKind op) {

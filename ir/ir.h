@@ -24,6 +24,7 @@ typedef enum {
     DT_I32,  // token ids
     DT_Q4,   // 4-bit group-quantized weight (group size in Type.group)
     DT_Q3,   // 3-bit group-quantized weight
+    DT_Q8,   // 8-bit group-quantized weight (a quantized lm_head, passes/quantize_head.c)
     DT_COUNT
 } DType;
 
@@ -38,7 +39,7 @@ typedef struct {
 #define IR_MAX_RANK 4
 typedef struct {
     DType dtype;
-    int group; // group size for DT_Q4/DT_Q3, else 0
+    int group; // group size for DT_Q4/DT_Q3/DT_Q8, else 0
     int rank;
     Dim dims[IR_MAX_RANK];
 } Type;

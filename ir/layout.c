@@ -1,5 +1,5 @@
 // layout.c: the packed weight layouts of ir/layout.h (awq-gemm, avx2-i4,
-// neon-i4, u3-packed), their byte forms, and packing/unpacking a Weight.
+// neon-i4, u3-packed, u8-rows), their byte forms, and packing/unpacking a Weight.
 // Every multi-byte value in a blob is little-endian whatever the host, so a
 // blob means the same bytes on the build machine and on the target.
 #include "ir/layout.h"
@@ -129,6 +129,29 @@ static void u3_unpack(const uint8_t *in, QuantMatrix *m) {
 }
 
 // ----------------------------------------------------------------------------
+// u8-rows: the codes as they are, one byte each in row order, then the
+// row-major tail. The CPU kernels read a group's codes as one vector, so a
+// group is a whole number of 16-byte vectors.
+
+static size_t u8_size(int64_t rows, int64_t cols, int group) {
+    return n_codes(rows, cols) + tail_size(rows, cols, group);
+}
+
+static bool u8_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return fits_common("u8-rows", 8, rows, cols, group, "the group size", group, 16, err);
+}
+
+static void u8_pack(const QuantMatrix *m, uint8_t *out) {
+    memcpy(out, m->q, n_codes(m->rows, m->cols));
+    pack_tail(m, out + n_codes(m->rows, m->cols));
+}
+
+static void u8_unpack(const uint8_t *in, QuantMatrix *m) {
+    memcpy(m->q, in, n_codes(m->rows, m->cols));
+    unpack_tail(in + n_codes(m->rows, m->cols), m);
+}
+
+// ----------------------------------------------------------------------------
 // awq-gemm: AutoAWQ's GEMM tensors back to back. qweight u32 [cols, rows/8],
 // nibble i of word (k, c) = code of row 8c + ORDER[i], column k; qzeros u32
 // [cols/group, rows/8] packed alike; scales f16 [cols/group, rows]. The order
@@ -224,8 +247,13 @@ static const WeightLayout LAYOUT_U3_PACKED = {
     u3_fits, u3_size, u3_pack, u3_unpack,
 };
 
+static const WeightLayout LAYOUT_U8_ROWS = {
+    "u8-rows", "8-bit, one code per byte in row order (every CPU target)", 8,
+    u8_fits, u8_size, u8_pack, u8_unpack,
+};
+
 static const WeightLayout *const LAYOUTS[] = {
-    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4, &LAYOUT_NEON_I4, &LAYOUT_U3_PACKED, NULL,
+    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4, &LAYOUT_NEON_I4, &LAYOUT_U3_PACKED, &LAYOUT_U8_ROWS, NULL,
 };
 
 const WeightLayout *const *ir_layouts(void) { return LAYOUTS; }
@@ -258,11 +286,11 @@ static bool codes_in_range(const Weight *w, const QuantMatrix *m, AwqcError *err
 
 bool ir_quant_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err) {
     const Type *t = &w->type;
-    if (t->dtype != DT_Q4 && t->dtype != DT_Q3)
+    if (t->dtype != DT_Q4 && t->dtype != DT_Q3 && t->dtype != DT_Q8)
         return awqc_fail(err, "weight %s: dtype %s is not a quantized type", w->name, ir_dtype_name(t->dtype));
     if (t->rank != 2 || t->dims[0].kind != DIM_CONST || t->dims[1].kind != DIM_CONST)
         return awqc_fail(err, "weight %s: a quantized weight needs a constant 2-d shape", w->name);
-    *bits = t->dtype == DT_Q4 ? 4 : 3;
+    *bits = t->dtype == DT_Q4 ? 4 : t->dtype == DT_Q8 ? 8 : 3;
     *rows = t->dims[0].size;
     *cols = t->dims[1].size;
     return true;
@@ -342,7 +370,11 @@ bool ir_packed_matches_type(const Weight *w, AwqcError *err) {
 static bool unpack_weight(const Weight *w, QuantMatrix *out, AwqcError *err) {
     if (!ir_packed_matches_type(w, err)) return false;
     const Type *t = &w->type;
-    if (!quant_matrix_init(out, t->dims[0].size, t->dims[1].size, t->dtype == DT_Q4 ? 4 : 3, t->group, err)) {
+    int bits = 0;
+    int64_t rows = 0, cols = 0;
+    bool shaped = ir_quant_shape(w, &bits, &rows, &cols, err);
+    AWQC_ASSERT(shaped); // ir_packed_matches_type checked the type
+    if (!quant_matrix_init(out, rows, cols, bits, t->group, err)) {
         awqc_error_prefix(err, "weight @%s", w->name);
         return false;
     }

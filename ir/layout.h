@@ -11,7 +11,7 @@
 typedef struct {
     const char *name; // as printed in the IR: weight @w : q4g64[N, K] {layout = "NAME"}
     const char *what; // one line for --help and docs
-    int bits;         // the code width it packs (4 or 3)
+    int bits;         // the code width it packs (4, 3 or 8)
     // Whether a matrix of this shape can take the layout (e.g. rows a multiple
     // of 8); false with a message naming the reason.
     bool (*fits)(int64_t rows, int64_t cols, int group, AwqcError *err);
@@ -25,7 +25,7 @@ const WeightLayout *ir_find_layout(const char *name);
 // All layouts, NULL-terminated.
 const WeightLayout *const *ir_layouts(void);
 
-// The bits and [rows, cols] a quantized weight's type declares (q4/q3 with a
+// The bits and [rows, cols] a quantized weight's type declares (q4/q3/q8 with a
 // constant 2-d shape); false with a message naming w otherwise.
 bool ir_quant_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err);
 

@@ -17,6 +17,7 @@ static const Pass passes[] = {
     {"fuse", "fuse norm->linear, rope+KV write+attention, silu*mul, residual add into kernels", pass_fuse},
     {"dce", "remove values and weights nothing reads", pass_dce},
     {"plan-memory", "assign activation buffers by liveness; report peak memory for the context", pass_plan_memory},
+    {"quantize-head", "round the output projection to q8/q4 (RTN, group 32) as --head asks", pass_quantize_head},
     {"pack-weights", "pack quantized weights in the target's layout", pass_pack_weights},
 };
 #define N_PASSES (sizeof passes / sizeof passes[0])

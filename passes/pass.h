@@ -41,6 +41,7 @@ bool pass_merge_gate_up(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
 bool pass_fuse(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_dce(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_plan_memory(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
+bool pass_quantize_head(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_pack_weights(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 
 #endif

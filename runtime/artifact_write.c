@@ -82,9 +82,10 @@ static void add_quantization(cJSON *meta, const Graph *g) {
     for (size_t i = 0; i < g->n_weights; i++) {
         const Type *t = &g->weights[i].type;
         if (t->dtype != DT_Q4 && t->dtype != DT_Q3) continue;
-        quantized++;
-        bits = t->dtype == DT_Q4 ? 4 : 3;
-        group = t->group;
+        if (!quantized++) { // the body's: the first in graph order (a --head q4 comes last, at group 32)
+            bits = t->dtype == DT_Q4 ? 4 : 3;
+            group = t->group;
+        }
     }
     if (!quantized) {
         cJSON_AddNullToObject(meta, "quantization");

@@ -56,7 +56,7 @@ int64_t interp_row_width(const Type *t) {
 // codes or packed) that it dequantizes once.
 static bool weight_runnable(const Weight *w) {
     if (w->type.dtype == DT_F32) return w->data != NULL;
-    return (w->type.dtype == DT_Q4 || w->type.dtype == DT_Q3) && ir_weight_bound(w);
+    return (w->type.dtype == DT_Q4 || w->type.dtype == DT_Q3 || w->type.dtype == DT_Q8) && ir_weight_bound(w);
 }
 
 static bool check_runnable(const Graph *g, AwqcError *err) {
@@ -599,10 +599,13 @@ float *interp_eval_logits(const Graph *g, const int32_t *ids, int n, int n_threa
 }
 
 double interp_relative_diff(const float *a, const float *b, size_t n) {
+    // Plain comparisons, not fmax: Debian's aarch64 GCC 12.2 crashes (an
+    // internal compiler error) vectorising this two-fmax reduction at -O3.
     double diff = 0, mag = 0;
     for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        mag = fmax(mag, fabs((double)a[i]));
+        double d = fabs((double)a[i] - b[i]), m = fabs((double)a[i]);
+        if (d > diff) diff = d;
+        if (m > mag) mag = m;
     }
     return mag > 0 ? diff / mag : diff;
 }

@@ -43,12 +43,21 @@ typedef struct {
 #define AWQC_SYM_ABI "awqc_abi_version"
 #define AWQC_SYM_COUNT "awqc_kernel_count"
 #define AWQC_SYM_TABLE "awqc_kernels"
+// And char awqc_layout4[]: the target's own 4-bit layout (avx2-i4, neon-i4).
+// The kernels read either CPU layout as stored; a weight packed in another
+// target's layout (an orin artifact keeps awq-gemm for its GPU half) is read
+// in this one, repacked when the runtime loads it.
+#define AWQC_SYM_LAYOUT4 "awqc_layout4"
+
+// Dequantised weight rows a prefill linear keeps in scratch at once.
+#define AWQC_CPU_WEIGHT_ROWS 4
 
 // Scratch each thread needs: the widest operand row for t_max tokens (a
-// normalised copy of a linear's input), a dequantised weight row, and
-// attention scores over the whole context.
+// normalised copy of a linear's input), AWQC_CPU_WEIGHT_ROWS dequantised
+// weight rows (each rounded up to 16 floats), and attention scores over the
+// whole context.
 static inline int64_t awqc_cpu_scratch_floats(int64_t t_max, int64_t max_width, int64_t n_ctx) {
-    return t_max * max_width + max_width + n_ctx + 64;
+    return t_max * max_width + AWQC_CPU_WEIGHT_ROWS * (max_width + 16) + n_ctx + 64;
 }
 
 #endif

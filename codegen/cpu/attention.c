@@ -150,7 +150,7 @@ static void attend_one(Ll *l, const AttnShape *s, LLVMValueRef out, LLVMValueRef
     ll_loop_end(l, &lp);
     LLVMValueRef mx = ll_loop_result(&lp, 0), zero_d = LLVMConstReal(l->f64, 0);
     ll_loop_begin(l, &lp, ll_i64(l, 0), n_keys, ll_i64(l, 1), 1, &zero_d);
-    LLVMValueRef e = ll_unary_intrinsic(l, "llvm.exp", LLVMBuildFSub(l->b, ll_load(l, l->f32, score, lp.iv), mx, ""));
+    LLVMValueRef e = ll_exp(l, LLVMBuildFSub(l->b, ll_load(l, l->f32, score, lp.iv), mx, ""));
     ll_store(l, l->f32, score, lp.iv, e);
     ll_loop_set(&lp, 0, LLVMBuildFAdd(l->b, ll_loop_result(&lp, 0), LLVMBuildFPExt(l->b, e, l->f64, ""), ""));
     ll_loop_end(l, &lp);

@@ -156,6 +156,18 @@ static LLVMValueRef export_i64(Ll *l, const char *name, int64_t v) {
     return gv;
 }
 
+// The 4-bit layout the target's kernels read: 16-code halves suit NEON's
+// 128-bit registers, 32-code halves x86's 256/512-bit ones.
+const char *cpu_native_layout4(const Ll *l) { return l->vw == 4 ? "neon-i4" : "avx2-i4"; }
+
+static void export_layout4(Ll *l) {
+    const char *name = cpu_native_layout4(l);
+    LLVMValueRef str = LLVMConstStringInContext(l->ctx, name, (unsigned)strlen(name), 0);
+    LLVMValueRef gv = LLVMAddGlobal(l->mod, LLVMTypeOf(str), AWQC_SYM_LAYOUT4);
+    LLVMSetInitializer(gv, str);
+    LLVMSetGlobalConstant(gv, 1);
+}
+
 // awqc_kernels: {i64 node, i64 phase, i8* fn} per phase, in node order.
 static void export_table(Ll *l, const NodeKernels *k, size_t n_nodes, int *count) {
     LLVMTypeRef fields[3] = {l->i64, l->i64, l->p8};
@@ -175,6 +187,7 @@ static void export_table(Ll *l, const NodeKernels *k, size_t n_nodes, int *count
     free(rows);
     export_i64(l, AWQC_SYM_COUNT, n);
     export_i64(l, AWQC_SYM_ABI, AWQC_CPU_ABI_VERSION);
+    export_layout4(l);
     *count = n;
 }
 

@@ -50,7 +50,7 @@ static LLVMValueRef unary(Ll *l, OpKind op, LLVMValueRef v) {
     LLVMValueRef one = ll_f32(l, 1.0);
     switch (op) {
     case OP_SILU: {
-        LLVMValueRef e = ll_unary_intrinsic(l, "llvm.exp", LLVMBuildFNeg(l->b, v, ""));
+        LLVMValueRef e = ll_exp(l, LLVMBuildFNeg(l->b, v, ""));
         return LLVMBuildFDiv(l->b, v, LLVMBuildFAdd(l->b, one, e, ""), "");
     }
     case OP_RELU:
@@ -178,7 +178,7 @@ static void emit_softmax(KernelJob *j, int64_t D) {
     ll_loop_end(l, &k);
     LLVMValueRef mx = ll_loop_result(&k, 0), zero = LLVMConstReal(l->f64, 0);
     ll_loop_begin(l, &k, ll_i64(l, 0), ll_i64(l, D), ll_i64(l, 1), 1, &zero);
-    LLVMValueRef e = ll_unary_intrinsic(l, "llvm.exp", LLVMBuildFSub(l->b, ll_load(l, l->f32, xr, k.iv), mx, ""));
+    LLVMValueRef e = ll_exp(l, LLVMBuildFSub(l->b, ll_load(l, l->f32, xr, k.iv), mx, ""));
     ll_store(l, l->f32, yr, k.iv, e);
     ll_loop_set(&k, 0, LLVMBuildFAdd(l->b, ll_loop_result(&k, 0), LLVMBuildFPExt(l->b, e, l->f64, ""), ""));
     ll_loop_end(l, &k);

@@ -36,6 +36,9 @@ LLVMValueRef kernel_operand(KernelJob *j, int i, LLVMTypeRef elem);
 bool kernel_fail(const KernelJob *j, AwqcError *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Emitters; false with err when the node's form is not supported.
+// The 4-bit layout this target's kernels read (exported as AWQC_SYM_LAYOUT4).
+const char *cpu_native_layout4(const Ll *l);
+
 bool emit_linear(KernelJob *j, AwqcError *err);      // linear, rms_norm_linear, linear_add
 bool emit_attention(KernelJob *j, AwqcError *err);   // rope_attention, attention, rope
 bool emit_elementwise(KernelJob *j, AwqcError *err); // embedding, norms, unary/binary, silu_mul, softmax, ...

@@ -1,8 +1,10 @@
 // linear.c: the linear family (linear, rms_norm_linear, linear_add) for f32,
-// 4-bit (avx2-i4 / neon-i4) and 3-bit (u3-packed) weights. Decode (one row
-// of activations) dequantises 4-bit codes in registers, several weight rows
-// at a time so each activation vector is loaded once; more rows (prefill)
-// dequantise a weight row once into scratch and take its dot with each.
+// 4-bit (avx2-i4 / neon-i4), 8-bit (u8-rows, a quantized head) and 3-bit
+// (u3-packed) weights. Decode (one row of activations) converts 4- and 8-bit
+// codes in registers, several weight rows at a time so each activation vector
+// is loaded once, with the zero points taken out of the inner loop; more rows
+// (prefill) dequantise 4 weight rows into scratch and meet 4 token rows at a
+// time in a register-blocked tile of vector accumulators.
 #include <string.h>
 
 #include "codegen/cpu/abi.h"
@@ -17,6 +19,11 @@ typedef struct {
     int bits, group;
     int half;               // 4-bit layouts: codes per half block (32 avx2-i4, 16 neon-i4)
 } LinearShape;
+
+// Codes the decode GEMV converts at a time: a half block of 4-bit codes, or
+// one 16-byte vector of 8-bit ones (u8-rows groups are whole vectors of them).
+#define Q8_LANES 16
+static int gemv_lanes(const LinearShape *s) { return s->bits == 4 ? s->half : Q8_LANES; }
 
 // ----------------------------------------------------------------------------
 // the node's form
@@ -36,12 +43,16 @@ static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     s->N = s->W->type.dims[0].size;
     s->eps = ir_node_attr_float(n, "eps", 1e-5);
     if (s->W->type.dtype == DT_F32) return s->W->layout == NULL || kernel_fail(j, err, "f32 weight with a layout");
-    s->bits = s->W->type.dtype == DT_Q4 ? 4 : 3;
+    s->bits = s->W->type.dtype == DT_Q4 ? 4 : s->W->type.dtype == DT_Q8 ? 8 : 3;
     s->group = s->W->type.group;
-    const char *want = s->bits == 4 ? NULL : "u3-packed";
+    const char *want = s->bits == 4 ? NULL : s->bits == 8 ? "u8-rows" : "u3-packed";
     if (!s->W->layout) return kernel_fail(j, err, "weight @%s is not packed (run pack-weights)", s->W->name);
     if (s->bits == 4 && strcmp(s->W->layout, "avx2-i4") == 0) s->half = 32;
     else if (s->bits == 4 && strcmp(s->W->layout, "neon-i4") == 0) s->half = 16;
+    // Another target's 4-bit layout (an orin artifact's awq-gemm, kept for its
+    // GPU half): the kernel reads this target's own, the runtime repacks at load.
+    else if (s->bits == 4 && ir_find_layout(s->W->layout))
+        s->half = strcmp(cpu_native_layout4(j->l), "neon-i4") == 0 ? 16 : 32;
     else if (!want || strcmp(s->W->layout, want) != 0)
         return kernel_fail(j, err, "weight @%s: layout '%s' has no CPU kernel", s->W->name, s->W->layout);
     return true;
@@ -123,6 +134,21 @@ static void dequant_row_q3(Ll *l, const LinearShape *s, const PackedParts *p, LL
     ll_loop_end(l, &lp);
 }
 
+// u8-rows: the codes of a row as they are, Q8_LANES at a time (a group is a
+// whole number of such vectors).
+static void dequant_row_q8(Ll *l, const LinearShape *s, const PackedParts *p, LLVMValueRef n, LLVMValueRef y) {
+    LLVMValueRef row = ll_at(l, l->i8, p->codes, ll_mul(l, n, ll_i64(l, s->K)));
+    LLVMTypeRef vi = LLVMVectorType(l->i32, Q8_LANES), vf = LLVMVectorType(l->f32, Q8_LANES);
+    LlLoop lp;
+    ll_loop_begin(l, &lp, ll_i64(l, 0), ll_i64(l, s->K), ll_i64(l, Q8_LANES), 0, NULL);
+    LLVMValueRef scale, zero;
+    group_params(l, s, p, n, LLVMBuildSDiv(l->b, lp.iv, ll_i64(l, s->group), ""), &scale, &zero);
+    LLVMValueRef q = LLVMBuildZExt(l->b, ll_vload(l, l->i8, Q8_LANES, row, lp.iv), vi, "");
+    q = LLVMBuildSIToFP(l->b, LLVMBuildSub(l->b, q, ll_splat(l, zero, Q8_LANES), ""), vf, "");
+    ll_vstore(l, l->f32, y, lp.iv, LLVMBuildFMul(l->b, q, ll_splat(l, scale, Q8_LANES), ""));
+    ll_loop_end(l, &lp);
+}
+
 // ----------------------------------------------------------------------------
 // the epilogue: bias and residual
 
@@ -139,84 +165,268 @@ static void store_result(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMV
     ll_store(l, l->f32, a->out, at, v);
 }
 
-// ----------------------------------------------------------------------------
-// rows [lo, hi) for every token row in [row0, T): a float weight row, then
-// its dot with each activation row
-
-static void rows_by_dot(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef lo, LLVMValueRef hi,
-                        LLVMValueRef scratch_row) {
-    PackedParts p = s->bits ? packed_parts(l, s, a->w) : (PackedParts){0};
-    LlLoop rows;
-    ll_loop_begin(l, &rows, lo, hi, ll_i64(l, 1), 0, NULL);
-    LLVMValueRef wrow;
-    if (s->bits == 0) {
-        wrow = ll_at(l, l->f32, a->w, ll_mul(l, rows.iv, ll_i64(l, s->K)));
-    } else {
-        (s->bits == 4 ? dequant_row_q4 : dequant_row_q3)(l, s, &p, rows.iv, scratch_row);
-        wrow = scratch_row;
-    }
-    LlLoop toks;
-    ll_loop_begin(l, &toks, a->row0, a->T, ll_i64(l, 1), 0, NULL);
-    LLVMValueRef xrow = ll_at(l, l->f32, a->x, ll_mul(l, toks.iv, ll_i64(l, s->K)));
-    store_result(l, s, a, toks.iv, rows.iv, ll_dot(l, xrow, wrow, s->K));
-    ll_loop_end(l, &toks);
-    ll_loop_end(l, &rows);
+// The outputs of rows [n, n + lanes) for token t at once (lanes > 1).
+static void store_results(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef t, LLVMValueRef n,
+                          LLVMValueRef v, int lanes) {
+    LLVMValueRef at = ll_add(l, ll_mul(l, t, ll_i64(l, s->N)), n);
+    if (a->bias) v = LLVMBuildFAdd(l->b, v, ll_vload(l, l->f32, lanes, a->bias, n), "");
+    if (a->res) v = LLVMBuildFAdd(l->b, ll_vload(l, l->f32, lanes, a->res, at), v, "");
+    ll_vstore(l, l->f32, a->out, at, v);
 }
 
 // ----------------------------------------------------------------------------
-// decode: R rows of 4-bit codes against one activation row, dequantised in
-// registers. The row is walked in super-blocks of S = max(group, 2*half)
-// codes so that, inside one, every chunk of `half` codes has a constant block,
-// half and group.
+// prefill (more than one token row): a register-blocked product in
+// dot-product form. NR float weight rows (dequantised into scratch, or f32
+// weights in place) meet MR token rows at a time: per chunk of V = vw lanes
+// of K, MR activation vectors and NR weight vectors are loaded for MR x NR
+// FMAs into as many vector accumulators, summed lane-wise together at the
+// end. A row dequantised once serves a whole block of tokens; the blocks are
+// sized so their activations stay in L2 while the thread's rows pass over them.
 
-static void gemv_q4_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const PackedParts *p, LLVMValueRef n0,
-                         int R, LLVMValueRef t) {
-    int H = s->half;
-    int64_t S = s->group > 2 * H ? s->group : 2 * H, row_bytes = s->K / 2;
-    LLVMValueRef x = ll_at(l, l->f32, a->x, ll_mul(l, t, ll_i64(l, s->K)));
-    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(l->f32, (unsigned)H)), init[LL_MAX_CARRIED];
-    for (int r = 0; r < R; r++) init[r] = zero;
+#define PREFILL_NR AWQC_CPU_WEIGHT_ROWS
+#define PREFILL_BLOCK_FLOATS (128 * 1024) // activations per token block (512 KiB)
+
+// Tokens per tile: MR x NR accumulators plus MR + NR loaded vectors must fit
+// the vector registers (32 zmm or NEON q: 16 + 8; AVX2's 16 ymm: 8 + 6).
+static int prefill_mr(const Ll *l) { return l->vw == 8 ? 2 : 4; }
+
+typedef struct {
+    LLVMValueRef base; // f32*: the first of the rows
+    int64_t stride;    // floats from one row to the next
+} WeightRows;
+
+// One chunk of K at k (n_valid lanes of V; fewer only at a row's tail): the
+// loads and the MR x NR FMAs, acc[t * nr + r] += x[t] * w[r].
+static void tile_chunk(Ll *l, const LinearShape *s, const WeightRows *w, LLVMValueRef x, LLVMValueRef k, int mr,
+                       int nr, int n_valid, LLVMValueRef *acc) {
+    int V = l->vw;
+    AWQC_ASSERT(mr <= PREFILL_NR && nr <= PREFILL_NR);
+    LLVMValueRef xv[PREFILL_NR], wv[PREFILL_NR];
+    for (int t = 0; t < mr; t++) {
+        LLVMValueRef at = ll_add(l, k, ll_i64(l, t * s->K));
+        xv[t] = n_valid == V ? ll_vload(l, l->f32, V, x, at) : ll_vload_first(l, l->f32, V, n_valid, x, at);
+    }
+    for (int r = 0; r < nr; r++) {
+        LLVMValueRef at = ll_add(l, k, ll_i64(l, r * w->stride));
+        wv[r] = n_valid == V ? ll_vload(l, l->f32, V, w->base, at)
+                             : ll_vload_first(l, l->f32, V, n_valid, w->base, at);
+    }
+    for (int t = 0; t < mr; t++)
+        for (int r = 0; r < nr; r++) acc[t * nr + r] = ll_fma(l, xv[t], wv[r], acc[t * nr + r]);
+}
+
+// The accumulators' lane sums, through the epilogue: rows n0.. of tokens t0..
+static void tile_store(Ll *l, const LinearShape *s, const LinearArgs *a, const LLVMValueRef *acc, LLVMValueRef t0,
+                       LLVMValueRef n0, int mr, int nr) {
+    int A = mr * nr, G = A < l->vw ? A : l->vw; // accumulators summed per ll_reduce_each
+    LLVMValueRef sums[LL_MAX_CARRIED];
+    for (int g = 0; g < A / G; g++)
+        sums[g] = G == 1 ? ll_reduce_fadd(l, acc[g]) : ll_reduce_each(l, acc + g * G, G);
+    for (int t = 0; t < mr; t++) {
+        LLVMValueRef tok = ll_add(l, t0, ll_i64(l, t)), v = sums[t * nr / G];
+        int lane = t * nr % G;
+        if (nr > 1) store_results(l, s, a, tok, n0, ll_subvector(l, v, lane, nr), nr);
+        else store_result(l, s, a, tok, n0, G == 1 ? v : LLVMBuildExtractElement(l->b, v, ll_i32(l, lane), ""));
+    }
+}
+
+// Rows n0..n0+nr-1 against tokens t0..t0+mr-1.
+static void prefill_tile(Ll *l, const LinearShape *s, const LinearArgs *a, const WeightRows *w, LLVMValueRef n0,
+                         int nr, LLVMValueRef t0, int mr) {
+    int V = l->vw, A = mr * nr;
+    int64_t whole = s->K / V * V;
+    LLVMValueRef x = ll_at(l, l->f32, a->x, ll_mul(l, t0, ll_i64(l, s->K))), acc[LL_MAX_CARRIED];
+    for (int i = 0; i < A; i++) acc[i] = LLVMConstNull(LLVMVectorType(l->f32, (unsigned)V));
+    LlLoop lp;
+    ll_loop_begin(l, &lp, ll_i64(l, 0), ll_i64(l, whole), ll_i64(l, V), A, acc);
+    tile_chunk(l, s, w, x, lp.iv, mr, nr, V, lp.next); // next starts as the carried values: updated in place
+    ll_loop_end(l, &lp);
+    for (int i = 0; i < A; i++) acc[i] = ll_loop_result(&lp, i);
+    if (s->K > whole) tile_chunk(l, s, w, x, ll_i64(l, whole), mr, nr, (int)(s->K - whole), acc);
+    tile_store(l, s, a, acc, t0, n0, mr, nr);
+}
+
+// Rows n0..n0+nr-1 as float rows: in place for f32 weights, else
+// dequantised into scratch, one row every row_room floats.
+static WeightRows weight_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const PackedParts *p,
+                              LLVMValueRef n0, int nr, LLVMValueRef scratch, int64_t row_room) {
+    if (s->bits == 0) return (WeightRows){ll_at(l, l->f32, a->w, ll_mul(l, n0, ll_i64(l, s->K))), s->K};
+    LlLoop lp;
+    ll_loop_begin(l, &lp, ll_i64(l, 0), ll_i64(l, nr), ll_i64(l, 1), 0, NULL);
+    LLVMValueRef y = ll_at(l, l->f32, scratch, ll_mul(l, lp.iv, ll_i64(l, row_room)));
+    (s->bits == 4 ? dequant_row_q4 : s->bits == 8 ? dequant_row_q8 : dequant_row_q3)(l, s, p, ll_add(l, n0, lp.iv), y);
+    ll_loop_end(l, &lp);
+    return (WeightRows){scratch, row_room};
+}
+
+// [start, end) in steps of `step`, then what is left one at a time: the
+// value where the single steps begin.
+static LLVMValueRef whole_steps_end(Ll *l, LLVMValueRef start, LLVMValueRef end, int step) {
+    LLVMValueRef whole = LLVMBuildSDiv(l->b, ll_sub(l, end, start), ll_i64(l, step), "");
+    return ll_add(l, start, ll_mul(l, whole, ll_i64(l, step)));
+}
+
+typedef struct {
+    LLVMValueRef scratch;
+    int64_t row_room;
+    PackedParts p;
+    LLVMValueRef t_lo, t_hi; // the token block
+} PrefillBlock;
+
+// nr rows from n0 against every token of the block: MR at a time, then singly.
+static void prefill_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const PrefillBlock *b, LLVMValueRef n0,
+                         int nr) {
+    int MR = prefill_mr(l);
+    WeightRows w = weight_rows(l, s, a, &b->p, n0, nr, b->scratch, b->row_room);
+    LLVMValueRef mid = whole_steps_end(l, b->t_lo, b->t_hi, MR);
+    LlLoop lp;
+    ll_loop_begin(l, &lp, b->t_lo, mid, ll_i64(l, MR), 0, NULL);
+    prefill_tile(l, s, a, &w, n0, nr, lp.iv, MR);
+    ll_loop_end(l, &lp);
+    ll_loop_begin(l, &lp, mid, b->t_hi, ll_i64(l, 1), 0, NULL);
+    prefill_tile(l, s, a, &w, n0, nr, lp.iv, 1);
+    ll_loop_end(l, &lp);
+}
+
+// Rows [lo, hi) for every token row in [row0, T).
+static void prefill(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef lo, LLVMValueRef hi,
+                    LLVMValueRef scratch, int64_t row_room) {
+    int MR = prefill_mr(l);
+    int64_t tb = PREFILL_BLOCK_FLOATS / s->K / MR * MR;
+    if (tb < MR) tb = MR;
+    PrefillBlock b = {.scratch = scratch, .row_room = row_room};
+    if (s->bits) b.p = packed_parts(l, s, a->w);
+    LlLoop blocks, lp;
+    ll_loop_begin(l, &blocks, a->row0, a->T, ll_i64(l, tb), 0, NULL);
+    b.t_lo = blocks.iv;
+    b.t_hi = ll_min(l, ll_add(l, blocks.iv, ll_i64(l, tb)), a->T);
+    LLVMValueRef mid = whole_steps_end(l, lo, hi, PREFILL_NR);
+    ll_loop_begin(l, &lp, lo, mid, ll_i64(l, PREFILL_NR), 0, NULL);
+    prefill_rows(l, s, a, &b, lp.iv, PREFILL_NR);
+    ll_loop_end(l, &lp);
+    ll_loop_begin(l, &lp, mid, hi, ll_i64(l, 1), 0, NULL);
+    prefill_rows(l, s, a, &b, lp.iv, 1);
+    ll_loop_end(l, &lp);
+    ll_loop_end(l, &blocks);
+}
+
+// ----------------------------------------------------------------------------
+// decode: R rows of 4- or 8-bit codes against one activation row, converted
+// in registers. Per group, sum_k (q - z) s x = s (sum_k q x) - s z (sum_k x):
+// the inner loop is one conversion and one FMA per V codes, and the group
+// sums of x, shared by every row, are computed once per call into scratch.
+// The row is walked in super-blocks of S codes (4-bit: max(group, 2*half))
+// so that, inside one, every chunk of V codes has a constant block, half
+// and group.
+
+// The R rows from n0 on: their codes, scales and zeros. Row r is reached by
+// a constant offset from row n0's, so all R rows share one address register
+// per part (R separate row pointers run x86-64 out of registers).
+static PackedParts rows_from(Ll *l, const LinearShape *s, const PackedParts *p, LLVMValueRef n0) {
+    LLVMValueRef groups = ll_mul(l, n0, ll_i64(l, s->K / s->group));
+    return (PackedParts){ll_at(l, l->i8, p->codes, ll_mul(l, n0, ll_i64(l, s->K * s->bits / 8))),
+                         ll_at(l, l->f16, p->scales, groups), ll_at(l, l->i8, p->zeros, groups)};
+}
+
+// Row r's scale (float) and zero (float) of group g, from rows_from's parts.
+static void row_group_params(Ll *l, const LinearShape *s, const PackedParts *rows, int r, LLVMValueRef g,
+                             LLVMValueRef *scale, LLVMValueRef *zero) {
+    LLVMValueRef idx = ll_add(l, g, ll_i64(l, r * (s->K / s->group)));
+    *scale = LLVMBuildFPExt(l->b, ll_load(l, l->f16, rows->scales, idx), l->f32, "");
+    *zero = LLVMBuildUIToFP(l->b, ll_load(l, l->i8, rows->zeros, idx), l->f32, "");
+}
+
+// The V codes of chunk c (at k0) of row r as floats; a 4-bit chunk's bytes are
+// loaded with its even half and kept in *bytes for the odd.
+static LLVMValueRef codes_as_float(Ll *l, const LinearShape *s, const PackedParts *rows, int r, int64_t c,
+                                   LLVMValueRef k0, LLVMValueRef *bytes) {
+    int V = gemv_lanes(s);
+    LLVMTypeRef vi = LLVMVectorType(l->i32, (unsigned)V), vf = LLVMVectorType(l->f32, (unsigned)V);
+    int64_t row_bytes = s->K * s->bits / 8;
+    if (s->bits == 8) {
+        LLVMValueRef at = ll_add(l, k0, ll_i64(l, r * row_bytes));
+        return LLVMBuildSIToFP(l->b, LLVMBuildZExt(l->b, ll_vload(l, l->i8, V, rows->codes, at), vi, ""), vf, "");
+    }
+    if (c % 2 == 0) {
+        LLVMValueRef at = ll_add(l, LLVMBuildSDiv(l->b, k0, ll_i64(l, 2), ""), ll_i64(l, r * row_bytes));
+        *bytes = ll_vload(l, l->i8, V, rows->codes, at);
+    }
+    LLVMValueRef wide = LLVMBuildZExt(l->b, *bytes, vi, "");
+    LLVMValueRef q = c % 2 == 0 ? LLVMBuildAnd(l->b, wide, ll_splat(l, ll_i32(l, 15), V), "")
+                                : LLVMBuildLShr(l->b, wide, ll_splat(l, ll_i32(l, 4), V), "");
+    return LLVMBuildSIToFP(l->b, q, vf, "");
+}
+
+// xs[g] = sum of x over group g, for the K/group groups of the row x.
+static void group_sums(Ll *l, const LinearShape *s, LLVMValueRef x, LLVMValueRef xs) {
+    int V = s->group % 16 == 0 ? 16 : s->group % 8 == 0 ? 8 : 1;
+    LLVMTypeRef vf = LLVMVectorType(l->f32, (unsigned)V);
+    LlLoop gl;
+    ll_loop_begin(l, &gl, ll_i64(l, 0), ll_i64(l, s->K / s->group), ll_i64(l, 1), 0, NULL);
+    LLVMValueRef base = ll_mul(l, gl.iv, ll_i64(l, s->group)), init = LLVMConstNull(vf);
+    LlLoop in;
+    ll_loop_begin(l, &in, ll_i64(l, 0), ll_i64(l, s->group), ll_i64(l, V), 1, &init);
+    LLVMValueRef v = ll_vload(l, l->f32, V, x, ll_add(l, base, in.iv));
+    ll_loop_set(&in, 0, LLVMBuildFAdd(l->b, in.carried[0], v, ""));
+    ll_loop_end(l, &in);
+    ll_store(l, l->f32, xs, gl.iv, ll_reduce_fadd(l, ll_loop_result(&in, 0)));
+    ll_loop_end(l, &gl);
+}
+
+typedef struct {
+    LLVMValueRef x, xs; // the activation row and its group sums
+    LLVMValueRef t;     // its token index
+} GemvRow;
+
+static void gemv_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const PackedParts *p, const GemvRow *x,
+                      LLVMValueRef n0, int R) {
+    int V = gemv_lanes(s);
+    int64_t S = s->bits == 4 && s->group < 2 * V ? 2 * V : s->group;
+    LLVMValueRef init[LL_MAX_CARRIED];
+    for (int r = 0; r < R; r++) init[r] = LLVMConstNull(LLVMVectorType(l->f32, (unsigned)V)); // s * sum q x
+    for (int r = 0; r < R; r++) init[R + r] = ll_f32(l, 0);                                  // s * z * sum x
+    PackedParts rows = rows_from(l, s, p, n0);
     LlLoop sb;
-    ll_loop_begin(l, &sb, ll_i64(l, 0), ll_i64(l, s->K), ll_i64(l, S), R, init);
-    LLVMValueRef gacc[8] = {0}, scale[8] = {0}, zp[8] = {0}, bytes[8][64] = {{0}};
-    for (int64_t c = 0; c < S / H; c++) {
-        LLVMValueRef k0 = ll_add(l, sb.iv, ll_i64(l, c * H));
-        LLVMValueRef xv = ll_vload(l, l->f32, H, x, k0);
-        int64_t gl = c * H / s->group; // group within the super-block
-        bool group_starts = (c * H) % s->group == 0, group_ends = ((c + 1) * H) % s->group == 0;
+    ll_loop_begin(l, &sb, ll_i64(l, 0), ll_i64(l, s->K), ll_i64(l, S), 2 * R, init);
+    LLVMValueRef gacc[4] = {0}, scale[4] = {0}, zero[4] = {0}, bytes[4] = {0};
+    for (int64_t c = 0; c < S / V; c++) {
+        LLVMValueRef k0 = ll_add(l, sb.iv, ll_i64(l, c * V)), xv = ll_vload(l, l->f32, V, x->x, k0), xsum = NULL;
+        bool group_starts = (c * V) % s->group == 0, group_ends = ((c + 1) * V) % s->group == 0;
+        LLVMValueRef g = ll_add(l, LLVMBuildSDiv(l->b, sb.iv, ll_i64(l, s->group), ""), ll_i64(l, c * V / s->group));
+        if (group_ends) xsum = ll_load(l, l->f32, x->xs, g);
         for (int r = 0; r < R; r++) {
-            LLVMValueRef n = ll_add(l, n0, ll_i64(l, r));
-            if (c % 2 == 0) {
-                LLVMValueRef row = ll_at(l, l->i8, p->codes, ll_mul(l, n, ll_i64(l, row_bytes)));
-                bytes[r][c / 2] = ll_vload(l, l->i8, H, row, LLVMBuildSDiv(l->b, k0, ll_i64(l, 2), ""));
-            }
-            if (group_starts) { // the group's scale and zero, once per row
-                LLVMValueRef g = ll_add(l, LLVMBuildSDiv(l->b, sb.iv, ll_i64(l, s->group), ""), ll_i64(l, gl));
-                group_params(l, s, p, n, g, &scale[r], &zp[r]);
-            }
-            LLVMValueRef w = nibbles_minus_zero(l, s, bytes[r][c / 2], (int)(c % 2), zp[r]);
+            if (group_starts) row_group_params(l, s, &rows, r, g, &scale[r], &zero[r]); // once per group and row
+            LLVMValueRef w = codes_as_float(l, s, &rows, r, c, k0, &bytes[r]);
             gacc[r] = group_starts ? LLVMBuildFMul(l->b, w, xv, "") : ll_fma(l, w, xv, gacc[r]);
-            if (group_ends) ll_loop_set(&sb, r, ll_fma(l, gacc[r], ll_splat(l, scale[r], H), sb.next[r]));
+            if (!group_ends) continue;
+            ll_loop_set(&sb, r, ll_fma(l, gacc[r], ll_splat(l, scale[r], V), sb.next[r]));
+            LLVMValueRef sz = LLVMBuildFMul(l->b, scale[r], zero[r], "");
+            ll_loop_set(&sb, R + r, ll_fma(l, sz, xsum, sb.next[R + r]));
         }
     }
     ll_loop_end(l, &sb);
-    for (int r = 0; r < R; r++)
-        store_result(l, s, a, t, ll_add(l, n0, ll_i64(l, r)), ll_reduce_fadd(l, ll_loop_result(&sb, r)));
+    for (int r = 0; r < R; r++) {
+        LLVMValueRef v = LLVMBuildFSub(l->b, ll_reduce_fadd(l, ll_loop_result(&sb, r)), ll_loop_result(&sb, R + r), "");
+        store_result(l, s, a, x->t, ll_add(l, n0, ll_i64(l, r)), v);
+    }
 }
 
-static void gemv_q4(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef lo, LLVMValueRef hi) {
+static void gemv(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef lo, LLVMValueRef hi,
+                 LLVMValueRef scratch) {
     PackedParts p = packed_parts(l, s, a->w);
     int R = l->vw >= 16 ? 4 : 2;
-    LLVMValueRef t = ll_sub(l, a->T, ll_i64(l, 1));
+    GemvRow x = {.t = ll_sub(l, a->T, ll_i64(l, 1)), .xs = scratch}; // scratch's weight-row room is free here
+    x.x = ll_at(l, l->f32, a->x, ll_mul(l, x.t, ll_i64(l, s->K)));
+    group_sums(l, s, x.x, x.xs);
     // whole groups of R rows, then one at a time
     LLVMValueRef span = ll_sub(l, hi, lo);
     LLVMValueRef mid = ll_add(l, lo, ll_mul(l, LLVMBuildSDiv(l->b, span, ll_i64(l, R), ""), ll_i64(l, R)));
     LlLoop lp;
     ll_loop_begin(l, &lp, lo, mid, ll_i64(l, R), 0, NULL);
-    gemv_q4_rows(l, s, a, &p, lp.iv, R, t);
+    gemv_rows(l, s, a, &p, &x, lp.iv, R);
     ll_loop_end(l, &lp);
     ll_loop_begin(l, &lp, mid, hi, ll_i64(l, 1), 0, NULL);
-    gemv_q4_rows(l, s, a, &p, lp.iv, 1, t);
+    gemv_rows(l, s, a, &p, &x, lp.iv, 1);
     ll_loop_end(l, &lp);
 }
 
@@ -235,9 +445,11 @@ bool emit_linear(KernelJob *j, AwqcError *err) {
     a.bias = s.bias >= 0 ? kernel_operand(j, s.bias, l->f32) : NULL;
     a.res = s.res >= 0 ? kernel_operand(j, s.res, l->f32) : NULL;
     LLVMValueRef scratch = ll_arg_ptr(l, AWQC_ARG_SCRATCH, l->f32);
-    int64_t row_room = (s.K + 15) / 16 * 16; // scratch: a weight row, then normalised activations
+    // scratch: PREFILL_NR weight rows, then the normalised activations
+    int64_t row_room = (s.K + 15) / 16 * 16;
     if (s.g >= 0) {
-        LLVMValueRef g = kernel_operand(j, s.g, l->f32), xn = ll_at(l, l->f32, scratch, ll_i64(l, row_room));
+        LLVMValueRef g = kernel_operand(j, s.g, l->f32);
+        LLVMValueRef xn = ll_at(l, l->f32, scratch, ll_i64(l, PREFILL_NR * row_room));
         LlLoop lp;
         ll_loop_begin(l, &lp, a.row0, a.T, ll_i64(l, 1), 0, NULL);
         LLVMValueRef off = ll_mul(l, lp.iv, ll_i64(l, s.K));
@@ -247,7 +459,7 @@ bool emit_linear(KernelJob *j, AwqcError *err) {
     }
     LLVMValueRef lo, hi;
     ll_share(l, ll_i64(l, s.N), 4, &lo, &hi);
-    if (s.bits == 4) {
+    if (s.bits == 4 || s.bits == 8) {
         LlIf one;
         LLVMValueRef single = LLVMBuildICmp(l->b, LLVMIntEQ, ll_sub(l, a.T, a.row0), ll_i64(l, 1), "");
         LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "many");
@@ -255,14 +467,14 @@ bool emit_linear(KernelJob *j, AwqcError *err) {
         one.after = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "done");
         LLVMBuildCondBr(l->b, single, one.then, many);
         LLVMPositionBuilderAtEnd(l->b, one.then);
-        gemv_q4(l, &s, &a, lo, hi);
+        gemv(l, &s, &a, lo, hi, scratch);
         LLVMBuildBr(l->b, one.after);
         LLVMPositionBuilderAtEnd(l->b, many);
-        rows_by_dot(l, &s, &a, lo, hi, scratch);
+        prefill(l, &s, &a, lo, hi, scratch, row_room);
         LLVMBuildBr(l->b, one.after);
         LLVMPositionBuilderAtEnd(l->b, one.after);
     } else {
-        rows_by_dot(l, &s, &a, lo, hi, scratch);
+        prefill(l, &s, &a, lo, hi, scratch, row_room);
     }
     ll_kernel_end(l);
     return true;

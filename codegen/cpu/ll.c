@@ -107,6 +107,24 @@ void ll_vstore(Ll *l, LLVMTypeRef elem, LLVMValueRef p, LLVMValueRef i, LLVMValu
     LLVMSetAlignment(LLVMBuildStore(l->b, v, vp), 1);
 }
 
+// llvm.masked.load with a constant mask: the masked-off lanes are not
+// touched, so a row's tail is read without running past its end.
+LLVMValueRef ll_vload_first(Ll *l, LLVMTypeRef elem, int lanes, int n, LLVMValueRef p, LLVMValueRef i) {
+    AWQC_ASSERT(n > 0 && n < lanes && lanes <= 64);
+    LLVMTypeRef vt = LLVMVectorType(elem, (unsigned)lanes), pt = LLVMPointerType(vt, 0);
+    LLVMValueRef bits[64];
+    for (int k = 0; k < lanes; k++) bits[k] = LLVMConstInt(l->i1, k < n, 0);
+    const char *name = "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    AWQC_ASSERT(id != 0);
+    LLVMTypeRef over[2] = {vt, pt};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(l->mod, id, over, 2);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(l->ctx, id, over, 2);
+    LLVMValueRef args[4] = {LLVMBuildBitCast(l->b, ll_at(l, elem, p, i), pt, ""), ll_i32(l, 1),
+                            LLVMConstVector(bits, (unsigned)lanes), LLVMConstNull(vt)};
+    return LLVMBuildCall2(l->b, fty, fn, args, 4, "");
+}
+
 LLVMValueRef ll_add(Ll *l, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(l->b, a, b, ""); }
 LLVMValueRef ll_sub(Ll *l, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSub(l->b, a, b, ""); }
 LLVMValueRef ll_mul(Ll *l, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(l->b, a, b, ""); }
@@ -132,6 +150,40 @@ LLVMValueRef ll_fma(Ll *l, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
 
 LLVMValueRef ll_unary_intrinsic(Ll *l, const char *name, LLVMValueRef x) {
     return call_intrinsic(l, name, LLVMTypeOf(x), &x, 1);
+}
+
+// A constant of x's type (a float, or a vector of floats like x).
+static LLVMValueRef like(Ll *l, LLVMValueRef x, double v) {
+    LLVMTypeRef t = LLVMTypeOf(x);
+    LLVMValueRef c = ll_f32(l, v);
+    return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? ll_splat(l, c, (int)LLVMGetVectorSize(t)) : c;
+}
+
+// exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2]
+// (ln 2 split in two so r is exact), exp(r) = 1 + r + r^2 P(r) with the
+// classic degree-5 minimax P for single precision (within 2 ulp of expf);
+// 2^n is built in the exponent bits. x is clamped to where that is a normal
+// float: expf's overflow to inf and its denormals become the clamp's values,
+// which no caller here can tell apart (1 / (1 + e^88) and e^-87 both vanish).
+LLVMValueRef ll_exp(Ll *l, LLVMValueRef x) {
+    static const double P[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                               4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1};
+    LLVMTypeRef t = LLVMTypeOf(x);
+    bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+    LLVMTypeRef ti = vec ? LLVMVectorType(l->i32, LLVMGetVectorSize(t)) : l->i32;
+    LLVMValueRef lo = like(l, x, -87.3), hi = like(l, x, 88.3);
+    x = call_intrinsic(l, "llvm.maxnum", t, (LLVMValueRef[]){x, lo}, 2);
+    x = call_intrinsic(l, "llvm.minnum", t, (LLVMValueRef[]){x, hi}, 2);
+    LLVMValueRef n = ll_unary_intrinsic(l, "llvm.rint", LLVMBuildFMul(l->b, x, like(l, x, 1.44269504088896341), ""));
+    LLVMValueRef r = ll_fma(l, n, like(l, x, -0.693359375), x);
+    r = ll_fma(l, n, like(l, x, 2.12194440e-4), r);
+    LLVMValueRef p = like(l, x, P[0]);
+    for (int i = 1; i < 6; i++) p = ll_fma(l, p, r, like(l, x, P[i]));
+    LLVMValueRef e = ll_fma(l, LLVMBuildFMul(l->b, r, r, ""), p, LLVMBuildFAdd(l->b, r, like(l, x, 1.0), ""));
+    LLVMValueRef bias = vec ? ll_splat(l, ll_i32(l, 127), (int)LLVMGetVectorSize(t)) : ll_i32(l, 127);
+    LLVMValueRef bits = LLVMBuildShl(l->b, LLVMBuildAdd(l->b, LLVMBuildFPToSI(l->b, n, ti, ""), bias, ""),
+                                     vec ? ll_splat(l, ll_i32(l, 23), (int)LLVMGetVectorSize(t)) : ll_i32(l, 23), "");
+    return LLVMBuildFMul(l->b, e, LLVMBuildBitCast(l->b, bits, t, ""), "");
 }
 
 // Halves the vector until one lane is left: log2(lanes) steps instead of a
@@ -160,6 +212,56 @@ static LLVMValueRef reduce_tree(Ll *l, LLVMValueRef v, bool is_max) {
 
 LLVMValueRef ll_reduce_fadd(Ll *l, LLVMValueRef v) { return reduce_tree(l, v, false); }
 LLVMValueRef ll_reduce_fmax(Ll *l, LLVMValueRef v) { return reduce_tree(l, v, true); }
+
+// Folds x and y, each made of segments of seg lanes, into one vector of
+// twice as many segments of seg/2 lanes: x's then y's, each the sum of its
+// segment's two halves.
+static LLVMValueRef fold_pair(Ll *l, LLVMValueRef x, LLVMValueRef y, unsigned seg) {
+    unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(x)), k = 0;
+    LLVMValueRef lo[64], hi[64];
+    for (unsigned src = 0; src < 2; src++)
+        for (unsigned j = 0; j < lanes / seg; j++)
+            for (unsigned i = 0; i < seg / 2; i++, k++) {
+                lo[k] = ll_i32(l, (int32_t)(src * lanes + j * seg + i));
+                hi[k] = ll_i32(l, (int32_t)(src * lanes + j * seg + seg / 2 + i));
+            }
+    LLVMValueRef a = LLVMBuildShuffleVector(l->b, x, y, LLVMConstVector(lo, k), "");
+    LLVMValueRef b = LLVMBuildShuffleVector(l->b, x, y, LLVMConstVector(hi, k), "");
+    return LLVMBuildFAdd(l->b, a, b, "");
+}
+
+// Each segment of seg lanes of v summed by halves: a vector half as wide.
+static LLVMValueRef halve_segments(Ll *l, LLVMValueRef v, unsigned seg) {
+    unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(v)), k = 0;
+    LLVMValueRef lo[64], hi[64];
+    for (unsigned j = 0; j < lanes / seg; j++)
+        for (unsigned i = 0; i < seg / 2; i++, k++) {
+            lo[k] = ll_i32(l, (int32_t)(j * seg + i));
+            hi[k] = ll_i32(l, (int32_t)(j * seg + seg / 2 + i));
+        }
+    LLVMValueRef a = LLVMBuildShuffleVector(l->b, v, v, LLVMConstVector(lo, k), "");
+    LLVMValueRef b = LLVMBuildShuffleVector(l->b, v, v, LLVMConstVector(hi, k), "");
+    return LLVMBuildFAdd(l->b, a, b, "");
+}
+
+LLVMValueRef ll_reduce_each(Ll *l, const LLVMValueRef *v, int n) {
+    unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(v[0])), seg = lanes;
+    AWQC_ASSERT(n >= 1 && (unsigned)n <= lanes && lanes <= 32 && (n & (n - 1)) == 0);
+    LLVMValueRef cur[32];
+    memcpy(cur, v, sizeof *v * (size_t)n);
+    for (int m = n; m > 1; m /= 2, seg /= 2)
+        for (int i = 0; i < m / 2; i++) cur[i] = fold_pair(l, cur[2 * i], cur[2 * i + 1], seg);
+    LLVMValueRef r = cur[0];
+    for (; seg > 1; seg /= 2) r = halve_segments(l, r, seg);
+    return r;
+}
+
+LLVMValueRef ll_subvector(Ll *l, LLVMValueRef v, int first, int count) {
+    AWQC_ASSERT(count >= 1 && count <= 64);
+    LLVMValueRef idx[64];
+    for (int i = 0; i < count; i++) idx[i] = ll_i32(l, first + i);
+    return LLVMBuildShuffleVector(l->b, v, v, LLVMConstVector(idx, (unsigned)count), "");
+}
 
 // ----------------------------------------------------------------------------
 // control flow

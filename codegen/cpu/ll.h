@@ -56,15 +56,26 @@ LLVMValueRef ll_min(Ll *l, LLVMValueRef a, LLVMValueRef b);
 
 // Intrinsics (scalar or vector, by the type of the operands).
 LLVMValueRef ll_fma(Ll *l, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
-LLVMValueRef ll_unary_intrinsic(Ll *l, const char *name, LLVMValueRef x); // "llvm.sqrt", "llvm.exp", ...
+LLVMValueRef ll_unary_intrinsic(Ll *l, const char *name, LLVMValueRef x); // "llvm.sqrt", "llvm.floor", ...
+// e^x of a float or float vector, inline (llvm.exp becomes one libm call per lane).
+LLVMValueRef ll_exp(Ll *l, LLVMValueRef x);
 LLVMValueRef ll_reduce_fadd(Ll *l, LLVMValueRef v);                      // sum of a float vector's lanes
 LLVMValueRef ll_reduce_fmax(Ll *l, LLVMValueRef v);
+// The lane sums of n vectors (n a power of two, at most their lanes) as one
+// n-lane vector, lane i the sum of v[i]: pairs of vectors are folded into one
+// by halves, so n sums cost about 3n shuffles and adds instead of n trees.
+LLVMValueRef ll_reduce_each(Ll *l, const LLVMValueRef *v, int n);
+// lanes [first, first + count) of a vector as a count-lane vector.
+LLVMValueRef ll_subvector(Ll *l, LLVMValueRef v, int first, int count);
+// The first n (< lanes) elements from p[i] as a vector, the other lanes 0
+// and not read: the tail of a row whose length is not a whole number of vectors.
+LLVMValueRef ll_vload_first(Ll *l, LLVMTypeRef elem, int lanes, int n, LLVMValueRef p, LLVMValueRef i);
 
 // A counted loop: for (iv = start; iv < end; iv += step), with values carried
 // from one iteration to the next. Between begin and end the builder is in
 // the body; after end it is after the loop, where ll_loop_result gives each
 // carried value's final value.
-#define LL_MAX_CARRIED 8
+#define LL_MAX_CARRIED 16 // a prefill tile carries its 4 x 4 accumulators
 typedef struct {
     LLVMValueRef iv, end, step;
     LLVMBasicBlockRef header, body, exit, pre;

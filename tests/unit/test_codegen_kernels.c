@@ -3,8 +3,11 @@
 // LLaMAs of odd shapes, unfused (linear, rms_norm, rope, attention, silu,
 // mul, add) and through the pass pipeline (rms_norm_linear, rope_attention,
 // silu_mul, linear_add), in f32 and with 4-bit (avx2-i4, neon-i4; groups 32,
-// 64, 128) and 3-bit weights; plus single ops (softmax, gelu, relu, layer
-// norm). Each runs a prompt then decode steps, comparing all logits.
+// 64, 128) and 3-bit weights, quantized heads (quantize-head: 8-bit u8-rows,
+// 4-bit; vocab 11, so the decode GEMV's odd rows run too); plus single ops
+// (softmax, gelu, relu, layer norm). Each runs a prompt then decode steps,
+// comparing all logits and, from a second engine, the last rows; prompts of
+// 13 in one pass cover the prefill kernel's token and row tails.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +25,34 @@
 // ----------------------------------------------------------------------------
 // comparing the compiled plan with the interpreter
 
-// Runs ids in the steps given (a prompt, then single tokens) on both; the
-// worst max|a-b|/max|a| over the steps.
-static double compare(const Graph *g, const char *what, const int *steps, int n_steps) {
+// The logits of the last token only (the head's kernels start at row0 =
+// T - 1) from a second engine, against the last row the interpreter gave.
+static double last_row_diff(CpuEngine *last, const int32_t *ids, int n, const float *want, int64_t vocab,
+                            const char *what) {
+    AwqcError err;
+    const float *got = cpu_engine_forward(last, ids, n, false, &err);
+    CHECK_MSG(got != NULL, "%s (last row): %s", what, err.msg);
+    return got ? interp_relative_diff(want + (size_t)(n - 1) * (size_t)vocab, got, (size_t)vocab) : INFINITY;
+}
+
+// Runs ids in the steps given (a prompt, then single tokens) on both, the
+// compiled plan taking at most t_max tokens per pass; the worst
+// max|a-b|/max|a| over the steps, all rows and last rows.
+static double compare_chunked(const Graph *g, const char *what, const int *steps, int n_steps, int t_max) {
     AwqcError err;
     CpuCode code;
     if (!cpu_codegen(g, "host", NULL, &code, &err)) {
         CHECK_MSG(false, "%s: codegen: %s", what, err.msg);
         return INFINITY;
     }
-    CpuEngine *cpu = cpu_engine_new(g, code.so, code.so_size, what, CTX, 2, 4, &err);
+    CpuEngine *cpu = cpu_engine_new(g, code.so, code.so_size, what, CTX, 2, t_max, &err);
+    CpuEngine *last = cpu ? cpu_engine_new(g, code.so, code.so_size, what, CTX, 2, t_max, &err) : NULL;
     Interp *ref = interp_new(g, CTX, 1, &err);
-    CHECK_MSG(cpu && ref, "%s: %s", what, err.msg);
+    CHECK_MSG(cpu && last && ref, "%s: %s", what, err.msg);
     double worst = 0;
     int32_t ids[CTX];
     for (int i = 0; i < CTX; i++) ids[i] = (int32_t)((i * 7 + 3) % 11);
-    for (int s = 0, at = 0; cpu && ref && s < n_steps; at += steps[s++]) {
+    for (int s = 0, at = 0; cpu && last && ref && s < n_steps; at += steps[s++]) {
         const float *a = interp_forward(ref, ids + at, steps[s], true, &err);
         int64_t vocab = interp_vocab(ref);
         float *want = xmalloc(sizeof(float) * (size_t)(steps[s] * vocab));
@@ -45,16 +60,22 @@ static double compare(const Graph *g, const char *what, const int *steps, int n_
         const float *got = cpu_engine_forward(cpu, ids + at, steps[s], true, &err);
         CHECK_MSG(got != NULL, "%s: %s", what, err.msg);
         if (got) worst = fmax(worst, interp_relative_diff(want, got, (size_t)(steps[s] * vocab)));
-        const float *last = cpu_engine_forward(cpu, ids + at, 0, false, &err); // 0 tokens: refused
-        CHECK(last == NULL);
+        worst = fmax(worst, last_row_diff(last, ids + at, steps[s], want, vocab, what));
+        const float *none = cpu_engine_forward(cpu, ids + at, 0, false, &err); // 0 tokens: refused
+        CHECK(none == NULL);
         free(want);
     }
     printf("%-44s max rel diff %.2e\n", what, worst);
     CHECK_MSG(worst < 1e-4, "%s: compiled and reference differ by %g", what, worst);
     cpu_engine_free(cpu);
+    cpu_engine_free(last);
     interp_free(ref);
     cpu_code_free(&code);
     return worst;
+}
+
+static double compare(const Graph *g, const char *what, const int *steps, int n_steps) {
+    return compare_chunked(g, what, steps, n_steps, 4);
 }
 
 // A prompt of 5 (more than t_max = 4: two chunks), then 3 decode steps.
@@ -68,12 +89,13 @@ static TinyLlamaSpec spec(int dim, int heads, int kv_heads, int ffn, const char 
                            .rope = rope, .scale_by_fan_in = true, .seed = 7};
 }
 
-// Replaces every 2-D weight but the embedding by its RTN codes.
+// Replaces every 2-D weight but the embedding and the head by its RTN codes.
 static void quantize_linears(Graph *g, int bits, int group) {
-    int embd = g->nodes[1].in[0].index;
+    const Node *out = &g->nodes[g->outputs[0]];
+    int embd = g->nodes[1].in[0].index, head = out->in[out->n_in - 1].index;
     for (size_t i = 0; i < g->n_weights; i++) {
         Weight *w = &g->weights[i];
-        if ((int)i == embd || w->type.rank != 2) continue;
+        if ((int)i == embd || (int)i == head || w->type.rank != 2) continue;
         QuantMatrix *q = xmalloc(sizeof *q);
         AwqcError err;
         bool ok = quant_rtn(w->data, w->type.dims[0].size, w->type.dims[1].size, bits, group, q, &err);
@@ -99,6 +121,41 @@ static void model_case(const char *what, TinyLlamaSpec s, bool fused, int bits, 
     if (bits) quantize_linears(g, bits, group);
     if (fused || bits) run_pipeline(g, target);
     compare(g, what, STEPS, 4);
+    ir_graph_free(g);
+}
+
+// 4-bit g32 layers and a head rounded by quantize-head ("q8" or "q4").
+static void head_case(const char *what, TinyLlamaSpec s, const char *head, const char *target) {
+    Graph *g = tiny_llama(&s);
+    quantize_linears(g, 4, 32);
+    ir_set_meta(g, "quantize_head", ir_attr_string("", head));
+    run_pipeline(g, target);
+    int out = g->outputs[0];
+    const Weight *w = &g->weights[g->nodes[out].in[g->nodes[out].n_in - 1].index];
+    CHECK_MSG(w->type.dtype == (strcmp(head, "q8") ? DT_Q4 : DT_Q8) && w->layout, "%s: head @%s is %s", what,
+              w->name, ir_dtype_name(w->type.dtype));
+    compare(g, what, STEPS, 4);
+    ir_graph_free(g);
+}
+
+static TinyLlamaSpec untied(TinyLlamaSpec s) {
+    s.untied_head = true;
+    return s;
+}
+
+// One pass over a prompt of 13 (three tiles of 4 tokens and a single one),
+// then 1 and 2 tokens (two singles): the prefill kernel's token tails, with
+// t_max = CTX so nothing is chunked. Odd dims give weight row counts that are
+// not a multiple of 4 and rows whose length is not a whole vector.
+static const int TAIL_STEPS[] = {13, 1, 2};
+
+static void prefill_tail_case(const char *what, TinyLlamaSpec s, bool fused, int bits, int group,
+                              const char *head, const char *target) {
+    Graph *g = tiny_llama(&s);
+    if (bits) quantize_linears(g, bits, group);
+    if (head) ir_set_meta(g, "quantize_head", ir_attr_string("", head));
+    if (fused || bits || head) run_pipeline(g, target);
+    compare_chunked(g, what, TAIL_STEPS, 3, CTX);
     ir_graph_free(g);
 }
 
@@ -138,6 +195,24 @@ int main(void) {
     // 3-bit
     model_case("q3 g32 u3-packed dim 64 ffn 96", spec(64, 4, 2, 96, NULL), true, 3, 32, "host");
     model_case("q3 g64 u3-packed dim 128 ffn 128", spec(128, 4, 2, 128, NULL), true, 3, 64, "host");
+    // quantized heads, tied and untied
+    head_case("q8 head u8-rows dim 64 (tied)", spec(64, 4, 2, 128, NULL), "q8", "x86-64");
+    head_case("q8 head u8-rows dim 160 untied", untied(spec(160, 5, 1, 64, NULL)), "q8", "aarch64");
+    head_case("q8 head u8-rows dim 128 untied", untied(spec(128, 4, 2, 64, NULL)), "q8", "x86-64");
+    head_case("q4 head avx2-i4 dim 128 (tied)", spec(128, 4, 2, 128, NULL), "q4", "x86-64");
+    head_case("q4 head neon-i4 dim 96 untied", untied(spec(96, 4, 2, 64, NULL)), "q4", "aarch64");
+    // prefill tiles: tokens not a multiple of 4, rows not a multiple of 4 (qkv
+    // 30, down 18, vocab 11), K not a multiple of the vector (18, 42)
+    TinyLlamaSpec odd = spec(18, 3, 1, 42, NULL);
+    prefill_tail_case("prefill tails f32 unfused dim 18 ffn 42", odd, false, 0, 0, NULL, "host");
+    prefill_tail_case("prefill tails f32 fused dim 18 ffn 42", odd, true, 0, 0, NULL, "host");
+    prefill_tail_case("prefill tails q4 g32 avx2-i4 dim 64 ffn 128", spec(64, 4, 2, 128, NULL), true, 4, 32, NULL,
+                      "x86-64");
+    prefill_tail_case("prefill tails q3 g32 dim 64 ffn 96", spec(64, 4, 2, 96, NULL), true, 3, 32, NULL, "host");
+    prefill_tail_case("prefill tails q4 neon-i4 + q8 head dim 96", untied(spec(96, 4, 2, 64, NULL)), true, 4, 32,
+                      "q8", "aarch64");
+    prefill_tail_case("prefill tails q4 avx2-i4 + q4 head dim 128", spec(128, 4, 2, 128, NULL), true, 4, 32, "q4",
+                      "x86-64");
     // single ops of odd widths
     single_op_case("softmax width 13", OP_SOFTMAX, 13);
     single_op_case("gelu width 7", OP_GELU, 7);
