@@ -23,21 +23,27 @@ model=$work/llama2-7b-w4g$GROUP
     --ffn "$FFN" --vocab "$VOCAB" --group "$GROUP" --tokenizer "$TOKENIZER" -o "$model"
 "$awqc" compile -m "$model" --target "cuda:sm_$SM" -c 512 -o "$work/model.awqx"
 
-# awqc: decode tok/s and the device copy bandwidth (awqc bench --engine cuda reports both).
-ours=$("$awqc" bench -m "$work/model.awqx" --engine cuda -p 16 -n "$TOKENS" 2>&1 | tee "$work/awqc.log" |
-       awk '/tg/ {for (i = 1; i <= NF; i++) if ($i == "tok/s") print $(i - 1)}' | tail -1)
-bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") print $(i - 1)}' "$work/awqc.log" | tail -1)
+# awqc: decode tok/s (the tg row's median of the CSV), and from stderr the
+# device copy bandwidth and the device bytes a decode step reads (awqc bench
+# --engine cuda prints "device: ..., copy bandwidth N GB/s" and "decode tgN:
+# ... x G GB/token ..."; f32 matrices count as the f16 the GPU holds them in).
+if ! "$awqc" bench -m "$work/model.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc.csv" 2>"$work/awqc.log"; then
+    cat "$work/awqc.log" >&2; exit 1
+fi
+grep -E 'device:|decode tg' "$work/awqc.log" || true
+ours=$(awk -F, '$6 ~ /^tg/ {print $7}' "$work/awqc.csv")
+bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc.log")
+gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc.log")
 hf=$(python3 "$root/bench/gpu_hf_decode.py" --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
      --ffn "$FFN" --vocab "$VOCAB" --tokens "$TOKENS" | awk '{print $3}')
-# Bytes per decoded token: the artifact's weights (every one is read once per token).
-wbytes=$(stat -c %s "$work/model.awqx")
-python3 - "$ours" "$hf" "$bw" "$wbytes" <<'PY'
+python3 - "$ours" "$hf" "$bw" "$gbtok" <<'PY'
 import sys
-ours, hf, bw, wbytes = (float(x) if x else 0.0 for x in sys.argv[1:])
+ours, hf, bw, gbtok = (float(x) if x else 0.0 for x in sys.argv[1:])
+wbytes = gbtok * 1e9
 print(f"awqc W4-g128 decode   {ours:8.1f} tok/s")
 print(f"HF FP16 eager decode  {hf:8.1f} tok/s")
 print(f"speed-up              {ours / hf if hf else 0:8.2f} x   (goal >= 3.5)")
-if bw:
+if bw and wbytes:
     bound = bw * 1e9 / wbytes
     print(f"HBM bound             {bound:8.1f} tok/s  ({wbytes / 1e9:.2f} GB/token at {bw:.0f} GB/s copy bandwidth)")
     print(f"fraction of bound     {ours / bound * 100 if bound else 0:8.1f} %   (goal >= 75)")

@@ -40,7 +40,8 @@ enum { OPT_MODEL_DESC = 1000, OPT_ENGINE, OPT_FIRST_FREE };
     "                        the cached SmolLM2-135M-Instruct from scripts/setup.sh)\n"      \
     "      --model-desc FILE model description to use instead of models/<arch>.model\n"     \
     "  -t, --threads N       threads (default: all cores)\n"                                 \
-    "      --engine KIND     auto (compiled code when the .awqx has it), interp, compiled\n" \
+    "      --engine KIND     auto (the .awqx's GPU code when a GPU is there, else its CPU code,\n" \
+    "                        else the interpreter), interp, compiled (CPU code), cuda\n" \
     "  -h, --help            this help\n"
 
 void common_init(CommonOpts *o);

@@ -2,6 +2,8 @@
 // llama-bench style: random token ids, a warm-up run, then R timed
 // repetitions from an empty cache; the median (and spread) is reported, plus
 // the weight bytes streamed per decoded token, since decode is memory-bound.
+// On a GPU (--engine cuda) it also reports the device, its measured copy
+// bandwidth and decode as a fraction of the bound bytes-per-token sets.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 static const char bench_help[] =
     "usage: awqc bench [options]\n"
     "Measure prompt (pp) and decode (tg) speed: of the compiled code for a .awqx, else the interpreter.\n"
+    "With --engine cuda it also prints the GPU, its copy bandwidth and decode as a fraction of that bound.\n"
     "  -p, --n-prompt N      prompt tokens for the pp test (default 512; 0 = skip)\n"
     "  -n, --n-gen N         generated tokens for the tg test (default 128; 0 = skip)\n"
     "  -r, --repetitions R   timed repetitions (default 3)\n"
@@ -143,6 +146,31 @@ static void print_results(const BenchOpts *o, const BenchInfo *info, const Bench
     cJSON_Delete(name);
 }
 
+// ----------------------------------------------------------------------------
+// on a GPU: decode against the device's copy bandwidth
+
+// Below the table for md; on stderr for csv and json, whose stdout is data.
+static void print_gpu_bound(const BenchOpts *o, Engine *e, const BenchResult *r, int n) {
+    EngineDeviceInfo info;
+    AwqcError err;
+    if (!engine_device_info(e, &info, &err)) {
+        if (strncmp(engine_name(e), "cuda", 4) == 0) fprintf(stderr, "awqc: bench: no copy bandwidth: %s\n", err.msg);
+        return;
+    }
+    bool md = !strcmp(o->format, "md");
+    FILE *f = md ? stdout : stderr;
+    const char *pre = md ? "" : "awqc: ";
+    fprintf(f, "%s%sdevice: %s (sm_%d), copy bandwidth %.1f GB/s (device-to-device, read + write)\n", md ? "\n" : "",
+            pre, info.device, info.sm, info.copy_gbps);
+    for (int i = 0; i < n; i++) {
+        if (r[i].test[0] != 't' || info.bytes_per_token <= 0) continue;
+        double bound = info.copy_gbps * 1e9 / info.bytes_per_token;
+        fprintf(f, "%sdecode %s: %.2f tok/s x %.4f GB/token = %.1f GB/s: %.1f%% of the copy-bandwidth bound (%.1f tok/s)\n",
+                pre, r[i].test, r[i].median_tps, info.bytes_per_token / 1e9,
+                r[i].median_tps * info.bytes_per_token / 1e9, 100.0 * r[i].median_tps / bound, bound);
+    }
+}
+
 int cmd_bench(int argc, char **argv) {
     BenchOpts o;
     parse_bench_options(argc, argv, &o);
@@ -164,6 +192,7 @@ int cmd_bench(int argc, char **argv) {
     BenchInfo info = {slash ? slash + 1 : m->path, weight_params(m->graph), bytes, engine_threads(in),
                       engine_name(in)};
     print_results(&o, &info, res, n);
+    print_gpu_bound(&o, in, res, n);
     free(ids);
     engine_free(in);
     free(o.common.model);

@@ -32,7 +32,8 @@ static EngineKind parse_engine_arg(const char *arg) {
     if (strcmp(arg, "auto") == 0) return ENGINE_AUTO;
     if (strcmp(arg, "interp") == 0) return ENGINE_INTERP;
     if (strcmp(arg, "compiled") == 0) return ENGINE_COMPILED;
-    die("--engine: expected auto, interp or compiled, got '%s'", arg);
+    if (strcmp(arg, "cuda") == 0) return ENGINE_CUDA;
+    die("--engine: expected auto, interp, compiled or cuda, got '%s'", arg);
 }
 
 int parse_int_arg(const char *opt, const char *arg, int lo, int hi) {

@@ -1,6 +1,7 @@
 // engine.c: the Engine of engine.h. It picks what executes a model: the
-// CPU code a compiled artifact carries (runtime/cpu_engine.c), or the
-// reference interpreter, and forwards each call to it.
+// GPU code a compiled artifact carries (through the registered GPU backend,
+// runtime/cuda), its CPU code (runtime/cpu_engine.c), or the reference
+// interpreter, and forwards each call to it.
 #include "runtime/engine.h"
 
 #include <stdio.h>
@@ -13,10 +14,15 @@
 #include "runtime/interp.h"
 
 struct Engine {
-    Interp *interp;  // one of the two
+    Interp *interp;  // one of the three
     CpuEngine *cpu;
+    void *gpu;       // run by gpu_backend
     char *name;
 };
+
+static const EngineGpuBackend *gpu_backend;
+
+void engine_register_gpu(const EngineGpuBackend *b) { gpu_backend = b; }
 
 // ----------------------------------------------------------------------------
 // creation
@@ -53,7 +59,41 @@ static Engine *new_compiled(const Model *m, const EngineOptions *o, const uint8_
     return e;
 }
 
+// ENGINE_CUDA, or AUTO on a model with GPU code: NULL with err when the GPU
+// cannot run it; *no_device when that is for want of a GPU here.
+static Engine *new_gpu(const Model *m, const EngineOptions *o, bool *no_device, AwqcError *err) {
+    *no_device = false;
+    if (!gpu_backend) {
+        awqc_fail(err, "this awqc was built without the CUDA runtime: --engine cuda is not available "
+                  "(build it where the CUDA toolkit is installed)");
+        return NULL;
+    }
+    void *b = gpu_backend->open(m, o, no_device, err);
+    if (!b) return NULL;
+    Engine *e = xcalloc(1, sizeof *e);
+    e->gpu = b;
+    e->name = xstrdup(gpu_backend->name(b));
+    return e;
+}
+
+// AUTO: the GPU when the model has code for it and a GPU is here. Without a
+// GPU the CPU code or the interpreter runs it (one line says so); with a GPU
+// that cannot run the code (another arch), the refusal is the answer.
+static Engine *try_gpu(const Model *m, const EngineOptions *o, bool *fall_back, AwqcError *err) {
+    *fall_back = true;
+    if (o->kind != ENGINE_AUTO || !gpu_backend || !gpu_backend->has_code(m)) return NULL;
+    bool no_device = false;
+    Engine *e = new_gpu(m, o, &no_device, err);
+    *fall_back = !e && no_device;
+    if (*fall_back) fprintf(stderr, "awqc: %s: not running its GPU code: %s\n", m->path, err->msg);
+    return e;
+}
+
 Engine *engine_new(const Model *m, const EngineOptions *o, AwqcError *err) {
+    bool fall_back, no_device;
+    if (o->kind == ENGINE_CUDA) return new_gpu(m, o, &no_device, err);
+    Engine *g = try_gpu(m, o, &fall_back, err);
+    if (g || !fall_back) return g;
     uint64_t so_size = 0;
     const uint8_t *so = cpu_code(m, &so_size);
     if (o->kind == ENGINE_COMPILED && !so) {
@@ -73,6 +113,7 @@ void engine_free(Engine *e) {
     if (!e) return;
     interp_free(e->interp);
     cpu_engine_free(e->cpu);
+    if (e->gpu) gpu_backend->close(e->gpu);
     free(e->name);
     free(e);
 }
@@ -81,17 +122,44 @@ void engine_free(Engine *e) {
 // state and running
 
 const char *engine_name(const Engine *e) { return e->name; }
-int engine_pos(const Engine *e) { return e->cpu ? cpu_engine_pos(e->cpu) : interp_pos(e->interp); }
-int engine_n_ctx(const Engine *e) { return e->cpu ? cpu_engine_n_ctx(e->cpu) : interp_n_ctx(e->interp); }
-int engine_threads(const Engine *e) { return e->cpu ? cpu_engine_threads(e->cpu) : interp_threads(e->interp); }
-int64_t engine_vocab(const Engine *e) { return e->cpu ? cpu_engine_vocab(e->cpu) : interp_vocab(e->interp); }
+
+int engine_pos(const Engine *e) {
+    if (e->gpu) return gpu_backend->pos(e->gpu);
+    return e->cpu ? cpu_engine_pos(e->cpu) : interp_pos(e->interp);
+}
+
+int engine_n_ctx(const Engine *e) {
+    if (e->gpu) return gpu_backend->n_ctx(e->gpu);
+    return e->cpu ? cpu_engine_n_ctx(e->cpu) : interp_n_ctx(e->interp);
+}
+
+// A GPU engine drives the device from one host thread.
+int engine_threads(const Engine *e) {
+    if (e->gpu) return 1;
+    return e->cpu ? cpu_engine_threads(e->cpu) : interp_threads(e->interp);
+}
+
+int64_t engine_vocab(const Engine *e) {
+    if (e->gpu) return gpu_backend->vocab(e->gpu);
+    return e->cpu ? cpu_engine_vocab(e->cpu) : interp_vocab(e->interp);
+}
+
 void engine_reset(Engine *e) { engine_rewind(e, 0); }
+
 void engine_rewind(Engine *e, int pos) {
-    if (e->cpu) cpu_engine_rewind(e->cpu, pos);
+    if (e->gpu) gpu_backend->rewind(e->gpu, pos);
+    else if (e->cpu) cpu_engine_rewind(e->cpu, pos);
     else interp_rewind(e->interp, pos);
 }
 
 const float *engine_forward(Engine *e, const int32_t *tokens, int n, bool all_rows, AwqcError *err) {
+    if (e->gpu) return gpu_backend->forward(e->gpu, tokens, n, all_rows, err);
     if (e->cpu) return cpu_engine_forward(e->cpu, tokens, n, all_rows, err);
     return interp_forward(e->interp, tokens, n, all_rows, err);
+}
+
+bool engine_device_info(Engine *e, EngineDeviceInfo *out, AwqcError *err) {
+    memset(out, 0, sizeof *out);
+    if (!e->gpu) return awqc_fail(err, "engine '%s' does not run on a GPU", e->name);
+    return gpu_backend->device_info(e->gpu, out, err);
 }

@@ -12,9 +12,11 @@
 #include "runtime/model.h"
 
 typedef enum {
-    ENGINE_AUTO,     // compiled code when the model carries it, else the interpreter
+    ENGINE_AUTO,     // the artifact's GPU code when it has some and a GPU is here, else
+                     // its CPU code, else the interpreter
     ENGINE_INTERP,   // always the reference interpreter
-    ENGINE_COMPILED, // the artifact's code; an error when there is none
+    ENGINE_COMPILED, // the artifact's CPU code; an error when there is none
+    ENGINE_CUDA,     // the artifact's CUDA code on the GPU; an error (the reason) without one
 } EngineKind;
 
 typedef struct {
@@ -47,5 +49,41 @@ void engine_rewind(Engine *e, int pos);
 // valid until the next call. NULL with err when the tokens do not fit in the
 // context or an id is out of range.
 const float *engine_forward(Engine *e, const int32_t *tokens, int n, bool all_rows, AwqcError *err);
+
+// ----------------------------------------------------------------------------
+// GPU backends. The runtime library cannot link the GPU runtime (that one
+// links the runtime), so the GPU runtime registers itself: the awqc command
+// calls cuda_engine_register() at start when it is built with CUDA.
+
+// What the benchmark compares decode speed against on a GPU.
+typedef struct {
+    char device[128];       // "NVIDIA H100 80GB HBM3"
+    int sm;                 // 10 * major + minor
+    double copy_gbps;       // measured device-to-device copy bandwidth (read + write)
+    double bytes_per_token; // device bytes the weights of one decode step take (one embedding row)
+} EngineDeviceInfo;
+
+typedef struct {
+    const char *kind_name; // "cuda"
+    // Whether m carries code for this backend (ENGINE_AUTO tries it then).
+    bool (*has_code)(const Model *m);
+    // NULL with err when it cannot run m; *no_device is set when the reason
+    // is the machine (no driver, no GPU), not the model, so AUTO falls back.
+    void *(*open)(const Model *m, const EngineOptions *o, bool *no_device, AwqcError *err);
+    void (*close)(void *b);
+    const char *(*name)(const void *b); // "cuda sm_87 (NVIDIA Jetson AGX Orin)"
+    int (*pos)(const void *b);
+    int (*n_ctx)(const void *b);
+    int64_t (*vocab)(const void *b);
+    void (*rewind)(void *b, int pos);
+    const float *(*forward)(void *b, const int32_t *tokens, int n, bool all_rows, AwqcError *err);
+    bool (*device_info)(void *b, EngineDeviceInfo *out, AwqcError *err);
+} EngineGpuBackend;
+
+// Registers the GPU backend (one; a second call replaces it). b must outlive every engine.
+void engine_register_gpu(const EngineGpuBackend *b);
+
+// False (err says why) for engines that do not run on a GPU.
+bool engine_device_info(Engine *e, EngineDeviceInfo *out, AwqcError *err);
 
 #endif

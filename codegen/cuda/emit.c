@@ -116,18 +116,27 @@ static int gemv_columns(int64_t words) {
 
 static const char *tf(bool b) { return b ? "true" : "false"; }
 
+int cuda_linear_matrix_operand(const Node *n) {
+    switch (n->op) {
+    case OP_LINEAR:
+    case OP_LINEAR_ADD: return 1;
+    case OP_RMS_NORM_LINEAR: return 2;
+    default: return -1;
+    }
+}
+
 // linear, rms_norm_linear, linear_add: the matrix is operand wi.
 static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    int wi = norm ? 2 : 1;
+    int wi = cuda_linear_matrix_operand(n);
     bool bias = n->n_in > wi + 1 + res;
     if (n->in[wi].kind != OPND_WEIGHT) return node_fail(err, g, i, "the matrix must be a weight, not a computed value");
     if (!check_operands(g, i, wi, err)) return false;
     const Weight *w = &g->weights[n->in[wi].index];
     int64_t N = row_width(&n->type), K = opnd_width(g, n, 0);
     if (norm) p->out->scratch_per_token = K;
-    if (w->type.dtype == DT_F32) {
-        add_launch(p, "gemv_f32", ceil_div(N, 8), CUDA_GRID_T, 256, 1, "%lld, %lld, %s, %s, %s", (long long)N,
+    if (w->type.dtype == DT_F32) { // read as f16: the runtime uploads f32 matrices so
+        add_launch(p, "gemv_h16", ceil_div(N, 8), CUDA_GRID_T, 256, 1, "%lld, %lld, %s, %s, %s", (long long)N,
                    (long long)K, tf(norm), tf(res), tf(bias));
         return true;
     }

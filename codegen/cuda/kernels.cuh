@@ -176,24 +176,55 @@ __device__ void gemv_q4(const KArgs &a) {
     }
 }
 
-// The same for an f32 weight [N, K]: one warp per output row, 8 per block.
-template <int N, int K, bool NORM, bool RES, bool BIAS>
-__device__ void gemv_f32(const KArgs &a) {
+// A warp's share of x . w over one weight row: lane-strided columns.
+template <int K>
+__device__ __forceinline__ float row_dot(const float *x, const float *g, float inv, const float *w, int lane) {
+    float acc = 0.0f;
+    for (int k = lane; k < K; k += 32) acc += norm_x(x, g, inv, k) * __ldg(w + k);
+    return acc;
+}
+
+// The same over an f16 row: two columns per 32-bit load when K is even (rows
+// stay 4-byte aligned), f32 products and accumulation.
+template <int K>
+__device__ __forceinline__ float row_dot(const float *x, const float *g, float inv, const u16 *w, int lane) {
+    float acc = 0.0f;
+    if (K % 2 == 0) {
+        const u32 *w2 = (const u32 *)w;
+        for (int k2 = lane; k2 < K / 2; k2 += 32) {
+            u32 p = __ldg(w2 + k2);
+            acc += norm_x(x, g, inv, 2 * k2) * h2f((u16)(p & 0xffffu));
+            acc += norm_x(x, g, inv, 2 * k2 + 1) * h2f((u16)(p >> 16));
+        }
+    } else {
+        for (int k = lane; k < K; k += 32) acc += norm_x(x, g, inv, k) * h2f(__ldg(w + k));
+    }
+    return acc;
+}
+
+// A dense weight [N, K] of element type W: one warp per output row, 8 per block.
+template <typename W, int N, int K, bool NORM, bool RES, bool BIAS>
+__device__ void gemv_dense(const KArgs &a) {
     __shared__ double red[32];
     int t = blockIdx.y, wi = NORM ? 2 : 1, lane = threadIdx.x & 31;
     int n = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
     const float *x = (const float *)a.in[0] + (size_t)t * K;
     const float *g = NORM ? (const float *)a.in[1] : 0;
-    const float *w = (const float *)a.in[wi] + (size_t)n * K;
     float inv = NORM ? rms_inv<K>(x, a.eps, red) : 1.0f;
     if (n >= N) return;
-    float acc = 0.0f;
-    for (int k = lane; k < K; k += 32) acc += norm_x(x, g, inv, k) * __ldg(w + k);
-    acc = warp_sum(acc);
+    float acc = warp_sum(row_dot<K>(x, g, inv, (const W *)a.in[wi] + (size_t)n * K, lane));
     if (lane != 0) return;
     if (BIAS) acc += ((const float *)a.in[RES ? wi + 2 : wi + 1])[n];
     a.out[(size_t)t * N + n] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + n] + acc : acc;
 }
+
+// An f32 weight kept f32.
+template <int N, int K, bool NORM, bool RES, bool BIAS>
+__device__ void gemv_f32(const KArgs &a) { gemv_dense<float, N, K, NORM, RES, BIAS>(a); }
+
+// An f32 weight the runtime uploads as f16 (the head: half the bytes read per token).
+template <int N, int K, bool NORM, bool RES, bool BIAS>
+__device__ void gemv_h16(const KArgs &a) { gemv_dense<u16, N, K, NORM, RES, BIAS>(a); }
 
 // ----------------------------------------------------------------------------
 // prefill GEMM on tensor cores: Y[T, N] = X[T, K] W^T with W dequantised to

@@ -11,7 +11,9 @@
 
 #include "codegen/cuda/cuda_codegen.h"
 #include "runtime/artifact.h"
+#include "runtime/cuda/cuda_arch.h"
 #include "runtime/cuda/cuda_driver.h"
+#include "runtime/cuda/cuda_f16.h"
 
 // Mirrors struct KArgs of codegen/cuda/kernels.cuh, field for field.
 typedef struct {
@@ -40,12 +42,14 @@ struct CudaEngine {
     CUdeviceptr *allocs; // everything to free
     size_t n_allocs, cap_allocs;
     CUdeviceptr *weight_dev, *value_dev, *kv_k, *kv_v;
+    CUdeviceptr *weight_h16; // f16 copies of the f32 matrices (0 for the rest)
     CUdeviceptr scratch, ids, pos_dev, argmax_dev;
     float *logits; // host copy of the last forward's logits
     size_t logits_cap; // floats
     CUgraph graph;
     CUgraphExec graph_exec;
-    char desc[256];
+    char desc[256], name[160];
+    double weight_bytes_per_token; // what the kernels read of the weights per decode step
 };
 
 // ----------------------------------------------------------------------------
@@ -64,25 +68,61 @@ static bool upload(CudaEngine *e, const void *src, size_t bytes, CUdeviceptr *p,
     return dev_alloc(e, bytes, p, err) && cuda_check(&e->d, e->d.MemcpyHtoD(*p, src, bytes), "cuMemcpyHtoD", err);
 }
 
-static bool weight_used(const Graph *g, size_t w) {
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].in[k].kind == OPND_WEIGHT && (size_t)g->nodes[i].in[k].index == w) return true;
-    return false;
+typedef struct {
+    bool matrix; // a linear's matrix (read whole every step)
+    bool table;  // an embedding table (one row read per token)
+    bool other;  // norm gain, bias, scale (read whole)
+} WeightUse;
+
+static WeightUse weight_use(const Graph *g, size_t w) {
+    WeightUse u = {0};
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++) {
+            if (n->in[k].kind != OPND_WEIGHT || (size_t)n->in[k].index != w) continue;
+            if (k == cuda_linear_matrix_operand(n)) u.matrix = true;
+            else if (n->op == OP_EMBEDDING && k == 0) u.table = true;
+            else u.other = true;
+        }
+    }
+    return u;
+}
+
+// An f32 matrix goes up as f16 (gemv_h16 reads it so): half the bytes per token.
+static bool upload_f16(CudaEngine *e, const Weight *w, CUdeviceptr *p, AwqcError *err) {
+    size_t n = (size_t)ir_type_elements(&w->type);
+    uint16_t *h = xmalloc(sizeof *h * (n ? n : 1));
+    cuda_f32_to_f16(w->data, h, n);
+    bool ok = upload(e, h, sizeof *h * n, p, err);
+    free(h);
+    e->weight_bytes_per_token += 2.0 * (double)n;
+    return ok;
+}
+
+// f32 data for the kernels that read it as such (a tied embedding table has
+// both forms: f32 rows for the lookup, f16 for the head).
+static bool upload_f32(CudaEngine *e, const Weight *w, WeightUse u, CUdeviceptr *p, AwqcError *err) {
+    int64_t n = ir_type_elements(&w->type);
+    int64_t row = w->type.rank > 1 && w->type.dims[0].size > 0 ? n / w->type.dims[0].size : n;
+    e->weight_bytes_per_token += 4.0 * (double)(u.other ? n : row);
+    return upload(e, w->data, sizeof(float) * (size_t)n, p, err);
 }
 
 // Weights go up once, in the form the kernels read.
 static bool upload_weights(CudaEngine *e, AwqcError *err) {
     const Graph *g = e->g;
     e->weight_dev = xcalloc(g->n_weights + 1, sizeof *e->weight_dev);
+    e->weight_h16 = xcalloc(g->n_weights + 1, sizeof *e->weight_h16);
     for (size_t i = 0; i < g->n_weights; i++) {
         const Weight *w = &g->weights[i];
-        if (!weight_used(g, i)) continue;
+        WeightUse u = weight_use(g, i);
+        if (!u.matrix && !u.table && !u.other) continue;
         if (w->type.dtype == DT_F32 && w->data) {
-            if (!upload(e, w->data, sizeof(float) * (size_t)ir_type_elements(&w->type), &e->weight_dev[i], err))
-                return false;
+            if (u.matrix && !upload_f16(e, w, &e->weight_h16[i], err)) return false;
+            if ((u.table || u.other) && !upload_f32(e, w, u, &e->weight_dev[i], err)) return false;
         } else if (w->type.dtype == DT_Q4 && w->packed && w->layout && strcmp(w->layout, "awq-gemm") == 0) {
             if (!upload(e, w->packed, w->packed_size, &e->weight_dev[i], err)) return false;
+            e->weight_bytes_per_token += (double)w->packed_size;
         } else {
             return awqc_fail(err, "weight '%s' (%s) is neither bound f32 data nor q4 packed as awq-gemm; compile the "
                              "model with --target cuda:sm_XX first", w->name, ir_dtype_name(w->type.dtype));
@@ -158,8 +198,8 @@ static bool alloc_state(CudaEngine *e, AwqcError *err) {
 }
 
 // ----------------------------------------------------------------------------
-// the module: the artifact's cubin for this very GPU, else its PTX (JIT-
-// compiled by the driver for newer GPUs), else code generated from the plan now
+// the module: the artifact's code that this GPU runs (cuda_arch.h decides),
+// else (a model without CUDA code, in a build with NVRTC) code generated now
 
 static bool load_image(CudaEngine *e, const void *image, const char *how, AwqcError *err) {
     if (!cuda_check(&e->d, e->d.ModuleLoadData(&e->module, image), "cuModuleLoadData", err)) return false;
@@ -167,25 +207,23 @@ static bool load_image(CudaEngine *e, const void *image, const char *how, AwqcEr
     return true;
 }
 
-static bool load_from_artifact(CudaEngine *e, const Artifact *a, AwqcError *err) {
-    char name[AWQX_NAME_MAX];
-    uint64_t size;
-    snprintf(name, sizeof name, "code.cuda.sm_%d.cubin", e->d.sm);
-    const uint8_t *cubin = artifact_find(a, name, &size);
-    if (cubin) return load_image(e, cubin, "the artifact's cubin", err);
-    for (int sm = e->d.sm; sm >= 50; sm--) { // PTX of an older arch runs on newer GPUs
-        snprintf(name, sizeof name, "code.cuda.sm_%d.ptx", sm);
-        const uint8_t *ptx = artifact_find(a, name, &size);
-        if (!ptx) continue;
-        char *text = xstrndup((const char *)ptx, (size_t)size); // the driver wants it NUL-terminated
-        bool ok = load_image(e, text, "the artifact's PTX", err);
-        free(text);
-        return ok;
-    }
-    return false;
+static bool load_from_artifact(CudaEngine *e, const Model *m, AwqcError *err) {
+    CudaCodeChoice c;
+    if (!cuda_select_artifact_code(m->artifact, m->path, e->d.sm, &c, err)) return false;
+    uint64_t size = 0;
+    const uint8_t *code = artifact_find(m->artifact, c.section, &size);
+    char how[AWQX_NAME_MAX + 48];
+    snprintf(how, sizeof how, "the artifact's %s%s", c.section, c.kind == CUDA_CODE_PTX ? " (JIT)" : "");
+    if (c.kind == CUDA_CODE_CUBIN) return load_image(e, code, how, err);
+    char *text = xstrndup((const char *)code, (size_t)size); // the driver wants PTX NUL-terminated
+    bool ok = load_image(e, text, how, err);
+    free(text);
+    return ok;
 }
 
-static bool generate_module(CudaEngine *e, AwqcError *err) {
+#ifdef AWQC_CUDA_NVRTC
+static bool generate_module(CudaEngine *e, const Model *m, AwqcError *err) {
+    (void)m;
     char *src = cuda_emit_source(e->g, err);
     if (!src) return false;
     CudaBytes ptx = {0};
@@ -195,10 +233,18 @@ static bool generate_module(CudaEngine *e, AwqcError *err) {
     free(ptx.data);
     return ok;
 }
+#else
+// The runtime built without NVRTC (the cross-built aarch64 one) runs only
+// code compiled ahead of time.
+static bool generate_module(CudaEngine *e, const Model *m, AwqcError *err) {
+    return awqc_fail(err, "%s: holds no CUDA code, and this awqc was built without NVRTC to generate it: compile "
+                     "it with --target cuda:sm_%d", m->path, e->d.sm);
+}
+#endif
 
 static bool load_module(CudaEngine *e, const Model *m, AwqcError *err) {
-    if (m->artifact && load_from_artifact(e, m->artifact, err)) return true;
-    return generate_module(e, err);
+    if (m->artifact && cuda_artifact_has_code(m->artifact)) return load_from_artifact(e, m, err);
+    return generate_module(e, m, err);
 }
 
 static KernelFn *kernel(CudaEngine *e, const char *name, AwqcError *err) {
@@ -224,8 +270,12 @@ static KArgsHost node_args(const CudaEngine *e, int i, int T) {
                    .ids = e->ids, .pos = e->pos_dev, .out_i = e->argmax_dev, .T = T,
                    .eps = (float)ir_node_attr_float(n, "eps", 1e-5),
                    .theta = (float)ir_node_attr_float(n, "theta", 10000.0)};
-    for (int k = 0; k < n->n_in && k < 4; k++)
-        a.in[k] = n->in[k].kind == OPND_NODE ? e->value_dev[n->in[k].index] : e->weight_dev[n->in[k].index];
+    int matrix = cuda_linear_matrix_operand(n);
+    for (int k = 0; k < n->n_in && k < 4; k++) {
+        int idx = n->in[k].index;
+        if (n->in[k].kind == OPND_NODE) a.in[k] = e->value_dev[idx];
+        else a.in[k] = k == matrix && e->weight_h16[idx] ? e->weight_h16[idx] : e->weight_dev[idx];
+    }
     return a;
 }
 
@@ -290,20 +340,28 @@ static bool setup(CudaEngine *e, const Model *m, AwqcError *err) {
            upload_weights(e, err) && alloc_state(e, err) && alloc_values(e, err);
 }
 
-CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err) {
+CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, AwqcError *err) {
+    *no_gpu = false;
     if (n_ctx <= 0) return awqc_fail(err, "context size must be positive, got %d", n_ctx), NULL;
     CudaEngine *e = xcalloc(1, sizeof *e);
     if (!cuda_driver_open(&e->d, err)) {
+        *no_gpu = true;
         free(e);
         return NULL;
     }
     e->g = m->graph;
     e->n_ctx = n_ctx;
+    snprintf(e->name, sizeof e->name, "cuda sm_%d (%s)", e->d.sm, e->d.name);
     if (!setup(e, m, err)) {
         cuda_engine_free(e);
         return NULL;
     }
     return e;
+}
+
+CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err) {
+    bool no_gpu;
+    return cuda_engine_open(m, n_ctx, &no_gpu, err);
 }
 
 void cuda_engine_free(CudaEngine *e) {
@@ -317,6 +375,7 @@ void cuda_engine_free(CudaEngine *e) {
     free(e->allocs);
     free(e->fns);
     free(e->weight_dev);
+    free(e->weight_h16);
     free(e->value_dev);
     free(e->kv_k);
     free(e->kv_v);
@@ -372,6 +431,10 @@ int cuda_engine_pos(const CudaEngine *e) { return e->pos; }
 int cuda_engine_n_ctx(const CudaEngine *e) { return e->n_ctx; }
 int64_t cuda_engine_vocab(const CudaEngine *e) { return e->vocab; }
 const char *cuda_engine_describe(const CudaEngine *e) { return e->desc; }
+const char *cuda_engine_name(const CudaEngine *e) { return e->name; }
+const char *cuda_engine_device(const CudaEngine *e) { return e->d.name; }
+int cuda_engine_sm(const CudaEngine *e) { return e->d.sm; }
+double cuda_engine_weight_bytes_per_token(const CudaEngine *e) { return e->weight_bytes_per_token; }
 void cuda_engine_reset(CudaEngine *e) { e->pos = 0; }
 void cuda_engine_rewind(CudaEngine *e, int pos) {
     AWQC_ASSERT(pos >= 0 && pos <= e->pos);

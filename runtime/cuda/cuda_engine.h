@@ -16,8 +16,12 @@ typedef struct CudaEngine CudaEngine;
 // NULL with err when there is no driver ("no CUDA driver (libcuda.so.1 not
 // found ...)"), no GPU ("no GPU: cuInit: ..."), or the plan cannot run (a
 // node without a kernel, a q4 weight not packed as awq-gemm: compile with
-// --target cuda:sm_XX). m must outlive the engine.
+// --target cuda:sm_XX), or the artifact holds code for another GPU only
+// (cuda_arch.h: "X.awqx: built for cuda sm_90; this GPU is sm_87 ...").
+// m must outlive the engine.
 CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err);
+// The same; *no_gpu tells a missing driver or device from a model that cannot run.
+CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, AwqcError *err);
 void cuda_engine_free(CudaEngine *e);
 
 // Same contract as engine_forward (runtime/engine.h): n tokens at the current
@@ -31,8 +35,18 @@ int cuda_engine_n_ctx(const CudaEngine *e);
 int64_t cuda_engine_vocab(const CudaEngine *e);
 void cuda_engine_rewind(CudaEngine *e, int pos);
 void cuda_engine_reset(CudaEngine *e);
-// "NVIDIA H100 80GB HBM3 (sm_90), module from cubin" and the like.
+// "NVIDIA H100 80GB HBM3 (sm_90), module from the artifact's code.cuda.sm_90.cubin".
 const char *cuda_engine_describe(const CudaEngine *e);
+// "cuda sm_90 (NVIDIA H100 80GB HBM3)": what engine_name says.
+const char *cuda_engine_name(const CudaEngine *e);
+const char *cuda_engine_device(const CudaEngine *e); // "NVIDIA H100 80GB HBM3"
+int cuda_engine_sm(const CudaEngine *e);             // 10 * major + minor
+// Device bytes of the weights one decode step reads (one embedding row).
+double cuda_engine_weight_bytes_per_token(const CudaEngine *e);
+
+// Registers the CUDA engine behind engine_new (runtime/engine.h: ENGINE_CUDA,
+// and ENGINE_AUTO for artifacts with CUDA code). The awqc command calls it once at start.
+void cuda_engine_register(void);
 
 // Whether a GPU can be used here: false with the reason ("no CUDA driver ...",
 // "no GPU: ...") in err. Tests use it to skip.

@@ -78,10 +78,15 @@ static inline char *plan_text(const Shape *s) {
 // small elsewhere; q4 codes with random scales and zeros, packed as awq-gemm.
 static inline float plan_frand(void) { return (float)pick(0, 1 << 20) / (float)(1 << 20) - 0.5f; }
 
+// Matrices get values f16 holds exactly (k / 2^14, |k| < 2^11): the GPU
+// uploads f32 matrices as f16, and the comparison should see the kernels'
+// arithmetic, not that rounding.
+static inline float plan_frand_f16(void) { return (float)pick(-1638, 1638) / 16384.0f; }
+
 static inline void bind_f32(Weight *w) {
     int64_t n = ir_type_elements(&w->type);
     w->data = xmalloc(sizeof(float) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) w->data[i] = w->type.rank == 1 ? 1.0f + 0.2f * plan_frand() : 0.2f * plan_frand();
+    for (int64_t i = 0; i < n; i++) w->data[i] = w->type.rank == 1 ? 1.0f + 0.2f * plan_frand() : plan_frand_f16();
 }
 
 static inline void bind_q4(Weight *w) {

@@ -9,6 +9,9 @@
 #include "test_cuda_plans.h"
 #include "test_support.h"
 
+// Generating or compiling CUDA code needs NVRTC, absent from a runtime-only build.
+#ifdef AWQC_CUDA_NVRTC
+
 static const int ARCHS[] = {80, 87, 90};
 
 // ----------------------------------------------------------------------------
@@ -103,3 +106,6 @@ int main(void) {
     if (!cuda_find_ptxas()) printf("note: ptxas is not on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin: PTX checked by NVRTC only\n");
     return test_result();
 }
+#else
+int main(void) { test_skip("built without NVRTC (AWQC_CUDA_RUNTIME_ONLY)"); }
+#endif

@@ -1,0 +1,45 @@
+// cuda_arch.h: which of an artifact's CUDA code a GPU of a given compute
+// capability runs, decided without the driver (so it is testable anywhere):
+// the exact cubin, a binary-compatible cubin, PTX to JIT, or a refusal that
+// names what the artifact was built for and what the GPU is.
+#ifndef AWQC_CUDA_ARCH_H
+#define AWQC_CUDA_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/util.h"
+#include "runtime/artifact.h"
+
+typedef enum {
+    CUDA_CODE_CUBIN, // machine code for one real arch (sm_XY)
+    CUDA_CODE_PTX,   // virtual-arch code the driver compiles for the GPU at load
+} CudaCodeKind;
+
+typedef struct {
+    CudaCodeKind kind;
+    int sm;                      // the arch the code was built for (10 * major + minor)
+    char section[AWQX_NAME_MAX]; // "code.cuda.sm_87.cubin"
+} CudaCodeChoice;
+
+// "code.cuda.sm_87.cubin" -> 87, CUDA_CODE_CUBIN; false for any other name.
+bool cuda_code_section_parse(const char *name, int *sm, CudaCodeKind *kind);
+
+// Among the section names, the code a GPU of compute capability device_sm
+// (10 * major + minor) runs: the cubin for exactly that arch; else a cubin of
+// the same major and a lower minor (binary compatible; the highest such);
+// else the PTX of the highest arch <= the GPU's (JIT-compiled by the driver).
+// Else false with "PATH: built for cuda sm_90; this GPU is sm_87 (compute
+// capability 8.7): recompile with --target cuda:sm_87 (or --target orin)",
+// or "PATH: holds no CUDA code ..." when there is none at all.
+bool cuda_select_code(const char *const *names, size_t n, int device_sm, const char *path, CudaCodeChoice *out,
+                      AwqcError *err);
+
+// The same over an artifact's sections.
+bool cuda_select_artifact_code(const Artifact *a, const char *path, int device_sm, CudaCodeChoice *out,
+                               AwqcError *err);
+
+// Whether the artifact holds any cubin or PTX section.
+bool cuda_artifact_has_code(const Artifact *a);
+
+#endif
