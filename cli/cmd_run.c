@@ -21,7 +21,9 @@ static const char run_help[] =
     "      --top-p F         nucleus sampling mass of the top-k survivors (default 0.95;\n"
     "                        1 = off, 0 = the most likely token only)\n"
     "  -s, --seed N          random seed for sampling (default 42)\n"
-    "  -c, --ctx N           context size in tokens (default: min(training context, 2048))\n" COMMON_HELP;
+    "  -c, --ctx N           context size in tokens (default: min(training context, 2048))\n"
+    "      --print-ids       print the generated token ids (one line) instead of their text,\n"
+    "                        to compare two engines or targets token by token\n" COMMON_HELP;
 
 typedef struct {
     CommonOpts common;
@@ -29,10 +31,11 @@ typedef struct {
     const char *system;
     int n_predict;
     bool chat;
+    bool print_ids;
     SamplerParams sampling;
 } RunOpts;
 
-enum { OPT_CHAT = OPT_FIRST_FREE, OPT_SYSTEM, OPT_TEMP, OPT_TOP_K, OPT_TOP_P };
+enum { OPT_CHAT = OPT_FIRST_FREE, OPT_SYSTEM, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_PRINT_IDS };
 
 static char *read_prompt_file(const char *path) {
     AwqcError err;
@@ -48,7 +51,7 @@ static void parse_run_options(int argc, char **argv, RunOpts *o) {
         {"n-predict", required_argument, 0, 'n'}, {"chat", no_argument, 0, OPT_CHAT},
         {"system", required_argument, 0, OPT_SYSTEM}, {"temp", required_argument, 0, OPT_TEMP},
         {"top-k", required_argument, 0, OPT_TOP_K}, {"top-p", required_argument, 0, OPT_TOP_P},
-        {"seed", required_argument, 0, 's'}, {0, 0, 0, 0}};
+        {"seed", required_argument, 0, 's'}, {"print-ids", no_argument, 0, OPT_PRINT_IDS}, {0, 0, 0, 0}};
     *o = (RunOpts){.n_predict = 128, .sampling = {.temp = 0, .top_k = 40, .top_p = 0.95f, .seed = 42}};
     common_init(&o->common);
     int c;
@@ -64,6 +67,7 @@ static void parse_run_options(int argc, char **argv, RunOpts *o) {
         case OPT_TOP_K: o->sampling.top_k = parse_int_arg("--top-k", optarg, 0, 1 << 30); break;
         case OPT_TOP_P: o->sampling.top_p = (float)parse_float_arg("--top-p", optarg, 0, 1); break;
         case 's': o->sampling.seed = parse_u64_arg("--seed", optarg); break;
+        case OPT_PRINT_IDS: o->print_ids = true; break;
         case 'h': fputs(run_help, stdout); exit(0);
         default: fputs(run_help, stderr); exit(2);
         }
@@ -85,7 +89,12 @@ static char *render_prompt(const RunOpts *o, const Model *m) {
     return text;
 }
 
-static void print_token(const Tokenizer *tok, int32_t id) {
+static void print_token(const RunOpts *o, const Tokenizer *tok, int32_t id) {
+    if (o->print_ids) {
+        printf("%d ", id);
+        fflush(stdout);
+        return;
+    }
     char buf[256];
     size_t n = tok_decode(tok, id, buf, sizeof buf);
     fwrite(buf, 1, n, stdout);
@@ -112,7 +121,7 @@ static void generate(const RunOpts *o, const Model *m, Engine *in, const int32_t
     for (st->n_gen = 0; o->n_predict < 0 || st->n_gen < o->n_predict; st->n_gen++) {
         int32_t next = sampler_sample(s, logits);
         if (tok_is_eog(m->tok, next)) break;
-        print_token(m->tok, next);
+        print_token(o, m->tok, next);
         if (engine_pos(in) >= engine_n_ctx(in)) {
             fprintf(stderr, "\nawqc: context full (%d tokens); stopping\n", engine_n_ctx(in));
             st->n_gen++;
@@ -140,7 +149,7 @@ int cmd_run(int argc, char **argv) {
         die("run: the prompt has %d tokens, which does not fit the context of %d tokens (raise --ctx or shorten it)",
             n_ids, n_ctx);
     Engine *in = new_engine_or_die(m, n_ctx, &o.common);
-    if (!o.chat) fputs(o.prompt, stdout);
+    if (!o.chat && !o.print_ids) fputs(o.prompt, stdout);
     RunStats st = {.n_prompt = n_ids};
     generate(&o, m, in, ids, n_ids, &st);
     fputc('\n', stdout);

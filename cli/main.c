@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "cli.h"
-
+#ifdef AWQC_HAVE_CUDA_RUNTIME
+#include "runtime/cuda/cuda_engine.h"
+#endif
 
 static const char usage[] =
     "usage: awqc <command> [options]\n"
@@ -25,9 +27,35 @@ static const char usage[] =
 
 static void print_version(void) {
     printf("awqc %s\n", AWQC_VERSION);
-    printf("executors: reference interpreter (FP32, host CPU, OpenMP)\n");
-    printf("code generation targets: none yet (planned: x86-64, aarch64, cuda:sm_80/sm_87/sm_90, orin)\n");
+    printf("executors: reference interpreter (FP32, OpenMP), compiled CPU code");
+#ifdef AWQC_HAVE_CUDA_RUNTIME
+    printf(", CUDA (driver loaded at run time)");
+#endif
+    printf("\n");
+#ifdef AWQC_RUNTIME_ONLY
+    printf("code generation: none (runtime-only build: compile on the host, see docs/aarch64.md)\n");
+#else
+    printf("code generation targets: host, x86-64, x86-64-avx2, x86-64-avx512, aarch64");
+#ifdef AWQC_HAVE_CUDA
+    printf(", cuda:sm_80, cuda:sm_87, cuda:sm_90, orin");
+#endif
+    printf("\n");
+#endif
 }
+
+#ifdef AWQC_RUNTIME_ONLY
+// This build carries no code generator or quantizer (it was cross-built for a
+// board): the commands that make artifacts say where to run them.
+static int host_only(const char *command) {
+    fprintf(stderr, "awqc: error: '%s' is not in this runtime-only build (cross-built to run artifacts); run it on the\n"
+                    "build host, e.g. awqc compile --target aarch64|orin -m MODEL -o OUT.awqx (see docs/aarch64.md)\n",
+            command);
+    return 2;
+}
+int cmd_compile(int argc, char **argv) { return host_only("compile"); }
+int cmd_quantize(int argc, char **argv) { return host_only("quantize"); }
+int cmd_synth(int argc, char **argv) { return host_only("synth"); }
+#endif
 
 typedef struct {
     const char *name;
@@ -38,6 +66,9 @@ static const Command commands[] = {{"run", cmd_run}, {"ppl", cmd_ppl}, {"bench",
                                    {"inspect", cmd_inspect}, {"synth", cmd_synth}, {"chat", cmd_chat}, {"serve", cmd_serve}};
 
 int main(int argc, char **argv) {
+#ifdef AWQC_HAVE_CUDA_RUNTIME
+    cuda_engine_register(); // --engine cuda, and auto for artifacts with CUDA code
+#endif
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "codegen/cpu/abi.h"
+#include "ir/layout.h"
 #include "runtime/thread_pool.h"
 
 typedef struct CpuEngine CpuEngine;
@@ -26,6 +27,8 @@ struct CpuEngine {
     void *dl;
     int memfd;
     const AwqcKernelEntry *table;
+    const char *layout4;   // the 4-bit layout the code reads (AWQC_SYM_LAYOUT4)
+    uint8_t **repacked;    // per weight: its bytes in layout4 when stored in another
     int64_t n_table;
     int *first, *phases;   // per node: its first table entry and phase count
     int *node_buf;         // per node: its activation buffer, -1 for the input
@@ -70,6 +73,7 @@ static bool load_code(CpuEngine *e, const uint8_t *so, size_t size, AwqcError *e
         return awqc_fail(err, "%s: CPU code ABI %lld, this runtime speaks %d (recompile it)", e->origin,
                          (long long)*abi, AWQC_CPU_ABI_VERSION);
     e->n_table = *count;
+    e->layout4 = dlsym(e->dl, AWQC_SYM_LAYOUT4); // absent before orin artifacts: then no repacking
     return true;
 }
 
@@ -145,9 +149,37 @@ static void alloc_kv(CpuEngine *e) {
     }
 }
 
-static const void *operand_ptr(const CpuEngine *e, Operand o) {
+// A 4-bit weight packed for another target (an orin artifact keeps awq-gemm
+// for its GPU half) in the layout the kernels read: unpacked to codes and
+// packed again, once, at load. NULL with err when its bytes do not unpack.
+static const uint8_t *repack_weight(CpuEngine *e, int index, AwqcError *err) {
+    const Weight *w = &e->g->weights[index];
+    if (e->repacked[index]) return e->repacked[index];
+    const WeightLayout *to = ir_find_layout(e->layout4);
+    if (!to) {
+        awqc_fail(err, "%s: its CPU code reads unknown layout '%s'", e->origin, e->layout4);
+        return NULL;
+    }
+    QuantMatrix q;
+    if (!ir_weight_codes(w, &q, err)) return NULL;
+    uint8_t *bytes = xmalloc(to->packed_size(q.rows, q.cols, q.group));
+    to->pack(&q, bytes);
+    quant_matrix_free(&q);
+    e->repacked[index] = bytes;
+    return bytes;
+}
+
+// The CPU kernels read both CPU layouts as they are (codegen/cpu/linear.c);
+// only a 4-bit weight in another target's layout is repacked.
+static bool needs_repack(const CpuEngine *e, const Weight *w) {
+    if (!e->layout4 || !w->packed || !w->layout || w->type.dtype != DT_Q4) return false;
+    return strcmp(w->layout, "avx2-i4") != 0 && strcmp(w->layout, "neon-i4") != 0;
+}
+
+static const void *operand_ptr(CpuEngine *e, Operand o, AwqcError *err) {
     if (o.kind == OPND_WEIGHT) {
         const Weight *w = &e->g->weights[o.index];
+        if (needs_repack(e, w)) return repack_weight(e, o.index, err);
         return w->packed ? (const void *)w->packed : (const void *)w->data;
     }
     return e->node_buf[o.index] < 0 ? (const void *)e->ids : (const void *)e->bufs[e->node_buf[o.index]];
@@ -156,12 +188,15 @@ static const void *operand_ptr(const CpuEngine *e, Operand o) {
 static bool bind_args(CpuEngine *e, AwqcError *err) {
     const Graph *g = e->g;
     e->args = xcalloc(g->n_nodes, sizeof *e->args);
+    e->repacked = xcalloc(g->n_weights ? g->n_weights : 1, sizeof *e->repacked);
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
         if (n->op == OP_INPUT) continue;
         AwqcKernelArgs *a = &e->args[i];
         for (int k = 0; k < n->n_in; k++) {
-            a->opnd[k] = operand_ptr(e, n->in[k]);
+            err->msg[0] = '\0';
+            a->opnd[k] = operand_ptr(e, n->in[k], err);
+            if (!a->opnd[k] && err->msg[0]) return false;
             if (!a->opnd[k]) return awqc_fail(err, "%s: %%%zu: operand %d has no data", e->origin, i, k);
         }
         a->out = e->bufs[e->node_buf[i]];
@@ -241,6 +276,8 @@ void cpu_engine_free(CpuEngine *e) {
     free(e->ids);
     free(e->scratch);
     free(e->args);
+    for (size_t i = 0; e->repacked && i < e->g->n_weights; i++) free(e->repacked[i]);
+    free(e->repacked);
     free(e->calls);
     free(e->steps);
     free(e->all_logits);

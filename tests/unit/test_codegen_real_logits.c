@@ -1,0 +1,195 @@
+// test_codegen_real_logits.c: the compiled CPU code against the reference
+// interpreter on the real model, both executing the same plan: SmolLM2 in
+// FP32 (the default GGUF) and in AWQ W4-g64 (the awq_w4g64 ctest fixture).
+// Over 256 positions of wikitext-2 text the argmax must agree everywhere and
+// the logits within 1e-3 of each position's logit range; then 64 greedy
+// tokens, one decode step at a time, must be identical.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cpu/cpu_codegen.h"
+#include "passes/manager.h"
+#include "runtime/cpu_engine.h"
+#include "runtime/interp.h"
+#include "test_real_model.h"
+
+#define N_POS 256
+#define N_GREEDY 64
+#define CTX (N_POS + N_GREEDY + 8)
+
+// Both engines run FP32 with the same weights; only summation order differs
+// (the compiled GEMV splits rows into vector lanes and groups), which stays
+// near 1e-6 of the logit range over 30 layers. 1e-3 of the range is far below
+// the ~0.1-1 logit gaps that would change an argmax.
+#define MAX_REL 1e-3
+
+typedef struct {
+    const char *what;
+    Model *m;
+    CpuCode code;
+    CpuEngine *cpu;
+    Interp *ref;
+} Pair;
+
+// ----------------------------------------------------------------------------
+// the two engines on one plan
+
+static Model *load(const char *path, bool quantized) {
+    char *models = awqc_asprintf("%s/models", test_source_dir());
+    AwqcError err;
+    ModelLoadOptions o = {.models_dir = models, .load_weights = true, .quiet = true, .keep_quant_codes = quantized};
+    Model *m = model_load(path, &o, &err);
+    free(models);
+    if (!m) AWQC_PANIC("%s", err.msg);
+    return m;
+}
+
+static bool make_pair(Pair *p, const char *what, Model *m) {
+    *p = (Pair){.what = what, .m = m};
+    AwqcError err;
+    PassContext ctx = {.target = "host", .ctx = CTX};
+    bool ok = pass_run_pipeline(m->graph, &ctx, &(PassOptions){0}, &err) &&
+              cpu_codegen(m->graph, "host", NULL, &p->code, &err);
+    if (ok) p->cpu = cpu_engine_new(m->graph, p->code.so, p->code.so_size, what, CTX, 2, 0, &err);
+    if (p->cpu) p->ref = interp_new(m->graph, CTX, 2, &err);
+    CHECK_MSG(p->ref != NULL, "%s: %s", what, err.msg);
+    return p->ref != NULL;
+}
+
+static void free_pair(Pair *p) {
+    cpu_engine_free(p->cpu);
+    interp_free(p->ref);
+    cpu_code_free(&p->code);
+    model_free(p->m);
+}
+
+// ----------------------------------------------------------------------------
+// checks
+
+static int argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int)best;
+}
+
+// max |a - b| over the row, relative to the row's logit range in a.
+static double row_rel_diff(const float *a, const float *b, int64_t n) {
+    float lo = a[0], hi = a[0];
+    double d = 0;
+    for (int64_t i = 0; i < n; i++) {
+        lo = fminf(lo, a[i]), hi = fmaxf(hi, a[i]);
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d) d = e;
+    }
+    return d / fmax(hi - lo, 1e-30);
+}
+
+static void check_prefill(Pair *p, const int32_t *ids) {
+    AwqcError err;
+    int64_t V = interp_vocab(p->ref);
+    const float *r = interp_forward(p->ref, ids, N_POS, true, &err);
+    float *want = r ? xmalloc(sizeof(float) * (size_t)(N_POS * V)) : NULL;
+    if (want) memcpy(want, r, sizeof(float) * (size_t)(N_POS * V));
+    const float *got = cpu_engine_forward(p->cpu, ids, N_POS, true, &err);
+    CHECK_MSG(want && got, "%s: %s", p->what, err.msg);
+    if (!want || !got) {
+        free(want);
+        return;
+    }
+    int same_argmax = 0;
+    double worst = 0;
+    for (int t = 0; t < N_POS; t++) {
+        same_argmax += argmax(want + t * V, V) == argmax(got + t * V, V);
+        worst = fmax(worst, row_rel_diff(want + t * V, got + t * V, V));
+    }
+    printf("%s: %d positions, argmax equal at %d, max |dlogit| / logit range %.2e\n", p->what, N_POS, same_argmax,
+           worst);
+    CHECK_MSG(same_argmax == N_POS, "%s: argmax differs at %d of %d positions", p->what, N_POS - same_argmax, N_POS);
+    CHECK_MSG(worst <= MAX_REL, "%s: max relative logit difference %g > %g", p->what, worst, MAX_REL);
+    free(want);
+}
+
+// Greedy decoding, one token per step on each engine, from a fresh cache.
+static void greedy(const float *(*step)(Pair *, const int32_t *, int, AwqcError *), Pair *p, const int32_t *prompt,
+                   int n, int32_t *out) {
+    AwqcError err;
+    const float *logits = step(p, prompt, n, &err);
+    int64_t V = interp_vocab(p->ref);
+    for (int i = 0; i < N_GREEDY && logits; i++) {
+        out[i] = argmax(logits, V);
+        logits = step(p, &out[i], 1, &err);
+    }
+    CHECK_MSG(logits != NULL, "%s: %s", p->what, err.msg);
+}
+
+static const float *ref_step(Pair *p, const int32_t *ids, int n, AwqcError *err) {
+    return interp_forward(p->ref, ids, n, false, err);
+}
+
+static const float *cpu_step(Pair *p, const int32_t *ids, int n, AwqcError *err) {
+    return cpu_engine_forward(p->cpu, ids, n, false, err);
+}
+
+static void check_greedy(Pair *p, const int32_t *prompt, int n) {
+    int32_t want[N_GREEDY] = {0}, got[N_GREEDY] = {0};
+    interp_rewind(p->ref, 0);
+    cpu_engine_rewind(p->cpu, 0);
+    greedy(ref_step, p, prompt, n, want);
+    greedy(cpu_step, p, prompt, n, got);
+    int first_diff = -1;
+    for (int i = 0; i < N_GREEDY && first_diff < 0; i++)
+        if (want[i] != got[i]) first_diff = i;
+    printf("%s: %d greedy tokens after a %d-token prompt: %s\n", p->what, N_GREEDY, n,
+           first_diff < 0 ? "identical" : "DIFFER");
+    CHECK_MSG(first_diff < 0, "%s: greedy token %d differs: %d vs %d", p->what, first_diff,
+              first_diff < 0 ? 0 : want[first_diff], first_diff < 0 ? 0 : got[first_diff]);
+}
+
+static void check_model(const char *what, Model *m, const int32_t *ids) {
+    Pair p;
+    if (make_pair(&p, what, m)) {
+        check_prefill(&p, ids);
+        check_greedy(&p, ids, 16);
+    }
+    free_pair(&p);
+}
+
+// ----------------------------------------------------------------------------
+
+// The AWQ fixture's folder (tests/cli/lib/awq_fixture.sh), or NULL.
+static char *awq_fixture(void) {
+    char *cmd = awqc_asprintf("bash '%s/tests/cli/lib/awq_fixture.sh' --path 2>/dev/null", test_source_dir());
+    FILE *f = popen(cmd, "r");
+    free(cmd);
+    char line[4096] = {0};
+    bool got = f && fgets(line, sizeof line, f);
+    int status = f ? pclose(f) : -1;
+    if (!got || status != 0) return NULL;
+    line[strcspn(line, "\n")] = '\0';
+    return xstrdup(line);
+}
+
+static int32_t *wikitext_ids(const Model *m) {
+    size_t len;
+    char *text = test_read_wikitext("test.txt", &len);
+    int32_t *ids = NULL;
+    size_t n = tok_encode(m->tok, text, len < 8192 ? len : 8192, true, false, &ids);
+    free(text);
+    CHECK_MSG(n >= N_POS, "only %zu tokens of wikitext-2", n);
+    return ids;
+}
+
+int main(void) {
+    Model *fp = load(test_model_or_skip(), false);
+    int32_t *ids = wikitext_ids(fp);
+    check_model("SmolLM2 FP32", fp, ids);
+    char *awq = awq_fixture();
+    CHECK_MSG(awq != NULL, "no awq_w4g64 fixture: ctest runs fixture_awq_w4g64 first (tests/cli/lib/awq_fixture.sh)");
+    if (awq) check_model("SmolLM2 AWQ W4-g64", load(awq, true), ids);
+    free(awq);
+    free(ids);
+    return test_result();
+}
