@@ -172,7 +172,8 @@ NOTES = """Notes:
 - llama.cpp read/token: every GGUF tensor except the token-embedding table (one row is looked
   up per token); SmolLM2's output projection is tied to token_embd, so token_embd is counted
   once, as the output matrix (bench/gguf_weights.py).
-- awqc read/token: the `bytes_per_token` of `awqc bench -o json` if it reports one, otherwise
+- awqc read/token: the `bytes_per_token` of `awqc bench -o json` (every weight a decode step reads,
+  once; a table only the embedding reads counts one row), or for older builds
   its `weight_bytes` (every weight counted as FP32, what the FP reference interpreter
   streams). "weights MiB" for awqc is the artifact's stored weights (`awqc inspect`).
 - Ratios are awqc tokens/s divided by the peer's (above 1: awqc is faster).

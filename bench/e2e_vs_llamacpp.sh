@@ -113,8 +113,8 @@ json.dump({"date": e["ENV_DATE"], "load": e["ENV_LOAD"], "cpu": e["ENV_CPU"], "c
 }
 
 # ----------------------------------------------------------------------------
-# The plot: tokens/s per engine, pp and tg clustered, log scale (the engines
-# differ by orders of magnitude while awqc runs the reference interpreter).
+# The plot: tokens/s per engine, pp and tg clustered, on a linear scale from
+# zero so the bars' heights compare as the ratios in the table do.
 
 plot() {
   gnuplot <<GP
@@ -124,9 +124,8 @@ set title "SmolLM2-135M end to end, $THREADS threads: tokens/s (higher is better
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
-set logscale y
-set yrange [0.1:*]
-set ylabel "tokens/s (log scale)"
+set yrange [0:*]
+set ylabel "tokens/s"
 set grid ytics
 set key below autotitle columnheader
 # Three bars per cluster with a gap of one: bar i sits (i-3)/4 off the cluster centre.

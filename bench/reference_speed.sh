@@ -16,8 +16,8 @@ s = json.loads(sys.argv[1]); rows = json.loads(sys.argv[2])
 for r in rows:
     line = f"| {r['threads']} | {r['test']} | {r['tps_median']:.1f} | {r['tps_min']:.1f}-{r['tps_max']:.1f} |"
     if r['test'].startswith('tg'):
-        limit = s['read_gbps'] * 1e9 / r['weight_bytes']
-        line += f" {r['weight_gbps']:.2f} | {s['read_gbps']:.2f} | {limit:.1f} | {r['tps_median'] / limit:.0%} |"
+        limit = s['read_gbps'] * 1e9 / r['bytes_per_token']
+        line += f" {r['read_gbps']:.2f} | {s['read_gbps']:.2f} | {limit:.1f} | {r['tps_median'] / limit:.0%} |"
     else:
         line += " | | | |"
     print(line)

@@ -93,14 +93,36 @@ static BenchResult run_test(Engine *in, const int32_t *ids, int n, bool decode, 
     return r;
 }
 
+static double stored_bytes(const Weight *w) {
+    return w->packed ? (double)w->packed_size : 4.0 * (double)ir_type_elements(&w->type);
+}
+
 // Bytes the weights take as stored (packed codes + scales + zeros, or f32):
 // what a decode step reads, but for the embedding table's unread rows.
 static double weight_bytes(const Graph *g) {
     double b = 0;
+    for (size_t i = 0; i < g->n_weights; i++) b += stored_bytes(&g->weights[i]);
+    return b;
+}
+
+// What one decode step reads: every weight once (a head tied to the
+// embedding table is one weight), but a table only the embedding reads gives
+// one row per token.
+static double decode_bytes(const Graph *g) {
+    bool *full = xcalloc(g->n_weights ? g->n_weights : 1, sizeof *full), *row = xcalloc(g->n_weights ? g->n_weights : 1, 1);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k].kind == OPND_WEIGHT) (n->op == OP_EMBEDDING ? row : full)[n->in[k].index] = true;
+    }
+    double b = 0;
     for (size_t i = 0; i < g->n_weights; i++) {
         const Weight *w = &g->weights[i];
-        b += w->packed ? (double)w->packed_size : 4.0 * (double)ir_type_elements(&w->type);
+        if (full[i]) b += stored_bytes(w);
+        else if (row[i] && w->type.rank == 2) b += stored_bytes(w) / (double)w->type.dims[0].size;
     }
+    free(full);
+    free(row);
     return b;
 }
 
@@ -112,34 +134,35 @@ static double weight_params(const Graph *g) {
 
 typedef struct {
     const char *model;
-    double params, bytes;
+    double params, bytes, bytes_per_token;
     int threads;
     const char *backend;
 } BenchInfo;
 
 static void print_results(const BenchOpts *o, const BenchInfo *info, const BenchResult *r, int n) {
     bool md = !strcmp(o->format, "md"), csv = !strcmp(o->format, "csv");
-    if (md) printf("| model | params | weights | backend | threads | test | t/s (median) | min | max | weight GB/s |\n"
-                   "|---|---:|---:|---|---:|---|---:|---:|---:|---:|\n");
-    if (csv) printf("model,params,weight_bytes,backend,threads,test,tps_median,tps_min,tps_max,weight_gbps\n");
+    if (md) printf("| model | params | weights | read/token | backend | threads | test | t/s (median) | min | max | read GB/s |\n"
+                   "|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|\n");
+    if (csv) printf("model,params,weight_bytes,bytes_per_token,backend,threads,test,tps_median,tps_min,tps_max,read_gbps\n");
     if (!md && !csv) printf("[\n");
     cJSON *name = cJSON_CreateString(info->model);
     char *quoted = cJSON_PrintUnformatted(name); // the model's file name, escaped for JSON
     for (int i = 0; i < n; i++) {
-        double gbps = r[i].test[0] == 't' ? info->bytes * r[i].median_tps / 1e9 : 0;
+        double gbps = r[i].test[0] == 't' ? info->bytes_per_token * r[i].median_tps / 1e9 : 0;
         if (md)
-            printf("| %s | %.1fM | %.0f MiB | %s | %d | %s | %.2f | %.2f | %.2f | %.2f |\n", info->model,
-                   info->params / 1e6, info->bytes / 1048576.0, info->backend, info->threads, r[i].test, r[i].median_tps,
-                   r[i].min_tps, r[i].max_tps, gbps);
+            printf("| %s | %.1fM | %.0f MiB | %.1f MiB | %s | %d | %s | %.2f | %.2f | %.2f | %.2f |\n", info->model,
+                   info->params / 1e6, info->bytes / 1048576.0, info->bytes_per_token / 1048576.0, info->backend,
+                   info->threads, r[i].test, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps);
         else if (csv)
-            printf("%s,%.0f,%.0f,%s,%d,%s,%.4f,%.4f,%.4f,%.4f\n", info->model, info->params, info->bytes,
-                   info->backend, info->threads, r[i].test, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps);
+            printf("%s,%.0f,%.0f,%.0f,%s,%d,%s,%.4f,%.4f,%.4f,%.4f\n", info->model, info->params, info->bytes,
+                   info->bytes_per_token, info->backend, info->threads, r[i].test, r[i].median_tps, r[i].min_tps,
+                   r[i].max_tps, gbps);
         else
-            printf("  {\"model\": %s, \"params\": %.0f, \"weight_bytes\": %.0f, \"backend\": \"%s\", "
-                   "\"threads\": %d, \"test\": \"%s\", \"reps\": %d, \"tps_median\": %.4f, \"tps_min\": %.4f, "
-                   "\"tps_max\": %.4f, \"weight_gbps\": %.4f}%s\n",
-                   quoted, info->params, info->bytes, info->backend, info->threads, r[i].test, o->reps, r[i].median_tps,
-                   r[i].min_tps, r[i].max_tps, gbps, i + 1 < n ? "," : "");
+            printf("  {\"model\": %s, \"params\": %.0f, \"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, "
+                   "\"backend\": \"%s\", \"threads\": %d, \"test\": \"%s\", \"reps\": %d, \"tps_median\": %.4f, "
+                   "\"tps_min\": %.4f, \"tps_max\": %.4f, \"read_gbps\": %.4f}%s\n",
+                   quoted, info->params, info->bytes, info->bytes_per_token, info->backend, info->threads, r[i].test,
+                   o->reps, r[i].median_tps, r[i].min_tps, r[i].max_tps, gbps, i + 1 < n ? "," : "");
     }
     if (!md && !csv) printf("]\n");
     cJSON_free(quoted);
@@ -189,8 +212,8 @@ int cmd_bench(int argc, char **argv) {
     if (o.n_gen) res[n++] = run_test(in, ids, o.n_gen, true, o.reps);
     const char *slash = strrchr(m->path, '/');
     double bytes = weight_bytes(m->graph);
-    BenchInfo info = {slash ? slash + 1 : m->path, weight_params(m->graph), bytes, engine_threads(in),
-                      engine_name(in)};
+    BenchInfo info = {slash ? slash + 1 : m->path, weight_params(m->graph), bytes, decode_bytes(m->graph),
+                      engine_threads(in), engine_name(in)};
     print_results(&o, &info, res, n);
     print_gpu_bound(&o, in, res, n);
     free(ids);
