@@ -11,6 +11,7 @@
 
 #include "codegen/cpu/abi.h"
 #include "ir/layout.h"
+#include "runtime/step_check.h"
 #include "runtime/thread_pool.h"
 
 typedef struct CpuEngine CpuEngine;
@@ -317,19 +318,8 @@ static void run_chunk(CpuEngine *e, const int32_t *ids, int T, int row0) {
     e->pos += T;
 }
 
-static bool check_tokens(const CpuEngine *e, const int32_t *tokens, int n, AwqcError *err) {
-    if (n <= 0) return awqc_fail(err, "nothing to evaluate: 0 tokens");
-    if (e->pos + n > e->n_ctx)
-        return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, e->pos, e->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || (e->id_limit >= 0 && tokens[i] >= e->id_limit))
-            return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", tokens[i], i,
-                             (long long)e->id_limit);
-    return true;
-}
-
 const float *cpu_engine_forward(CpuEngine *e, const int32_t *tokens, int n, bool all_rows, AwqcError *err) {
-    if (!check_tokens(e, tokens, n, err)) return NULL;
+    if (!step_check_tokens(tokens, n, e->pos, e->n_ctx, e->id_limit, err)) return NULL;
     const float *logits = e->bufs[e->node_buf[e->g->outputs[0]]];
     if (all_rows && n > e->t_max) {
         free(e->all_logits);

@@ -15,6 +15,7 @@
 #include "interp_node.h"
 #include "ir/layout.h"
 #include "ir/uses.h"
+#include "runtime/step_check.h"
 
 struct Interp {
     const Graph *g;
@@ -554,21 +555,8 @@ static void notify_observer(const Interp *in, int i, int T) {
     in->observer(in->g, i, in->vals[i], T, interp_row_width(&n->type), in->observer_user);
 }
 
-static bool check_tokens(const Interp *in, const int32_t *tokens, int n, AwqcError *err) {
-    if (n <= 0) return awqc_fail(err, "nothing to evaluate: 0 tokens");
-    if (in->pos + n > in->n_ctx)
-        return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, in->pos,
-                         in->n_ctx);
-    int64_t vocab = in->id_limit;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || (vocab >= 0 && tokens[i] >= vocab))
-            return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", tokens[i], i,
-                             (long long)vocab);
-    return true;
-}
-
 const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_rows, AwqcError *err) {
-    if (!check_tokens(in, tokens, n, err)) return NULL;
+    if (!step_check_tokens(tokens, n, in->pos, in->n_ctx, in->id_limit, err)) return NULL;
     omp_set_num_threads(in->n_threads);
     free_values(in);
     free(in->ids);

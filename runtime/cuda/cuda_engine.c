@@ -14,6 +14,7 @@
 #include "runtime/cuda/cuda_arch.h"
 #include "runtime/cuda/cuda_driver.h"
 #include "runtime/cuda/cuda_f16.h"
+#include "runtime/step_check.h"
 
 // Mirrors struct KArgs of codegen/cuda/kernels.cuh, field for field.
 typedef struct {
@@ -383,17 +384,6 @@ void cuda_engine_free(CudaEngine *e) {
     free(e);
 }
 
-static bool check_tokens(const CudaEngine *e, const int32_t *ids, int n, AwqcError *err) {
-    if (n <= 0) return awqc_fail(err, "nothing to evaluate: 0 tokens");
-    if (e->pos + n > e->n_ctx)
-        return awqc_fail(err, "%d tokens at position %d do not fit in the context of %d tokens", n, e->pos, e->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || (e->id_limit >= 0 && ids[i] >= e->id_limit))
-            return awqc_fail(err, "token id %d at index %d is outside the vocabulary (%lld)", ids[i], i,
-                             (long long)e->id_limit);
-    return true;
-}
-
 static bool run_step(CudaEngine *e, int n, AwqcError *err) {
     if (n > 1) return run_nodes(e, n, err);
     if (!e->graph_exec && !capture_decode(e, err)) return false;
@@ -401,7 +391,7 @@ static bool run_step(CudaEngine *e, int n, AwqcError *err) {
 }
 
 const float *cuda_engine_forward(CudaEngine *e, const int32_t *ids, int n, bool all_rows, AwqcError *err) {
-    if (!check_tokens(e, ids, n, err)) return NULL;
+    if (!step_check_tokens(ids, n, e->pos, e->n_ctx, e->id_limit, err)) return NULL;
     int pos = e->pos;
     if (!cuda_check(&e->d, e->d.MemcpyHtoDAsync(e->ids, ids, sizeof(int32_t) * (size_t)n, e->stream), "ids", err) ||
         !cuda_check(&e->d, e->d.MemcpyHtoDAsync(e->pos_dev, &pos, sizeof pos, e->stream), "position", err) ||
