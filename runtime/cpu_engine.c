@@ -170,20 +170,22 @@ static const uint8_t *repack_weight(CpuEngine *e, int index, AwqcError *err) {
     return bytes;
 }
 
-// The CPU kernels read both CPU layouts as they are (codegen/cpu/linear.c);
-// only a 4-bit weight in another target's layout is repacked.
+// Only a 4-bit weight in another target's layout is repacked (abi.h's rule).
 static bool needs_repack(const CpuEngine *e, const Weight *w) {
-    if (!e->layout4 || !w->packed || !w->layout || w->type.dtype != DT_Q4) return false;
-    return strcmp(w->layout, "avx2-i4") != 0 && strcmp(w->layout, "neon-i4") != 0;
+    return e->layout4 && w->packed && w->type.dtype == DT_Q4 && !awqc_cpu_layout4_half(w->layout);
 }
 
-static const void *operand_ptr(CpuEngine *e, Operand o, AwqcError *err) {
+// Where operand o's data is (*ptr NULL: it has none); false with err when a
+// repacked weight's bytes do not unpack.
+static bool operand_ptr(CpuEngine *e, Operand o, const void **ptr, AwqcError *err) {
     if (o.kind == OPND_WEIGHT) {
         const Weight *w = &e->g->weights[o.index];
-        if (needs_repack(e, w)) return repack_weight(e, o.index, err);
-        return w->packed ? (const void *)w->packed : (const void *)w->data;
+        if (needs_repack(e, w)) return (*ptr = repack_weight(e, o.index, err)) != NULL;
+        *ptr = w->packed ? (const void *)w->packed : (const void *)w->data;
+        return true;
     }
-    return e->node_buf[o.index] < 0 ? (const void *)e->ids : (const void *)e->bufs[e->node_buf[o.index]];
+    *ptr = e->node_buf[o.index] < 0 ? (const void *)e->ids : (const void *)e->bufs[e->node_buf[o.index]];
+    return true;
 }
 
 static bool bind_args(CpuEngine *e, AwqcError *err) {
@@ -195,9 +197,7 @@ static bool bind_args(CpuEngine *e, AwqcError *err) {
         if (n->op == OP_INPUT) continue;
         AwqcKernelArgs *a = &e->args[i];
         for (int k = 0; k < n->n_in; k++) {
-            err->msg[0] = '\0';
-            a->opnd[k] = operand_ptr(e, n->in[k], err);
-            if (!a->opnd[k] && err->msg[0]) return false;
+            if (!operand_ptr(e, n->in[k], &a->opnd[k], err)) return false;
             if (!a->opnd[k]) return awqc_fail(err, "%s: %%%zu: operand %d has no data", e->origin, i, k);
         }
         a->out = e->bufs[e->node_buf[i]];

@@ -6,6 +6,7 @@
 #define AWQC_CPU_ABI_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define AWQC_CPU_ABI_VERSION 1
 #define AWQC_CPU_MAX_OPERANDS 4
@@ -48,6 +49,16 @@ typedef struct {
 // target's layout (an orin artifact keeps awq-gemm for its GPU half) is read
 // in this one, repacked when the runtime loads it.
 #define AWQC_SYM_LAYOUT4 "awqc_layout4"
+
+// The one rule of which 4-bit layouts the CPU kernels read as stored: the
+// codes per half block (32 for avx2-i4, 16 for neon-i4), 0 for any other
+// layout, which the runtime repacks into the code's awqc_layout4.
+static inline int awqc_cpu_layout4_half(const char *layout) {
+    if (!layout) return 0;
+    if (strcmp(layout, "avx2-i4") == 0) return 32;
+    if (strcmp(layout, "neon-i4") == 0) return 16;
+    return 0;
+}
 
 // Dequantised weight rows a prefill linear keeps in scratch at once.
 #define AWQC_CPU_WEIGHT_ROWS 4

@@ -20,12 +20,6 @@
 #include "codegen/cpu/link.h"
 #include "common/strmap.h"
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 // ----------------------------------------------------------------------------
 // targets
 
@@ -306,11 +300,11 @@ static bool generate(const Graph *g, const CpuCodegenOptions *o, CpuCode *out, L
     LLVMDisposeTargetData(td);
     Ll l;
     ll_init(&l, ctx, mod, out->target.vector_lanes);
-    double t0 = seconds_now();
+    double t0 = awqc_now();
     bool ok = build_module(&l, g, &out->n_kernels, err);
-    double t1 = seconds_now();
+    double t1 = awqc_now();
     ok = ok && (o->no_opt || optimise(mod, tm, err));
-    double t2 = seconds_now();
+    double t2 = awqc_now();
     if (ok && o->emit_ll) {
         char *text = LLVMPrintModuleToString(mod);
         fputs(text, o->emit_ll);
@@ -318,7 +312,7 @@ static bool generate(const Graph *g, const CpuCodegenOptions *o, CpuCode *out, L
     }
     LLVMMemoryBufferRef obj = NULL;
     ok = ok && emit_object(mod, tm, &obj, err);
-    double t3 = seconds_now();
+    double t3 = awqc_now();
     if (ok) {
         ok = link_shared_object((const uint8_t *)LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), &out->so,
                                 &out->so_size, err);
@@ -327,7 +321,7 @@ static bool generate(const Graph *g, const CpuCodegenOptions *o, CpuCode *out, L
     out->seconds_emit = t1 - t0;
     out->seconds_opt = t2 - t1;
     out->seconds_object = t3 - t2;
-    out->seconds_link = seconds_now() - t3;
+    out->seconds_link = awqc_now() - t3;
     ll_dispose(&l);
     LLVMDisposeModule(mod);
     LLVMContextDispose(ctx);

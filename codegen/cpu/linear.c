@@ -47,12 +47,11 @@ static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     s->group = s->W->type.group;
     const char *want = s->bits == 4 ? NULL : s->bits == 8 ? "u8-rows" : "u3-packed";
     if (!s->W->layout) return kernel_fail(j, err, "weight @%s is not packed (run pack-weights)", s->W->name);
-    if (s->bits == 4 && strcmp(s->W->layout, "avx2-i4") == 0) s->half = 32;
-    else if (s->bits == 4 && strcmp(s->W->layout, "neon-i4") == 0) s->half = 16;
+    if (s->bits == 4 && awqc_cpu_layout4_half(s->W->layout)) s->half = awqc_cpu_layout4_half(s->W->layout);
     // Another target's 4-bit layout (an orin artifact's awq-gemm, kept for its
     // GPU half): the kernel reads this target's own, the runtime repacks at load.
     else if (s->bits == 4 && ir_find_layout(s->W->layout))
-        s->half = strcmp(cpu_native_layout4(j->l), "neon-i4") == 0 ? 16 : 32;
+        s->half = awqc_cpu_layout4_half(cpu_native_layout4(j->l));
     else if (!want || strcmp(s->W->layout, want) != 0)
         return kernel_fail(j, err, "weight @%s: layout '%s' has no CPU kernel", s->W->name, s->W->layout);
     return true;
@@ -419,8 +418,7 @@ static void gemv(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef 
     x.x = ll_at(l, l->f32, a->x, ll_mul(l, x.t, ll_i64(l, s->K)));
     group_sums(l, s, x.x, x.xs);
     // whole groups of R rows, then one at a time
-    LLVMValueRef span = ll_sub(l, hi, lo);
-    LLVMValueRef mid = ll_add(l, lo, ll_mul(l, LLVMBuildSDiv(l->b, span, ll_i64(l, R), ""), ll_i64(l, R)));
+    LLVMValueRef mid = whole_steps_end(l, lo, hi, R);
     LlLoop lp;
     ll_loop_begin(l, &lp, lo, mid, ll_i64(l, R), 0, NULL);
     gemv_rows(l, s, a, &p, &x, lp.iv, R);
