@@ -326,6 +326,12 @@ static bool parse_request(const cJSON *root, int endpoint, ApiRequest *r, ApiErr
     if (!cJSON_IsObject(root)) return api_fail(e, 400, NULL, "the request body must be a JSON object");
     const cJSON *v;
     cJSON_ArrayForEach(v, root) {
+        // cJSON keeps every copy of a repeated key: a field handler must see
+        // its field once (a second "messages" or "stop" would outgrow arrays
+        // sized for the first).
+        for (const cJSON *prev = root->child; prev != v; prev = prev->next)
+            if (!strcmp(prev->string, v->string))
+                return api_fail(e, 400, v->string, "field '%s' appears more than once", v->string);
         if (!parse_field(r, v, e)) return false;
     }
     if (endpoint == EP_CHAT && !r->msgs) return api_fail(e, 400, "messages", "'messages' is required");
@@ -837,19 +843,13 @@ static char *default_model_id(const ServeOpts *o) {
     return id;
 }
 
-static int choose_ctx(const ServeOpts *o, const Model *m) {
-    if (o->common.ctx) return o->common.ctx;
-    int64_t train = model_train_ctx(m);
-    return train > 0 && train < 2048 ? (int)train : 2048;
-}
-
 int cmd_serve(int argc, char **argv) {
     ServeOpts o;
     parse_serve_options(argc, argv, &o);
     Model *m = load_model_or_die(&o.common);
     if (!tok_chat_template(m->tok)) fprintf(stderr, "awqc: warning: no chat template: /v1/chat/completions fails\n");
     char *model_id = default_model_id(&o);
-    Server s = {.m = m, .model_id = model_id, .n_ctx = choose_ctx(&o, m), .max_body = o.max_body};
+    Server s = {.m = m, .model_id = model_id, .n_ctx = default_ctx(&o.common, m), .max_body = o.max_body};
     Engine *e = new_engine_or_die(m, s.n_ctx, &o.common);
     kv_init(&s.kv, e);
     pthread_mutex_init(&s.mu, NULL);

@@ -82,6 +82,8 @@ post unknown-message-field 400 "unknown field 'messages\[0\]\.tool_calls'" \
 post bad-role 400 '"param":"messages\[0\]"' /v1/chat/completions '{"messages":[{"role":"wizard","content":"hi"}]}'
 post no-messages 400 "'messages' is required" /v1/chat/completions '{"max_tokens":2}'
 post n-2 400 'only n=1 is supported' /v1/completions '{"prompt":"x","n":2}'
+post duplicate-field 400 "field 'messages' appears more than once" /v1/chat/completions \
+  '{"messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"b"},{"role":"user","content":"c"}]}'
 post penalty 400 "'presence_penalty' is not supported \(only 0\)" /v1/completions '{"prompt":"x","presence_penalty":0.5}'
 post temperature-range 400 "'temperature' must be a number in \[0, 2\]" /v1/completions '{"prompt":"x","temperature":3}'
 post not-object 400 'must be a JSON object' /v1/completions '[1,2]'
