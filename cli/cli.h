@@ -59,6 +59,9 @@ void check_output_writable(const char *cmd, const char *out);
 
 // Loads the model of o (exits with the error on failure).
 Model *load_model_or_die(const CommonOpts *o);
+// The context for generation: --ctx, else the model's training context capped
+// at 2048 tokens (what run, chat and serve size the KV cache for).
+int default_ctx(const CommonOpts *o, const Model *m);
 // An engine for m with the shared options (threads, --engine); exits on error.
 Engine *new_engine_or_die(const Model *m, int n_ctx, const CommonOpts *o);
 // engine_forward of n tokens, last row of logits; exits with the error.

@@ -139,12 +139,6 @@ typedef struct {
     int n_ctx;
 } Chat;
 
-static int choose_ctx(const ChatOpts *o, const Model *m) {
-    if (o->common.ctx) return o->common.ctx;
-    int64_t train = model_train_ctx(m);
-    return train > 0 && train < 2048 ? (int)train : 2048;
-}
-
 // Tokens kept free for the answer when the conversation is fitted.
 static int answer_reserve(const Chat *c) {
     if (c->o->n_predict > 0) return c->o->n_predict < c->n_ctx ? c->o->n_predict : c->n_ctx - 1;
@@ -279,7 +273,7 @@ int cmd_chat(int argc, char **argv) {
     parse_chat_options(argc, argv, &o);
     Model *m = load_model_or_die(&o.common);
     if (!tok_chat_template(m->tok)) die("chat: the model has no chat template (use awqc run for plain text)");
-    Chat c = {.o = &o, .m = m, .n_ctx = choose_ctx(&o, m)};
+    Chat c = {.o = &o, .m = m, .n_ctx = default_ctx(&o.common, m)};
     conv_init(&c.conv);
     if (o.system) conv_add(&c.conv, "system", o.system);
     Engine *e = new_engine_or_die(m, c.n_ctx, &o.common);

@@ -101,12 +101,6 @@ static void print_token(const RunOpts *o, const Tokenizer *tok, int32_t id) {
     fflush(stdout);
 }
 
-static int choose_ctx(const RunOpts *o, const Model *m) {
-    if (o->common.ctx) return o->common.ctx;
-    int64_t train = model_train_ctx(m);
-    return train > 0 && train < 2048 ? (int)train : 2048;
-}
-
 typedef struct {
     int n_prompt, n_gen;
     double t_prompt, t_gen;
@@ -143,7 +137,7 @@ int cmd_run(int argc, char **argv) {
     // Face's apply_chat_template text does); a raw prompt gets the model's.
     bool add_bos = !o.chat && tok_add_bos(m->tok);
     int n_ids = (int)tok_encode(m->tok, text, strlen(text), add_bos, true, &ids);
-    int n_ctx = choose_ctx(&o, m);
+    int n_ctx = default_ctx(&o.common, m);
     if (n_ids == 0) die("run: the prompt is empty after tokenization");
     if (n_ids >= n_ctx)
         die("run: the prompt has %d tokens, which does not fit the context of %d tokens (raise --ctx or shorten it)",

@@ -94,6 +94,12 @@ Model *load_model_or_die(const CommonOpts *o) {
     return m;
 }
 
+int default_ctx(const CommonOpts *o, const Model *m) {
+    if (o->ctx) return o->ctx;
+    int64_t train = model_train_ctx(m);
+    return train > 0 && train < 2048 ? (int)train : 2048;
+}
+
 Engine *new_engine_or_die(const Model *m, int n_ctx, const CommonOpts *o) {
     AwqcError err;
     EngineOptions eo = {.n_ctx = n_ctx, .n_threads = o->threads, .kind = o->engine};
