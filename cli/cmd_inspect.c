@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "codegen/cpu/cpu_codegen.h" // the section names only (no LLVM)
 #include "runtime/artifact.h"
 
 static const char *const inspect_help =
@@ -50,10 +51,11 @@ static void print_summary(const Artifact *a, const cJSON *meta, uint64_t file_si
 // The CPU half (code.cpu.json: what it was built for) and every GPU
 // architecture with PTX or cubin sections.
 static void print_cpu_code(const Artifact *a) {
-    uint64_t size = 0, so_size = 0;
-    const uint8_t *info = artifact_find(a, "code.cpu.json", &size);
-    if (!artifact_find(a, "code.cpu.so", &so_size) || !info) return;
-    cJSON *o = cJSON_ParseWithLength((const char *)info, (size_t)size);
+    uint64_t so_size = 0;
+    if (!artifact_find(a, AWQX_SEC_CPU_CODE, &so_size)) return;
+    AwqcError err;
+    cJSON *o = artifact_section_json(a, AWQX_SEC_CPU_INFO, &err);
+    if (!o) return;
     const char *feat = str(o, "features");
     if (strlen(feat) > 40) feat = ""; // a host build lists every feature LLVM knows: the CPU name says it
     printf("cpu code      %s (%s%s%s, %.0f f32 lanes), %.1f KiB shared object\n", str(o, "arch"), str(o, "cpu"),
