@@ -94,6 +94,10 @@ double awqc_now(void);
 
 // IEEE half / bfloat16 to float.
 float awqc_f16_to_f32(uint16_t h);
+// IEEE binary16 bits of x, rounded to nearest even on the bits (no dependence on
+// the compiler's or CPU's half support); overflow gives infinity, NaN stays a
+// quiet NaN. The inverse of awqc_f16_to_f32 for every f16 value.
+uint16_t awqc_f32_to_f16(float x);
 float awqc_bf16_to_f32(uint16_t h);
 
 // ----------------------------------------------------------------------------

@@ -11,36 +11,8 @@
 // ----------------------------------------------------------------------------
 // Half precision
 
-// Rounds mant >> shift to nearest, ties to even (shift in 1..31).
-static uint32_t shift_round_even(uint32_t mant, int shift) {
-    uint32_t kept = mant >> shift;
-    uint32_t rest = mant & ((1u << shift) - 1);
-    uint32_t half = 1u << (shift - 1);
-    if (rest > half || (rest == half && (kept & 1))) kept++;
-    return kept;
-}
-
-uint16_t quant_f32_to_f16(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
-    int exp = (int)((b >> 23) & 0xff);
-    uint32_t mant = b & 0x7fffff;
-    if (exp == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0)); // inf, or a quiet NaN
-    int e = exp - 127 + 15; // the exponent re-biased for half
-    if (e >= 31) return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        // Half subnormal: the value in units of 2^-24 is mant24 * 2^(e - 14).
-        int shift = 14 - e;
-        if (shift > 24) return sign; // below half of the smallest subnormal
-        return (uint16_t)(sign | shift_round_even(mant | 0x800000, shift));
-    }
-    // A carry out of the mantissa bumps the exponent, up to 0x7c00 = inf: correct.
-    uint32_t h = ((uint32_t)e << 10) | (mant >> 13);
-    uint32_t rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
-    return (uint16_t)(sign | h);
-}
+// The quantizer's name for common/util.h's conversion (scales are stored as f16).
+uint16_t quant_f32_to_f16(float x) { return awqc_f32_to_f16(x); }
 
 // ----------------------------------------------------------------------------
 // One group

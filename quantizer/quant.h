@@ -53,8 +53,8 @@ bool quant_fake_inplace(float *w, int64_t rows, int64_t cols, int bits, int grou
 // ----------------------------------------------------------------------------
 // Half precision
 
-// Nearest IEEE half to x, ties to even; overflow gives +-inf, NaN stays NaN.
-// (common/util.h has the inverse, awqc_f16_to_f32.)
+// Nearest IEEE half to x, ties to even; overflow gives +-inf, NaN stays NaN:
+// common/util.h's awqc_f32_to_f16 (whose inverse is awqc_f16_to_f32).
 uint16_t quant_f32_to_f16(float x);
 
 #endif
