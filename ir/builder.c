@@ -86,6 +86,13 @@ int64_t ir_type_elements(const Type *t) {
     return n;
 }
 
+int64_t ir_row_width(const Type *t) {
+    int64_t w = 1;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i].kind == DIM_CONST) w *= t->dims[i].size;
+    return w;
+}
+
 static void dim_str(Dim d, char *buf, size_t cap) {
     if (d.kind == DIM_T) snprintf(buf, cap, "T");
     else if (d.kind == DIM_P) snprintf(buf, cap, "P");

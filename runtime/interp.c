@@ -46,13 +46,6 @@ int64_t interp_kv_width(const Graph *g, int i) {
     return ir_node_attr_int(n, "kv_heads", 0) * ir_node_attr_int(n, "head_dim", 0);
 }
 
-int64_t interp_row_width(const Type *t) {
-    int64_t w = 1;
-    for (int i = 0; i < t->rank; i++)
-        if (t->dims[i].kind == DIM_CONST) w *= t->dims[i].size;
-    return w;
-}
-
 // A weight the interpreter can read: f32 data, or quantized codes (held as
 // codes or packed) that it dequantizes once.
 static bool weight_runnable(const Weight *w) {
@@ -213,7 +206,7 @@ void interp_set_observer(Interp *in, InterpObserver fn, void *user) {
 }
 
 int64_t interp_vocab(const Interp *in) {
-    return interp_row_width(&in->g->nodes[in->g->outputs[0]].type);
+    return ir_row_width(&in->g->nodes[in->g->outputs[0]].type);
 }
 
 // ----------------------------------------------------------------------------
@@ -411,7 +404,7 @@ static const float *operand(const InterpStep *s, const Node *n, int i) {
 }
 
 static int64_t operand_width(const InterpStep *s, const Node *n, int i) {
-    return interp_row_width(ir_operand_type(s->g, n->in[i]));
+    return ir_row_width(ir_operand_type(s->g, n->in[i]));
 }
 
 // Stores the T new K and V rows at the current position, then attends.
@@ -499,7 +492,7 @@ float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
     const Node *n = &s->g->nodes[i];
     AWQC_ASSERT(n->op != OP_INPUT);
     int T = s->T;
-    int64_t W = interp_row_width(&n->type);
+    int64_t W = ir_row_width(&n->type);
     float *y = xmalloc(sizeof(float) * (size_t)(T * W));
     const float *x = operand(s, n, 0);
     float eps = (float)ir_node_attr_float(n, "eps", 1e-5);
@@ -552,7 +545,7 @@ static void release_after(Interp *in, int i) {
 static void notify_observer(const Interp *in, int i, int T) {
     const Node *n = &in->g->nodes[i];
     if (!in->observer || n->op == OP_INPUT) return;
-    in->observer(in->g, i, in->vals[i], T, interp_row_width(&n->type), in->observer_user);
+    in->observer(in->g, i, in->vals[i], T, ir_row_width(&n->type), in->observer_user);
 }
 
 const float *interp_forward(Interp *in, const int32_t *tokens, int n, bool all_rows, AwqcError *err) {

@@ -21,9 +21,6 @@ typedef struct {
     int pos;                  // position of the first of them
 } InterpStep;
 
-// Features per row of a value: the product of its non-T dimensions.
-int64_t interp_row_width(const Type *t);
-
 // Whether node i keeps a KV cache (attention, rope_attention), and its row
 // width (kv_heads * head_dim floats for K and for V).
 bool interp_has_kv(const Graph *g, int i);

@@ -85,7 +85,7 @@ static float *run_region(Region *r) {
     for (int i = r->first; i <= r->last; i++) {
         r->vals[i] = interp_has_kv(r->g, i) ? eval_attention(r, &s, i) : interp_eval_node(&s, i, NULL);
         r->owned[i] = true;
-        if (r->observe) r->observe(r->g, i, r->vals[i], r->T, interp_row_width(&r->g->nodes[i].type), r->observe_user);
+        if (r->observe) r->observe(r->g, i, r->vals[i], r->T, ir_row_width(&r->g->nodes[i].type), r->observe_user);
     }
     float *out = (float *)r->vals[r->last];
     r->owned[r->last] = false; // handed to the caller

@@ -21,13 +21,6 @@ typedef struct {
 // ----------------------------------------------------------------------------
 // operands and shapes
 
-static int64_t row_width(const Type *t) {
-    int64_t w = 1;
-    for (int d = 0; d < t->rank; d++)
-        if (t->dims[d].kind == DIM_CONST) w *= t->dims[d].size;
-    return w;
-}
-
 static bool node_fail(AwqcError *err, const Graph *g, int i, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static bool node_fail(AwqcError *err, const Graph *g, int i, const char *fmt, ...) {
@@ -63,7 +56,7 @@ static bool check_operands(const Graph *g, int i, int skip, AwqcError *err) {
     return true;
 }
 
-static int64_t opnd_width(const Graph *g, const Node *n, int k) { return row_width(ir_operand_type(g, n->in[k])); }
+static int64_t opnd_width(const Graph *g, const Node *n, int k) { return ir_row_width(ir_operand_type(g, n->in[k])); }
 
 // ----------------------------------------------------------------------------
 // launches
@@ -133,7 +126,7 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
     if (n->in[wi].kind != OPND_WEIGHT) return node_fail(err, g, i, "the matrix must be a weight, not a computed value");
     if (!check_operands(g, i, wi, err)) return false;
     const Weight *w = &g->weights[n->in[wi].index];
-    int64_t N = row_width(&n->type), K = opnd_width(g, n, 0);
+    int64_t N = ir_row_width(&n->type), K = opnd_width(g, n, 0);
     if (norm) p->out->scratch_per_token = K;
     if (w->type.dtype == DT_F32) { // read as f16: the runtime uploads f32 matrices so
         add_launch(p, "gemv_h16", ceil_div(N, 8), CUDA_GRID_T, 256, 1, "%lld, %lld, %s, %s, %s", (long long)N,
@@ -193,7 +186,7 @@ static void plan_pointwise(NodePlan *p, int64_t W, int op) {
 
 static bool plan_rows(const Graph *g, int i, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    int64_t W = row_width(&n->type);
+    int64_t W = ir_row_width(&n->type);
     switch (n->op) {
     case OP_EMBEDDING: {
         if (n->in[0].kind != OPND_WEIGHT || g->weights[n->in[0].index].type.dtype != DT_F32)
@@ -318,7 +311,7 @@ char *cuda_emit_source(const Graph *g, AwqcError *err) {
     if (ok && g->n_outputs > 0) {
         CudaNodeLaunches nl = {0};
         NodePlan p = {.out = &nl};
-        plan_argmax(&p, row_width(&g->nodes[g->outputs[0]].type));
+        plan_argmax(&p, ir_row_width(&g->nodes[g->outputs[0]].type));
         emit_wrappers(&p, &seen, &b);
     }
     free_names(&seen);

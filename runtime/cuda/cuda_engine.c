@@ -132,13 +132,6 @@ static bool upload_weights(CudaEngine *e, AwqcError *err) {
     return true;
 }
 
-static int64_t value_width(const Type *t) {
-    int64_t w = 1;
-    for (int d = 0; d < t->rank; d++)
-        if (t->dims[d].kind == DIM_CONST) w *= t->dims[d].size;
-    return w;
-}
-
 // A node's slot (plan-memory's buf), or -1 when it must have its own buffer:
 // no buf, or a buf shared with one of its operands (a kernel must not read
 // and write the same rows).
@@ -158,7 +151,7 @@ static bool alloc_values(CudaEngine *e, AwqcError *err) {
     int64_t *slot_bytes = xcalloc((size_t)n_slots + 1, sizeof *slot_bytes);
     for (size_t i = 0; i < g->n_nodes; i++) {
         int s = node_slot(g, (int)i);
-        int64_t bytes = 4 * value_width(&g->nodes[i].type) * e->n_ctx;
+        int64_t bytes = 4 * ir_row_width(&g->nodes[i].type) * e->n_ctx;
         if (s >= 0 && bytes > slot_bytes[s]) slot_bytes[s] = bytes;
     }
     CUdeviceptr *slot_dev = xcalloc((size_t)n_slots + 1, sizeof *slot_dev);
@@ -169,7 +162,7 @@ static bool alloc_values(CudaEngine *e, AwqcError *err) {
         int s = node_slot(g, (int)i);
         if ((int)i == e->input_node) e->value_dev[i] = e->ids;
         else if (s >= 0) e->value_dev[i] = slot_dev[s];
-        else ok = dev_alloc(e, (size_t)(4 * value_width(&g->nodes[i].type) * e->n_ctx), &e->value_dev[i], err);
+        else ok = dev_alloc(e, (size_t)(4 * ir_row_width(&g->nodes[i].type) * e->n_ctx), &e->value_dev[i], err);
     }
     free(slot_bytes);
     free(slot_dev);
@@ -330,7 +323,7 @@ static bool check_plan(CudaEngine *e, AwqcError *err) {
     for (size_t i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == OP_INPUT) e->input_node = (int)i;
     if (e->input_node < 0 || g->n_outputs == 0) return awqc_fail(err, "the plan needs a token input and an output");
-    e->vocab = value_width(&g->nodes[g->outputs[0]].type);
+    e->vocab = ir_row_width(&g->nodes[g->outputs[0]].type);
     e->id_limit = ir_embedding_rows(g);
     return true;
 }
