@@ -39,6 +39,15 @@ int ir_linear_matrix(const Graph *g, int node) {
     return n->in[1].index;
 }
 
+int ir_linear_matrix_operand(const Node *n) {
+    switch (n->op) {
+    case OP_LINEAR:
+    case OP_LINEAR_ADD: return 1;
+    case OP_RMS_NORM_LINEAR: return 2;
+    default: return -1;
+    }
+}
+
 int ir_linear_of_matrix(const Graph *g, int w) {
     for (size_t i = 0; i < g->n_nodes; i++)
         if (ir_linear_matrix(g, (int)i) == w) return (int)i;

@@ -20,6 +20,9 @@ void ir_uses_free(IrUses *u);
 // The weight a linear multiplies by (operand 1), or -1 when node is not a
 // linear with a weight matrix.
 int ir_linear_matrix(const Graph *g, int node);
+// Which operand of a linear-like node (linear, linear_add: 1; the fused
+// rms_norm_linear: 2) is its matrix; -1 for other ops.
+int ir_linear_matrix_operand(const Node *n);
 // The first linear whose matrix is weight w, or -1.
 int ir_linear_of_matrix(const Graph *g, int w);
 // Whether some embedding looks token ids up in weight w.

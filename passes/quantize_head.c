@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ir/layout.h"
+#include "ir/uses.h"
 #include "passes/pass.h"
 #include "quantizer/quant.h"
 
@@ -35,33 +36,15 @@ static int head_group(const HeadKind *k, int64_t cols) {
 // ----------------------------------------------------------------------------
 // finding the head
 
-static int weight_operand(const Node *n) {
-    switch (n->op) {
-    case OP_LINEAR:
-    case OP_LINEAR_ADD: return 1;
-    case OP_RMS_NORM_LINEAR: return 2;
-    default: return -1;
-    }
-}
-
 // The node computing the graph's first output, when it is a linear whose
 // weight is a bound-or-unbound f32 matrix; -1 otherwise.
 static int find_head(const Graph *g) {
     if (g->n_outputs == 0) return -1;
     int i = g->outputs[0];
-    int w = weight_operand(&g->nodes[i]);
+    int w = ir_linear_matrix_operand(&g->nodes[i]);
     if (w < 0 || g->nodes[i].in[w].kind != OPND_WEIGHT) return -1;
     const Weight *wt = &g->weights[g->nodes[i].in[w].index];
     return wt->type.dtype == DT_F32 && wt->type.rank == 2 ? i : -1;
-}
-
-// How many operands of all nodes read weight index w.
-static int weight_readers(const Graph *g, int w) {
-    int n = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            n += g->nodes[i].in[k].kind == OPND_WEIGHT && g->nodes[i].in[k].index == w;
-    return n;
 }
 
 // ----------------------------------------------------------------------------
@@ -95,7 +78,10 @@ static bool requested_kind(const Graph *g, const PassContext *ctx, const HeadKin
 // embedding reads it too) is copied into a new weight, which the head reads.
 static int own_head_weight(Graph *g, int node, int opnd, bool *tied, AwqcError *err) {
     int w = g->nodes[node].in[opnd].index;
-    *tied = weight_readers(g, w) > 1;
+    IrUses uses;
+    ir_uses_build(g, &uses);
+    *tied = uses.weight_uses[w] > 1;
+    ir_uses_free(&uses);
     if (!*tied) return w;
     const char *name = ir_find_weight(g, HEAD_NAME) < 0 ? HEAD_NAME : NULL;
     char *fallback = name ? NULL : awqc_asprintf("%s.head", g->weights[w].name);
@@ -147,7 +133,7 @@ bool pass_quantize_head(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
     if (!k) return true;
     int node = find_head(g);
     if (node < 0) return awqc_fail(err, "the graph's output is not a linear with an f32 weight: no head to quantize");
-    int opnd = weight_operand(&g->nodes[node]), src = g->nodes[node].in[opnd].index;
+    int opnd = ir_linear_matrix_operand(&g->nodes[node]), src = g->nodes[node].in[opnd].index;
     bool tied;
     int dst = own_head_weight(g, node, opnd, &tied, err);
     if (dst < 0 || !quantize_into(g, src, dst, k, err)) return false;

@@ -49,10 +49,8 @@ typedef struct {
 // weight form the CUDA generator does not handle).
 bool cuda_node_launches(const Graph *g, int i, int T, CudaNodeLaunches *out, AwqcError *err);
 
-// The operand index of a linear node's matrix (linear, linear_add: 1;
-// rms_norm_linear: 2), -1 for other ops. An f32 matrix there is read as f16
-// (gemv_h16): the runtime uploads it converted, half the bytes per token.
-int cuda_linear_matrix_operand(const Node *n);
+// A linear's f32 matrix (ir_linear_matrix_operand) is read as f16 (gemv_h16):
+// the runtime uploads it converted, half the bytes per token.
 
 // The device-side greedy pick kernel for logits of width vocab.
 void cuda_argmax_launch(int64_t vocab, CudaLaunch *out);

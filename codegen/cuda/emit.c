@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ir/layout.h"
+#include "ir/uses.h"
 
 extern const char cuda_kernels_cuh[]; // kernels.cuh, embedded by CMake
 
@@ -109,19 +110,11 @@ static int gemv_columns(int64_t words) {
 
 static const char *tf(bool b) { return b ? "true" : "false"; }
 
-int cuda_linear_matrix_operand(const Node *n) {
-    switch (n->op) {
-    case OP_LINEAR:
-    case OP_LINEAR_ADD: return 1;
-    case OP_RMS_NORM_LINEAR: return 2;
-    default: return -1;
-    }
-}
 
 // linear, rms_norm_linear, linear_add: the matrix is operand wi.
 static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
-    int wi = cuda_linear_matrix_operand(n);
+    int wi = ir_linear_matrix_operand(n);
     bool bias = n->n_in > wi + 1 + res;
     if (n->in[wi].kind != OPND_WEIGHT) return node_fail(err, g, i, "the matrix must be a weight, not a computed value");
     if (!check_operands(g, i, wi, err)) return false;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codegen/cuda/cuda_codegen.h"
+#include "ir/uses.h"
 #include "runtime/artifact.h"
 #include "runtime/cuda/cuda_arch.h"
 #include "runtime/cuda/cuda_driver.h"
@@ -81,7 +82,7 @@ static WeightUse weight_use(const Graph *g, size_t w) {
         const Node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
             if (n->in[k].kind != OPND_WEIGHT || (size_t)n->in[k].index != w) continue;
-            if (k == cuda_linear_matrix_operand(n)) u.matrix = true;
+            if (k == ir_linear_matrix_operand(n)) u.matrix = true;
             else if (n->op == OP_EMBEDDING && k == 0) u.table = true;
             else u.other = true;
         }
@@ -264,7 +265,7 @@ static KArgsHost node_args(const CudaEngine *e, int i, int T) {
                    .ids = e->ids, .pos = e->pos_dev, .out_i = e->argmax_dev, .T = T,
                    .eps = (float)ir_node_attr_float(n, "eps", 1e-5),
                    .theta = (float)ir_node_attr_float(n, "theta", 10000.0)};
-    int matrix = cuda_linear_matrix_operand(n);
+    int matrix = ir_linear_matrix_operand(n);
     for (int k = 0; k < n->n_in && k < 4; k++) {
         int idx = n->in[k].index;
         if (n->in[k].kind == OPND_NODE) a.in[k] = e->value_dev[idx];
@@ -418,7 +419,6 @@ const char *cuda_engine_name(const CudaEngine *e) { return e->name; }
 const char *cuda_engine_device(const CudaEngine *e) { return e->d.name; }
 int cuda_engine_sm(const CudaEngine *e) { return e->d.sm; }
 double cuda_engine_weight_bytes_per_token(const CudaEngine *e) { return e->weight_bytes_per_token; }
-void cuda_engine_reset(CudaEngine *e) { e->pos = 0; }
 void cuda_engine_rewind(CudaEngine *e, int pos) {
     AWQC_ASSERT(pos >= 0 && pos <= e->pos);
     e->pos = pos;

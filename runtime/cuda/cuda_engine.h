@@ -34,7 +34,6 @@ int cuda_engine_pos(const CudaEngine *e);
 int cuda_engine_n_ctx(const CudaEngine *e);
 int64_t cuda_engine_vocab(const CudaEngine *e);
 void cuda_engine_rewind(CudaEngine *e, int pos);
-void cuda_engine_reset(CudaEngine *e);
 // "NVIDIA H100 80GB HBM3 (sm_90), module from the artifact's code.cuda.sm_90.cubin".
 const char *cuda_engine_describe(const CudaEngine *e);
 // "cuda sm_90 (NVIDIA H100 80GB HBM3)": what engine_name says.
