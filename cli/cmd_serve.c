@@ -350,7 +350,6 @@ typedef struct Job {
     int32_t *ids;
     int n_ids;
     GenParams params;
-    char *stop_copies[GEN_MAX_STOP];
     char id[48];
     long created;
     pthread_cond_t changed; // out grew or done became true
@@ -378,7 +377,7 @@ typedef struct Server {
 
 static void job_release_locked(Job *j) {
     if (--j->refs > 0) return;
-    for (int i = 0; i < GEN_MAX_STOP; i++) free(j->stop_copies[i]);
+    for (int i = 0; i < j->params.n_stop; i++) free((char *)j->params.stop[i]); // job_fill_params' copies
     free(j->ids);
     free(j->out.s);
     free(j->result.text);
@@ -588,11 +587,12 @@ static bool check_length(const Server *s, const ApiRequest *r, int n, ApiError *
     return false;
 }
 
-static void job_fill_params(Server *s, Job *j, const ApiRequest *r) {
+// id: the job's number, taken under the server lock.
+static void job_fill_params(Server *s, Job *j, const ApiRequest *r, unsigned long id) {
     j->params = (GenParams){.sampling = r->sampling, .emit = emit_to_stream, .keep_going = job_keep_going, .user = j};
     j->params.max_tokens = r->max_tokens > 0 ? r->max_tokens : s->n_ctx - j->n_ids;
-    if (!r->seeded) j->params.sampling.seed = (uint64_t)time(NULL) * 1000003u + j->created + s->next_id;
-    for (int i = 0; i < r->n_stop; i++) j->params.stop[i] = j->stop_copies[i] = xstrdup(r->stop[i]);
+    if (!r->seeded) j->params.sampling.seed = (uint64_t)time(NULL) * 1000003u + j->created + id;
+    for (int i = 0; i < r->n_stop; i++) j->params.stop[i] = xstrdup(r->stop[i]);
     j->params.n_stop = r->n_stop;
 }
 
@@ -612,7 +612,7 @@ static Job *job_new(Server *s, const ApiRequest *r, ApiError *e) {
     pthread_mutex_unlock(&s->mu);
     snprintf(j->id, sizeof j->id, "%s-%lx%04lu", r->endpoint == EP_CHAT ? "chatcmpl" : "cmpl", (unsigned long)j->created,
              id);
-    job_fill_params(s, j, r);
+    job_fill_params(s, j, r, id);
     return j;
 }
 
