@@ -16,26 +16,6 @@ extern char **environ;
 
 static const char *const LINKERS[] = {"ld.lld", "ld.lld-14", "/usr/lib/llvm-14/bin/ld.lld"};
 
-// The first linker that runs (its --version exits 0).
-static const char *find_linker(void) {
-    static const char *found;
-    if (found) return found;
-    for (size_t i = 0; i < sizeof LINKERS / sizeof *LINKERS; i++) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "%s --version >/dev/null 2>&1", LINKERS[i]);
-        if (system(cmd) == 0) return found = LINKERS[i];
-    }
-    return NULL;
-}
-
-static bool write_bytes(const char *path, const void *data, size_t n, AwqcError *err) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return awqc_fail(err, "cannot write %s", path);
-    bool ok = fwrite(data, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    return ok || awqc_fail(err, "cannot write %s", path);
-}
-
 // Runs argv with stderr into log; its exit status, or -1.
 static int run_tool(char *const argv[], const char *log) {
     posix_spawn_file_actions_t fa;
@@ -49,6 +29,16 @@ static int run_tool(char *const argv[], const char *log) {
     int status;
     if (waitpid(pid, &status, 0) < 0) return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The first linker that runs (its --version exits 0), spawned as the link is.
+static const char *find_linker(void) {
+    static const char *found;
+    if (found) return found;
+    for (size_t i = 0; i < sizeof LINKERS / sizeof *LINKERS; i++)
+        if (run_tool((char *const[]){(char *)LINKERS[i], "--version", NULL}, "/dev/null") == 0)
+            return found = LINKERS[i];
+    return NULL;
 }
 
 static char *first_line_of(const char *path) {
@@ -72,7 +62,7 @@ bool link_shared_object(const uint8_t *obj, size_t obj_size, uint8_t **so, size_
     snprintf(o_path, sizeof o_path, "%s/kernels.o", dir);
     snprintf(so_path, sizeof so_path, "%s/kernels.so", dir);
     snprintf(log, sizeof log, "%s/ld.log", dir);
-    bool ok = write_bytes(o_path, obj, obj_size, err);
+    bool ok = awqc_write_file_atomic(o_path, obj, obj_size, err);
     if (ok) {
         char *argv[] = {(char *)linker, "-shared", "--hash-style=both", "-O1", "-o", so_path, o_path, NULL};
         int rc = run_tool(argv, log);
