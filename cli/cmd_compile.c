@@ -20,17 +20,18 @@
 
 
 enum { OPT_TARGET = OPT_FIRST_FREE, OPT_PASSES, OPT_PB, OPT_PA, OPT_PAA, OPT_PC, OPT_DUMP, OPT_STOP, OPT_TIME,
-       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK, OPT_QUANT, OPT_HEAD };
+       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK, OPT_QUANT, OPT_HEAD, OPT_ACT };
 
 static const char *const compile_help =
     "usage: awqc compile [-m MODEL] [--quant SCALES.json] [--target T] [-o OUT.awqx] [inspection options]\n"
     "Runs the pass pipeline (fold-awq-scales, merge-qkv, merge-gate-up, fuse, dce,\n"
-    "plan-memory, quantize-head, pack-weights) on the model and writes the artifact: the plan, the\n"
-    "packed weights, the tokenizer and metadata (run it with awqc run -m OUT.awqx).\n"
+    "plan-memory, quantize-head, pack-weights, quantize-acts) on the model and writes\n"
+    "the artifact: the plan, the packed weights, the tokenizer and metadata (run it\n"
+    "with awqc run -m OUT.awqx).\n"
     "An AWQ folder (awqc quantize) compiles with its quantized codes.\n" COMMON_HELP
     "  -c, --ctx N             context length the memory plan is sized for (2048)\n"
-    "      --target T          host, x86-64, x86-64-avx2, x86-64-avx512, aarch64,\n"
-    "                          cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host)\n"
+    "      --target T          host, x86-64, x86-64-avx2, x86-64-avx512, x86-64-vnni,\n"
+    "                          aarch64, cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host)\n"
     "  -o, --output FILE       write the artifact to FILE (e.g. model.awqx)\n"
     "      --quant FILE        AWQ scales from awqc quantize --dump-scales, applied to a\n"
     "                          floating-point model as awq_scale nodes (fold-awq-scales\n"
@@ -40,6 +41,8 @@ static const char *const compile_help =
     "                          a weight: 113 MB a token on SmolLM2), q8 (RTN, group 128/64,\n"
     "                          ~1.05 bytes a weight: no measurable ppl cost), q4 (RTN group\n"
     "                          32, 0.59 bytes a weight: +14% ppl on SmolLM2); CPU targets only\n"
+    "      --act KIND          8-bit activations in the 4-bit linears (q8, the default where\n"
+    "                          the target has AVX-512 VNNI; f32 keeps W4A16)\n"
     "      --passes P,P        run these passes instead of the default pipeline\n"
     "      --print-before P,P  print the IR before these passes\n"
     "      --print-after P,P   print the IR after these passes\n"
@@ -59,7 +62,7 @@ static const char *const compile_help =
 typedef struct {
     CommonOpts common;
     PassOptions pass;
-    const char *target, *output, *emit, *quant, *head;
+    const char *target, *output, *emit, *quant, *head, *act;
     int check_tokens;
 } CompileOpts;
 
@@ -74,6 +77,7 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         {"verify-each", no_argument, 0, OPT_VERIFY}, {"filter", required_argument, 0, OPT_FILTER},
         {"emit", required_argument, 0, OPT_EMIT}, {"check-logits", required_argument, 0, OPT_CHECK},
         {"quant", required_argument, 0, OPT_QUANT}, {"head", required_argument, 0, OPT_HEAD},
+        {"act", required_argument, 0, OPT_ACT},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "m:t:c:o:h", longs, NULL)) != -1) {
@@ -95,6 +99,7 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         case OPT_CHECK: o->check_tokens = parse_int_arg("--check-logits", optarg, 1, 512); break;
         case OPT_QUANT: o->quant = optarg; break;
         case OPT_HEAD: o->head = optarg; break;
+        case OPT_ACT: o->act = optarg; break;
         case 'h': fputs(compile_help, stdout); exit(0);
         default: fputs(compile_help, stderr); exit(2);
         }
@@ -105,6 +110,8 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         die("compile: --emit=%s: the emitters are ir, dot, svg, ll (LLVM IR of the CPU kernels), cu and ptx", o->emit);
     if (o->head && strcmp(o->head, "f32") && strcmp(o->head, "q8") && strcmp(o->head, "q4"))
         die("compile: --head %s: the head kinds are f32, q8 and q4", o->head);
+    if (o->act && strcmp(o->act, "q8") && strcmp(o->act, "f32"))
+        die("compile: --act %s: the activation kinds are q8 and f32", o->act);
 }
 
 // ----------------------------------------------------------------------------
@@ -206,6 +213,7 @@ int cmd_compile(int argc, char **argv) {
     if (o.check_tokens) start_logit_check(m, &o, &check); // before --quant: the import is checked too
     if (o.quant) import_scales(m, o.quant);
     if (o.head) ir_set_meta(m->graph, "quantize_head", ir_attr_string("", o.head)); // read by quantize-head
+    if (o.act) ir_set_meta(m->graph, "quantize_acts", ir_attr_string("", o.act));   // read by pack-weights
     if (o.check_tokens) {
         if (o.quant && !report_logits(m->graph, &(Pass){.name = "--quant"}, &check, &err)) die_error(&err);
         o.pass.after_pass = report_logits;

@@ -1,5 +1,6 @@
 // layout.c: the packed weight layouts of ir/layout.h (awq-gemm, avx2-i4,
-// neon-i4, u3-packed, u8-rows), their byte forms, and packing/unpacking a Weight.
+// vnni-i4, neon-i4, u3-packed, u8-rows), their byte forms, and packing/unpacking
+// a Weight.
 // Every multi-byte value in a blob is little-endian whatever the host, so a
 // blob means the same bytes on the build machine and on the target.
 #include "ir/layout.h"
@@ -87,6 +88,91 @@ static bool neon_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
 }
 static void neon_pack(const QuantMatrix *m, uint8_t *out) { pack_split_nibbles(m, 16, out); }
 static void neon_unpack(const uint8_t *in, QuantMatrix *m) { unpack_split_nibbles(in, 16, m); }
+
+// ----------------------------------------------------------------------------
+// vnni-i4: rows in tiles of 16, columns in chunks of 8. One 64-byte block per
+// (tile, chunk) holds 4 bytes per row j: byte 4j + b = code[8c + b] |
+// code[8c + 4 + b] << 4, so AND 0x0f gives one 16-lane vpdpbusd operand (4
+// codes of each of 16 rows, a lane per row) and SHIFT 4 the next; the block's
+// activations are 8 int8 values broadcast 4 at a time. The scales and zeros
+// follow tile by tile, 16 rows of one group side by side, so a group's
+// corrections load as one vector too.
+
+#define VNNI_ROWS 16
+#define VNNI_COLS 8
+#define VNNI_BLOCK 64 // bytes of one (tile, chunk) block: 16 rows x 8 codes / 2
+
+static bool vnni_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    const char *l = "vnni-i4";
+    return fits_common(l, 4, rows, cols, group, "out_features", rows, VNNI_ROWS, err) &&
+           fits_common(l, 4, rows, cols, group, "in_features", cols, VNNI_COLS, err) &&
+           fits_common(l, 4, rows, cols, group, "the group size", group, VNNI_COLS, err);
+}
+
+// Index of row r's entry for group g in the tiled tail (scales or zeros).
+static size_t vnni_tail_index(int64_t r, int64_t g, int64_t n_groups) {
+    return (size_t)(((r / VNNI_ROWS) * n_groups + g) * VNNI_ROWS + r % VNNI_ROWS);
+}
+
+// Byte offset of the byte holding code (r, k) (and code (r, k + 4)), k % 8 < 4.
+static size_t vnni_code_byte(int64_t r, int64_t k, int64_t cols) {
+    int64_t block = (r / VNNI_ROWS) * (cols / VNNI_COLS) + k / VNNI_COLS;
+    return (size_t)(block * VNNI_BLOCK + 4 * (r % VNNI_ROWS) + k % 4);
+}
+
+static void vnni_pack_codes(const QuantMatrix *m, uint8_t *out) {
+    for (int64_t r = 0; r < m->rows; r++) {
+        const uint8_t *q = m->q + r * m->cols;
+        for (int64_t k = 0; k < m->cols; k += VNNI_COLS)
+            for (int b = 0; b < 4; b++)
+                out[vnni_code_byte(r, k + b, m->cols)] = (uint8_t)((q[k + b] & 0x0f) | (q[k + 4 + b] & 0x0f) << 4);
+    }
+}
+
+static void vnni_unpack_codes(const uint8_t *in, QuantMatrix *m) {
+    for (int64_t r = 0; r < m->rows; r++) {
+        uint8_t *q = m->q + r * m->cols;
+        for (int64_t k = 0; k < m->cols; k += VNNI_COLS)
+            for (int b = 0; b < 4; b++) {
+                uint8_t byte = in[vnni_code_byte(r, k + b, m->cols)];
+                q[k + b] = byte & 0x0f;
+                q[k + 4 + b] = byte >> 4;
+            }
+    }
+}
+
+// The tail: f16 scales, then u8 zeros, each in the tiled order.
+static void vnni_pack_tail(const QuantMatrix *m, uint8_t *out) {
+    int64_t ng = quant_n_groups(m);
+    uint8_t *zeros = out + 2 * n_groups_total(m->rows, m->cols, m->group);
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int64_t g = 0; g < ng; g++) {
+            size_t at = vnni_tail_index(r, g, ng);
+            awqc_store_le(out + 2 * at, m->scales[r * ng + g], 2);
+            zeros[at] = m->zeros[r * ng + g];
+        }
+}
+
+static void vnni_unpack_tail(const uint8_t *in, QuantMatrix *m) {
+    int64_t ng = quant_n_groups(m);
+    const uint8_t *zeros = in + 2 * n_groups_total(m->rows, m->cols, m->group);
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int64_t g = 0; g < ng; g++) {
+            size_t at = vnni_tail_index(r, g, ng);
+            m->scales[r * ng + g] = (uint16_t)awqc_load_le(in + 2 * at, 2);
+            m->zeros[r * ng + g] = zeros[at];
+        }
+}
+
+static void vnni_pack(const QuantMatrix *m, uint8_t *out) {
+    vnni_pack_codes(m, out);
+    vnni_pack_tail(m, out + n_codes(m->rows, m->cols) / 2);
+}
+
+static void vnni_unpack(const uint8_t *in, QuantMatrix *m) {
+    vnni_unpack_codes(in, m);
+    vnni_unpack_tail(in + n_codes(m->rows, m->cols) / 2, m);
+}
 
 // ----------------------------------------------------------------------------
 // u3-packed: each 8 consecutive codes of a row form the 24-bit word
@@ -238,6 +324,10 @@ static const WeightLayout LAYOUT_AVX2_I4 = {
     "avx2-i4", "4-bit, 64 codes of a row per 32 bytes, code[e] | code[32+e] << 4 (x86-64)", 4,
     avx2_fits, split_nibbles_size, avx2_pack, avx2_unpack,
 };
+static const WeightLayout LAYOUT_VNNI_I4 = {
+    "vnni-i4", "4-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 4,
+    vnni_fits, split_nibbles_size, vnni_pack, vnni_unpack, // avx2-i4's total, in other places
+};
 static const WeightLayout LAYOUT_NEON_I4 = {
     "neon-i4", "4-bit, 32 codes of a row per 16 bytes, code[e] | code[16+e] << 4 (aarch64)", 4,
     neon_fits, split_nibbles_size, neon_pack, neon_unpack,
@@ -253,7 +343,7 @@ static const WeightLayout LAYOUT_U8_ROWS = {
 };
 
 static const WeightLayout *const LAYOUTS[] = {
-    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4, &LAYOUT_NEON_I4, &LAYOUT_U3_PACKED, &LAYOUT_U8_ROWS, NULL,
+    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4, &LAYOUT_VNNI_I4, &LAYOUT_NEON_I4, &LAYOUT_U3_PACKED, &LAYOUT_U8_ROWS, NULL,
 };
 
 const WeightLayout *const *ir_layouts(void) { return LAYOUTS; }

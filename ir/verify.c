@@ -207,6 +207,23 @@ static bool verify_attrs(const Graph *g, size_t i, AwqcError *err) {
     return true;
 }
 
+// act_q8 = B (quantize-acts): the input of a linear-like node is rounded to
+// 8 bits in blocks of B values of a row, so B must tile the row exactly.
+static bool verify_act_q8(const Graph *g, size_t i, AwqcError *err) {
+    const Node *n = &g->nodes[i];
+    const Attr *a = ir_node_attr(n, "act_q8");
+    if (!a) return true;
+    if (n->op != OP_LINEAR && n->op != OP_RMS_NORM_LINEAR && n->op != OP_LINEAR_ADD)
+        return fail_node(g, i, err, "act_q8 applies to linear, rms_norm_linear and linear_add only");
+    if (a->kind != ATTR_INT || a->i <= 0)
+        return fail_node(g, i, err, "act_q8 must be a positive integer (the block of values rounded together)");
+    int64_t width = n->n_in > 0 ? ir_row_width(ir_operand_type(g, n->in[0])) : 0;
+    if (width <= 0 || width % a->i != 0)
+        return fail_node(g, i, err, "act_q8 = %lld does not divide the input width %lld", (long long)a->i,
+                         (long long)width);
+    return true;
+}
+
 // The stored type must be exactly what the op's schema infers from the
 // operands as they are now (a pass that rewrote an operand must retype).
 static bool verify_node_type(const Graph *g, size_t i, AwqcError *err) {
@@ -231,7 +248,8 @@ static bool verify_node(const Graph *g, size_t i, AwqcError *err) {
     if (n->op < 0 || n->op >= OP_COUNT) return fail_node(g, i, err, "invalid op %d", (int)n->op);
     if (n->block < -1 || (n->block >= 0 && (size_t)n->block >= g->n_blocks))
         return fail_node(g, i, err, "block index %d out of range (%zu blocks)", n->block, g->n_blocks);
-    return verify_operands(g, i, err) && verify_attrs(g, i, err) && verify_node_type(g, i, err);
+    return verify_operands(g, i, err) && verify_attrs(g, i, err) && verify_node_type(g, i, err) &&
+           verify_act_q8(g, i, err);
 }
 
 static bool verify_outputs(const Graph *g, AwqcError *err) {

@@ -1,7 +1,9 @@
 // pack_weights.c: the pack-weights pass. Every weight still held as codes is
 // packed into the layout of the compile target (ir/layout.h): the target's
-// vector width decides the byte order, never the model. A weight whose shape
-// the layout cannot take stays as codes and is named in the pass's remark.
+// vector width decides the byte order, never the model. A VNNI target packs
+// vnni-i4 (8-bit activations) unless the graph's "quantize_acts" is "f32";
+// a weight vnni-i4 cannot take falls back to avx2-i4. A weight whose shape no
+// layout of the target can take stays as codes and is named in the remark.
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,19 +19,34 @@ typedef struct {
 } TargetLayout;
 
 #if defined(__aarch64__)
-#define HOST_LAYOUT4 "neon-i4"
 #define HOST_TARGET "aarch64"
 #else
-#define HOST_LAYOUT4 "avx2-i4"
 #define HOST_TARGET "x86-64"
 #endif
 
+// "host" is resolved by host_layout4() when the pass runs.
 static const TargetLayout TARGETS[] = {
-    {"host", HOST_LAYOUT4},      {"x86-64", "avx2-i4"},       {"x86-64-avx2", "avx2-i4"},
-    {"x86-64-avx512", "avx2-i4"}, {"aarch64", "neon-i4"},      {"cuda:sm_80", "awq-gemm"},
-    {"cuda:sm_87", "awq-gemm"},  {"cuda:sm_90", "awq-gemm"},  {"orin", "awq-gemm"},
+    {"host", NULL},              {"x86-64", "avx2-i4"},      {"x86-64-avx2", "avx2-i4"},
+    {"x86-64-avx512", "avx2-i4"}, {"x86-64-vnni", "vnni-i4"}, {"aarch64", "neon-i4"},
+    {"cuda:sm_80", "awq-gemm"},  {"cuda:sm_87", "awq-gemm"}, {"cuda:sm_90", "awq-gemm"},
+    {"orin", "awq-gemm"},
 };
 #define N_TARGETS (sizeof TARGETS / sizeof TARGETS[0])
+
+#define VNNI_LAYOUT4 "vnni-i4"
+#define VNNI_FALLBACK4 "avx2-i4" // what a VNNI target packs when vnni-i4 is off or does not fit
+#define ACTS_META "quantize_acts"
+
+// The build machine's 4-bit layout: vnni-i4 where its CPU has AVX-512 VNNI.
+static const char *host_layout4(void) {
+#if defined(__aarch64__)
+    return "neon-i4";
+#elif defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx512vnni") ? VNNI_LAYOUT4 : "avx2-i4";
+#else
+    return "avx2-i4";
+#endif
+}
 
 #define LAYOUT3 "u3-packed"
 
@@ -57,23 +74,53 @@ bool pass_check_target(const char *target, AwqcError *err) {
 
 const char *pass_target_name(const char *target) { return target && strcmp(target, "host") ? target : HOST_TARGET; }
 
+// Whether the graph lets VNNI targets round activations to 8 bits: its
+// "quantize_acts" (awqc compile --act) is absent or "q8"; "f32" keeps W4A16.
+static bool acts_q8_allowed(const Graph *g, bool *allowed, AwqcError *err) {
+    *allowed = true;
+    const Meta *m = ir_get_meta(g, ACTS_META);
+    if (!m) return true;
+    if (m->value.kind != ATTR_STRING) return awqc_fail(err, "metadata %s must be a string (q8 or f32)", ACTS_META);
+    if (strcmp(m->value.s, "q8") != 0 && strcmp(m->value.s, "f32") != 0)
+        return awqc_fail(err, "metadata %s = '%s': the activation kinds are q8 and f32", ACTS_META, m->value.s);
+    *allowed = strcmp(m->value.s, "q8") == 0;
+    return true;
+}
+
 // The 4-bit layout of a target; a missing target means the build machine.
-static const WeightLayout *target_layout4(const char *target, AwqcError *err) {
+// vnni-i4 gives way to its fallback when the graph keeps f32 activations.
+static const WeightLayout *target_layout4(const Graph *g, const char *target, AwqcError *err) {
     const TargetLayout *t = find_target(target ? target : "host");
     if (!t) {
         unknown_target(target, err);
         return NULL;
     }
-    const WeightLayout *l = ir_find_layout(t->layout4);
+    const char *name = t->layout4 ? t->layout4 : host_layout4();
+    bool q8;
+    if (!acts_q8_allowed(g, &q8, err)) return NULL;
+    if (!q8 && strcmp(name, VNNI_LAYOUT4) == 0) name = VNNI_FALLBACK4;
+    const WeightLayout *l = ir_find_layout(name);
     AWQC_ASSERT(l != NULL);
     return l;
+}
+
+// The layout a 4-bit layout falls back to for a shape it cannot take (NULL: none).
+static const WeightLayout *fallback_of(const WeightLayout *l4) {
+    if (strcmp(l4->name, VNNI_LAYOUT4) != 0) return NULL;
+    const WeightLayout *f = ir_find_layout(VNNI_FALLBACK4);
+    AWQC_ASSERT(f != NULL);
+    return f;
 }
 
 // ----------------------------------------------------------------------------
 // the pass
 
 typedef struct {
-    size_t packed4, packed3, left;
+    const WeightLayout *l4, *fallback4, *l3; // fallback4: NULL when the target has none
+} TargetLayouts;
+
+typedef struct {
+    size_t packed4, fallback4, packed3, left;
     StrBuf reasons; // "name: reason; ..." of the weights left as codes
 } PackCounts;
 
@@ -84,19 +131,31 @@ static void note_left(PackCounts *c, const char *name, const char *reason) {
     sb_append(&c->reasons, reason);
 }
 
-// Packs one weight, or leaves it as codes when its layout cannot take it.
-// False only on a real error (codes that disagree with the weight's type).
-static bool pack_one(Weight *w, const WeightLayout *l4, const WeightLayout *l3, PackCounts *c, AwqcError *err) {
-    const QuantMatrix *m = w->quant;
-    const WeightLayout *l = m->bits == 4 ? l4 : m->bits == 3 ? l3 : NULL;
+// The layout weight m takes: its bit width's layout, or the 4-bit fallback
+// when that one cannot take the shape. NULL with the reason(s) in why.
+static const WeightLayout *choose_layout(const QuantMatrix *m, const TargetLayouts *t, AwqcError *why) {
+    const WeightLayout *l = m->bits == 4 ? t->l4 : m->bits == 3 ? t->l3 : NULL;
     if (!l) {
-        char reason[64];
-        snprintf(reason, sizeof reason, "no layout packs %d-bit codes", m->bits);
-        note_left(c, w->name, reason);
-        return true;
+        awqc_fail(why, "no layout packs %d-bit codes", m->bits);
+        return NULL;
     }
+    if (l->fits(m->rows, m->cols, m->group, why)) return l;
+    AwqcError why2 = {{0}};
+    if (l == t->l4 && t->fallback4 && t->fallback4->fits(m->rows, m->cols, m->group, &why2)) return t->fallback4;
+    if (why2.msg[0]) {
+        char first[sizeof why->msg];
+        snprintf(first, sizeof first, "%s", why->msg);
+        awqc_fail(why, "%s, and %s", first, why2.msg);
+    }
+    return NULL;
+}
+
+// Packs one weight, or leaves it as codes when no layout can take it.
+// False only on a real error (codes that disagree with the weight's type).
+static bool pack_one(Weight *w, const TargetLayouts *t, PackCounts *c, AwqcError *err) {
     AwqcError why = {{0}};
-    if (!l->fits(m->rows, m->cols, m->group, &why)) {
+    const WeightLayout *l = choose_layout(w->quant, t, &why);
+    if (!l) {
         note_left(c, w->name, why.msg);
         return true;
     }
@@ -104,31 +163,33 @@ static bool pack_one(Weight *w, const WeightLayout *l4, const WeightLayout *l3, 
         awqc_error_prefix(err, "pack-weights");
         return false;
     }
-    if (l == l4) c->packed4++;
-    else c->packed3++;
+    if (l == t->l4) c->packed4++;
+    else if (l == t->l3) c->packed3++;
+    else c->fallback4++;
     return true;
 }
 
-// One line: "pack-weights: 210 weights packed as avx2-i4, 1 left as codes (x: reason)".
-static void remark(FILE *log, const PackCounts *c, const WeightLayout *l4, const WeightLayout *l3) {
-    fprintf(log, "pack-weights: %zu weights packed as %s", c->packed4, l4->name);
-    if (c->packed3) fprintf(log, ", %zu as %s", c->packed3, l3->name);
+// One line: "pack-weights: 210 weights packed as vnni-i4, 1 as avx2-i4, 1 left as codes (x: reason)".
+static void remark(FILE *log, const PackCounts *c, const TargetLayouts *t) {
+    fprintf(log, "pack-weights: %zu weights packed as %s", c->packed4, t->l4->name);
+    if (c->fallback4) fprintf(log, ", %zu as %s", c->fallback4, t->fallback4->name);
+    if (c->packed3) fprintf(log, ", %zu as %s", c->packed3, t->l3->name);
     if (c->left) fprintf(log, ", %zu left as codes (%s)", c->left, c->reasons.s);
     fputc('\n', log);
 }
 
 bool pass_pack_weights(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err) {
     *changed = false;
-    const WeightLayout *l4 = target_layout4(ctx ? ctx->target : NULL, err);
-    if (!l4) return false;
-    const WeightLayout *l3 = ir_find_layout(LAYOUT3);
-    AWQC_ASSERT(l3 != NULL);
+    TargetLayouts t = {.l4 = target_layout4(g, ctx ? ctx->target : NULL, err), .l3 = ir_find_layout(LAYOUT3)};
+    if (!t.l4) return false;
+    AWQC_ASSERT(t.l3 != NULL);
+    t.fallback4 = fallback_of(t.l4);
     PackCounts c = {0};
     bool ok = true;
     for (size_t i = 0; ok && i < g->n_weights; i++)
-        if (g->weights[i].quant) ok = pack_one(&g->weights[i], l4, l3, &c, err);
-    *changed = c.packed4 + c.packed3 > 0;
-    if (ok && ctx && ctx->log) remark(ctx->log, &c, l4, l3);
+        if (g->weights[i].quant) ok = pack_one(&g->weights[i], &t, &c, err);
+    *changed = c.packed4 + c.fallback4 + c.packed3 > 0;
+    if (ok && ctx && ctx->log) remark(ctx->log, &c, &t);
     free(c.reasons.s);
     return ok;
 }

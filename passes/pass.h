@@ -3,7 +3,8 @@
 // named pipeline with the inspection options of the compile command
 // (--print-after, --dump-ir, --stop-after, --time-passes, --verify-each...).
 // One pass per file: fold_awq_scales.c, merge_linears.c (merge-qkv and
-// merge-gate-up), fuse.c, dce.c, plan_memory.c, pack_weights.c.
+// merge-gate-up), fuse.c, dce.c, plan_memory.c, quantize_head.c,
+// pack_weights.c, quantize_acts.c.
 #ifndef AWQC_PASSES_PASS_H
 #define AWQC_PASSES_PASS_H
 
@@ -14,7 +15,7 @@
 
 // What every pass may read: the target and the planning parameters.
 typedef struct {
-    const char *target; // "host", "x86-64", "x86-64-avx2", "aarch64", "cuda:sm_80", ... (pack-weights)
+    const char *target; // "host", "x86-64", "x86-64-vnni", "aarch64", "cuda:sm_80", ... (pack-weights)
     int64_t ctx;        // context length the memory plan is sized for (plan-memory)
     FILE *log;          // one-line remarks of each pass ("merge-qkv: 30 merged"); NULL: silent
 } PassContext;
@@ -43,5 +44,6 @@ bool pass_dce(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_plan_memory(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_quantize_head(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_pack_weights(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
+bool pass_quantize_acts(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 
 #endif

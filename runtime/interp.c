@@ -1,5 +1,6 @@
 // interp.c: the reference interpreter: walks the graph in order, one plain C
-// kernel per op, all in FP32, every activation a row-major [T, features]
+// kernel per op, all in FP32 (a linear marked act_q8 first rounds its input to
+// 8 bits, as its compiled kernel does), every activation a row-major [T, features]
 // array. Buffers are freed after their last use so a 512-token prompt fits in
 // little memory. The KV cache holds, per attention node, n_ctx rows of K and V.
 // interp_eval_node (interp_node.h) is the per-node step, shared with interp_region.c.
@@ -285,6 +286,31 @@ static void k_linear(float *y, const float *x, const float *w, const float *bias
     }
 }
 
+// act_q8 (passes/quantize_acts.c): y = x rounded to 8 bits per row, in blocks
+// of `block` values, with the compiled kernel's float operations in its
+// order, so both see the same codes xq. y may be x. rintf rounds half to
+// even; d * rintf(v) equals d * (float)(int)rintf(v) for the codes |xq| <= 127
+// and keeps a NaN a NaN instead of converting it to int.
+static void k_act_q8(float *y, const float *x, int T, int64_t K, int64_t block) {
+    AWQC_ASSERT(block > 0 && K % block == 0); // the verifier checked act_q8
+    for (int64_t b0 = 0; b0 < (int64_t)T * K; b0 += block) {
+        float amax = 0.0f;
+        for (int64_t i = b0; i < b0 + block; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        for (int64_t i = b0; i < b0 + block; i++) y[i] = d * rintf(x[i] * id);
+    }
+}
+
+// A node's linear input as its kernel reads it: a rounded copy of x when the
+// node has act_q8 (the caller frees it), else NULL: read x itself.
+static float *act_q8_copy(const Node *n, const float *x, int T, int64_t K) {
+    int64_t block = ir_node_attr_int(n, "act_q8", 0);
+    if (block == 0) return NULL;
+    float *y = xmalloc(sizeof(float) * (size_t)(T * K));
+    k_act_q8(y, x, T, K, block);
+    return y;
+}
+
 static void k_embedding(float *y, const float *table, const int32_t *ids, int T, int64_t D) {
     for (int t = 0; t < T; t++) memcpy(y + (int64_t)t * D, table + (int64_t)ids[t] * D, sizeof(float) * (size_t)D);
 }
@@ -474,16 +500,30 @@ static void run_silu_mul(const InterpStep *s, const Node *n, float *y, int64_t W
         }
 }
 
-static void run_rms_norm_linear(const InterpStep *s, const Node *n, float *y, int64_t W, float eps) {
+static void run_linear(const InterpStep *s, const Node *n, float *y, int64_t W) {
     int64_t K = operand_width(s, n, 0);
+    const float *x = operand(s, n, 0);
+    float *xq = act_q8_copy(n, x, s->T, K);
+    k_linear(y, xq ? xq : x, operand(s, n, 1), operand(s, n, 2), s->T, K, W);
+    free(xq);
+}
+
+// With act_q8 the normalised row, the linear's actual input, is what is rounded.
+static void run_rms_norm_linear(const InterpStep *s, const Node *n, float *y, int64_t W, float eps) {
+    int64_t K = operand_width(s, n, 0), block = ir_node_attr_int(n, "act_q8", 0);
     float *normed = xmalloc(sizeof(float) * (size_t)(s->T * K));
     k_rms_norm(normed, operand(s, n, 0), operand(s, n, 1), s->T, K, eps);
+    if (block) k_act_q8(normed, normed, s->T, K, block);
     k_linear(y, normed, operand(s, n, 2), operand(s, n, 3), s->T, K, W);
     free(normed);
 }
 
 static void run_linear_add(const InterpStep *s, const Node *n, float *y, int64_t W) {
-    k_linear(y, operand(s, n, 0), operand(s, n, 1), operand(s, n, 3), s->T, operand_width(s, n, 0), W);
+    int64_t K = operand_width(s, n, 0);
+    const float *x = operand(s, n, 0);
+    float *xq = act_q8_copy(n, x, s->T, K);
+    k_linear(y, xq ? xq : x, operand(s, n, 1), operand(s, n, 3), s->T, K, W);
+    free(xq);
     const float *r = operand(s, n, 2);
     for (int64_t i = 0; i < s->T * W; i++) y[i] = r[i] + y[i];
 }
@@ -500,7 +540,7 @@ float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
     case OP_EMBEDDING: k_embedding(y, x, s->ids, T, W); break;
     case OP_RMS_NORM: k_rms_norm(y, x, operand(s, n, 1), T, W, eps); break;
     case OP_LAYER_NORM: k_layer_norm(y, x, operand(s, n, 1), operand(s, n, 2), T, W, eps); break;
-    case OP_LINEAR: k_linear(y, x, operand(s, n, 1), operand(s, n, 2), T, operand_width(s, n, 0), W); break;
+    case OP_LINEAR: run_linear(s, n, y, W); break;
     case OP_ROPE: rope_node(s, n, y, x, (int)ir_node_attr_int(n, "heads", 0)); break;
     case OP_ATTENTION: attend(s, n, x, operand(s, n, 1), operand(s, n, 2), kv, y); break;
     case OP_ROPE_ATTENTION: run_rope_attention(s, n, kv, y); break;

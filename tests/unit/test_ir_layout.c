@@ -87,6 +87,9 @@ static void test_round_trips(void) {
     check_round_trip("awq-gemm", 8, 96, 4, 32);
     check_round_trip("avx2-i4", 3, 192, 4, 64);
     check_round_trip("avx2-i4", 2, 128, 4, 32);
+    check_round_trip("vnni-i4", 16, 8, 4, 8);
+    check_round_trip("vnni-i4", 48, 192, 4, 64);
+    check_round_trip("vnni-i4", 32, 96, 4, 32);
     check_round_trip("neon-i4", 5, 96, 4, 32);
     check_round_trip("neon-i4", 1, 32, 4, 16);
     check_round_trip("u3-packed", 4, 48, 3, 16);
@@ -99,6 +102,7 @@ static void test_sizes(void) {
     CHECK(layout("awq-gemm")->packed_size(16, 256, 64) == 16 * 256 / 2 + 4 * 16 / 2 + 4 * 16 * 2);
     CHECK(layout("avx2-i4")->packed_size(3, 192, 64) == 3 * 192 / 2 + 3 * 3 * 3);
     CHECK(layout("neon-i4")->packed_size(5, 96, 32) == 5 * 96 / 2 + 5 * 3 * 3);
+    CHECK(layout("vnni-i4")->packed_size(32, 128, 64) == 32 * 128 / 2 + 3 * 32 * 2);
     CHECK(layout("u3-packed")->packed_size(4, 48, 16) == 4 * 48 * 3 / 8 + 4 * 3 * 3);
 }
 
@@ -120,6 +124,50 @@ static void test_avx2_bytes(void) {
     CHECK(b[32] == (m->q[64] | m->q[96] << 4)); // row 1 starts its own block
     CHECK(b[64] == 0x01 && b[65] == 0x3c && b[66] == 0xcd && b[67] == 0xab);
     CHECK(b[68] == 9 && b[69] == 14);
+    free(b);
+    free_quant(m);
+}
+
+// Two tiles of 16 rows, two chunks of 8 columns, two groups of 8: block
+// (t, c) starts at (2t + c) * 64 and holds row j's chunk in bytes 4j..4j+3.
+static void test_vnni_bytes(void) {
+    QuantMatrix *m = random_quant(32, 16, 4, 8);
+    m->scales[3 * 2 + 1] = 0xbeef; // row 3, group 1
+    m->scales[17 * 2 + 0] = 0x1234; // row 17 (tile 1, j 1), group 0
+    m->zeros[3 * 2 + 1] = 11;
+    m->zeros[17 * 2 + 0] = 6;
+    size_t size;
+    uint8_t *b = pack_blob(layout("vnni-i4"), m, &size);
+    CHECK(size == 32 * 16 / 2 + 3 * 32 * 2);
+#define Q(r, k) (m->q[(r) * 16 + (k)])
+    CHECK(b[4 * 3 + 1] == (Q(3, 1) | Q(3, 5) << 4));             // tile 0, chunk 0, row 3
+    CHECK(b[0] == (Q(0, 0) | Q(0, 4) << 4));
+    CHECK(b[63] == (Q(15, 3) | Q(15, 7) << 4));
+    CHECK(b[64 + 4 * 2 + 3] == (Q(2, 11) | Q(2, 15) << 4));      // tile 0, chunk 1, row 2
+    CHECK(b[2 * 64 + 4 * 1 + 0] == (Q(17, 0) | Q(17, 4) << 4));  // tile 1, chunk 0, row 17
+    CHECK(b[3 * 64 + 4 * 15 + 2] == (Q(31, 10) | Q(31, 14) << 4)); // the last block
+#undef Q
+    // scales: element (t * 2 + g) * 16 + j, two bytes each after the 256 code bytes
+    size_t s31 = 256 + 2 * ((0 * 2 + 1) * 16 + 3), s170 = 256 + 2 * ((1 * 2 + 0) * 16 + 1);
+    CHECK(b[s31] == 0xef && b[s31 + 1] == 0xbe);
+    CHECK(b[s170] == 0x34 && b[s170 + 1] == 0x12);
+    // zeros after the 2 * 64 scale bytes, in the same order
+    CHECK(b[256 + 128 + (0 * 2 + 1) * 16 + 3] == 11);
+    CHECK(b[256 + 128 + (1 * 2 + 0) * 16 + 1] == 6);
+    free(b);
+    free_quant(m);
+}
+
+// The example of the layout's description: N = 16, K = 8, every code its own.
+static void test_vnni_small(void) {
+    QuantMatrix *m = random_quant(16, 8, 4, 8);
+    for (int r = 0; r < 16; r++)
+        for (int k = 0; k < 8; k++) m->q[r * 8 + k] = (uint8_t)((r + 3 * k) & 0x0f);
+    size_t size;
+    uint8_t *b = pack_blob(layout("vnni-i4"), m, &size);
+    CHECK(size == 64 + 3 * 16);
+    // code[3][1] = 6, code[3][5] = 18 & 15 = 2
+    CHECK(b[4 * 3 + 1] == 0x26);
     free(b);
     free_quant(m);
 }
@@ -199,9 +247,15 @@ static void test_fits(void) {
     check_rejects("awq-gemm", 12, 64, 64, "layout awq-gemm needs out_features divisible by 8, got 12");
     check_rejects("avx2-i4", 4, 128, 48, "layout avx2-i4: group size 48 does not divide in_features 128");
     check_rejects("awq-gemm", 0, 64, 64, "empty matrix");
+    check_rejects("vnni-i4", 100, 64, 64, "layout vnni-i4 needs out_features divisible by 16, got 100");
+    check_rejects("vnni-i4", 16, 12, 4, "layout vnni-i4 needs in_features divisible by 8, got 12");
+    check_rejects("vnni-i4", 16, 64, 4, "layout vnni-i4 needs the group size divisible by 8, got 4");
+    check_rejects("vnni-i4", 16, 64, 48, "layout vnni-i4: group size 48 does not divide in_features 64");
     AwqcError err = {{0}};
     CHECK(layout("avx2-i4")->fits(1, 64, 64, &err));
     CHECK(layout("awq-gemm")->fits(8, 4, 4, &err));
+    CHECK(layout("vnni-i4")->fits(16, 8, 8, &err));
+    CHECK(layout("vnni-i4")->fits(576, 1536, 64, &err));
 }
 
 static void test_pack_refusals(void) {
@@ -278,7 +332,7 @@ static void test_table(void) {
         CHECK(all[n]->bits == 3 || all[n]->bits == 4 || all[n]->bits == 8);
         CHECK(all[n]->what && all[n]->what[0]);
     }
-    CHECK(n == 5); // awq-gemm, avx2-i4, neon-i4, u3-packed, u8-rows
+    CHECK(n == 6); // awq-gemm, avx2-i4, vnni-i4, neon-i4, u3-packed, u8-rows
     CHECK(ir_find_layout("avx512-i4") == NULL);
     CHECK(ir_find_layout(NULL) == NULL);
 }
@@ -289,6 +343,8 @@ int main(void) {
     test_sizes();
     test_avx2_bytes();
     test_neon_bytes();
+    test_vnni_bytes();
+    test_vnni_small();
     test_u3_bytes();
     test_gemm_bytes();
     test_fits();
