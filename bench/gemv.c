@@ -4,7 +4,9 @@
 // reads per second (packed codes + f16 scales + u8 zeros) as a fraction of
 // the streaming read bandwidth measured by the same program in the same run.
 // Several copies of each matrix are cycled so no run is served from cache.
-//   awqc-gemv [-t THREADS] [-g GROUP] [-r REPS] [-s NxK[,NxK...]] [-o md|json]
+// The layout is vnni-i4 (8-bit activations, AVX-512 VNNI) where the CPU has
+// it, else avx2-i4; -l picks one.
+//   awqc-gemv [-t THREADS] [-g GROUP] [-r REPS] [-s NxK[,NxK...]] [-l LAYOUT] [-o md|json]
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -49,6 +51,8 @@ static double read_bandwidth(int threads) {
 // ----------------------------------------------------------------------------
 // the GEMV plan: ids -> embedding[8, K] -> COPIES linears of [N, K] q4
 
+static const char *g_layout; // the 4-bit layout the weights are packed in
+
 static int add_q4_weight(Graph *g, const char *name, int64_t N, int64_t K, int group, unsigned seed) {
     int64_t dims[2] = {N, K};
     Type t = ir_type_const(DT_Q4, 2, dims);
@@ -62,7 +66,7 @@ static int add_q4_weight(Graph *g, const char *name, int64_t N, int64_t K, int g
     if (!quant_rtn(data, N, K, 4, group, q, &err)) fail("quantize", &err);
     free(data);
     g->weights[w].quant = q;
-    if (!ir_pack_weight(&g->weights[w], ir_find_layout("avx2-i4"), &err)) fail("pack", &err);
+    if (!ir_pack_weight(&g->weights[w], ir_find_layout(g_layout), &err)) fail("pack", &err);
     return w;
 }
 
@@ -81,7 +85,10 @@ static Graph *gemv_plan(int64_t N, int64_t K, int group) {
         char wname[32];
         snprintf(wname, sizeof wname, "w%d", c);
         Operand lin[2] = {ir_node_ref(x), ir_weight_ref(add_q4_weight(g, wname, N, K, group, 1234u + (unsigned)c))};
-        int y = ir_add_node(g, OP_LINEAR, lin, 2, NULL, 0, -1, &err);
+        // vnni-i4 kernels read 8-bit activations: the node says so (as quantize-acts would)
+        Attr act = ir_attr_int("act_q8", group);
+        bool vnni = strcmp(g_layout, "vnni-i4") == 0;
+        int y = ir_add_node(g, OP_LINEAR, lin, 2, vnni ? &act : NULL, vnni ? 1 : 0, -1, &err);
         if (y < 0) fail("linear", &err);
         ir_add_output(g, y);
     }
@@ -131,13 +138,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-r")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-s")) shapes = argv[i + 1];
         else if (!strcmp(argv[i], "-o")) json = !strcmp(argv[i + 1], "json");
+        else if (!strcmp(argv[i], "-l")) g_layout = argv[i + 1];
     }
-    if (threads < 1 || reps < 1 || (group != 32 && group != 64 && group != 128)) {
-        fprintf(stderr, "usage: awqc-gemv [-t THREADS] [-g 32|64|128] [-r REPS] [-s NxK,...] [-o md|json]\n");
+    if (!g_layout) g_layout = __builtin_cpu_supports("avx512vnni") ? "vnni-i4" : "avx2-i4";
+    if (threads < 1 || reps < 1 || (group != 32 && group != 64 && group != 128) ||
+        (strcmp(g_layout, "vnni-i4") && strcmp(g_layout, "avx2-i4"))) {
+        fprintf(stderr, "usage: awqc-gemv [-t THREADS] [-g 32|64|128] [-r REPS] [-s NxK,...] [-l vnni-i4|avx2-i4] "
+                        "[-o md|json]\n");
         return 2;
     }
     double bw = read_bandwidth(threads);
-    if (!json) printf("| shape (N x K) | W4 g%d bytes | median ms | GB/s | of read bandwidth (%.2f GB/s) |\n|---|---:|---:|---:|---:|\n", group, bw);
+    if (!json) printf("layout %s\n\n| shape (N x K) | W4 g%d bytes | median ms | GB/s | of read bandwidth (%.2f GB/s) |\n|---|---:|---:|---:|---:|\n", g_layout, group, bw);
     char *list = strdup(shapes);
     for (char *s = strtok(list, ","); s; s = strtok(NULL, ",")) {
         long long N, K;

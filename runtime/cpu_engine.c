@@ -174,7 +174,7 @@ static const uint8_t *repack_weight(CpuEngine *e, int index, AwqcError *err) {
 
 // Only a 4-bit weight in another target's layout is repacked (abi.h's rule).
 static bool needs_repack(const CpuEngine *e, const Weight *w) {
-    return e->layout4 && w->packed && w->type.dtype == DT_Q4 && !awqc_cpu_layout4_half(w->layout);
+    return e->layout4 && w->packed && w->type.dtype == DT_Q4 && !awqc_cpu_reads_layout4(w->layout);
 }
 
 // Where operand o's data is (*ptr NULL: it has none); false with err when a

@@ -5,6 +5,7 @@
 #ifndef AWQC_CPU_ABI_H
 #define AWQC_CPU_ABI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -60,15 +61,23 @@ static inline int awqc_cpu_layout4_half(const char *layout) {
     return 0;
 }
 
+// Whether the CPU kernels read a 4-bit layout as stored: the two above, and
+// vnni-i4 (x86-64 with AVX-512 VNNI, 16 rows interleaved, read with 8-bit
+// activations). Any other is repacked at load.
+static inline bool awqc_cpu_reads_layout4(const char *layout) {
+    return awqc_cpu_layout4_half(layout) || (layout && strcmp(layout, "vnni-i4") == 0);
+}
+
 // Dequantised weight rows a prefill linear keeps in scratch at once.
 #define AWQC_CPU_WEIGHT_ROWS 4
 
 // Scratch each thread needs: the widest operand row for t_max tokens (a
-// normalised copy of a linear's input), AWQC_CPU_WEIGHT_ROWS dequantised
-// weight rows (each rounded up to 16 floats), and attention scores over the
-// whole context.
+// normalised copy of a linear's input), the same rows rounded to 8 bits
+// (a byte per value, and a step and a sum per group of at least 16: at most
+// 3/8 of a float per value), AWQC_CPU_WEIGHT_ROWS dequantised weight rows
+// (each rounded up to 16 floats), and attention scores over the whole context.
 static inline int64_t awqc_cpu_scratch_floats(int64_t t_max, int64_t max_width, int64_t n_ctx) {
-    return t_max * max_width + AWQC_CPU_WEIGHT_ROWS * (max_width + 16) + n_ctx + 64;
+    return t_max * max_width + t_max * max_width / 2 + AWQC_CPU_WEIGHT_ROWS * (max_width + 16) + n_ctx + 64;
 }
 
 #endif

@@ -32,6 +32,7 @@ static const NamedTarget NAMED[] = {
     {"x86-64", "x86_64-pc-linux-gnu", "x86-64-v3", "", "x86-64"},
     {"x86-64-avx2", "x86_64-pc-linux-gnu", "x86-64-v3", "", "x86-64"},
     {"x86-64-avx512", "x86_64-pc-linux-gnu", "x86-64-v4", "", "x86-64"},
+    {"x86-64-vnni", "x86_64-pc-linux-gnu", "x86-64-v4", "+avx512vnni", "x86-64"},
     {"aarch64", "aarch64-unknown-linux-gnu", "cortex-a78", "+neon", "aarch64"},
     {"orin", "aarch64-unknown-linux-gnu", "cortex-a78", "+neon", "aarch64"},
 };
@@ -300,6 +301,7 @@ static bool generate(const Graph *g, const CpuCodegenOptions *o, CpuCode *out, L
     LLVMDisposeTargetData(td);
     Ll l;
     ll_init(&l, ctx, mod, out->target.vector_lanes);
+    l.vnni = strstr(out->target.features, "+avx512vnni") != NULL;
     double t0 = awqc_now();
     bool ok = build_module(&l, g, &out->n_kernels, err);
     double t1 = awqc_now();

@@ -9,16 +9,8 @@
 
 #include "codegen/cpu/abi.h"
 #include "codegen/cpu/kernels.h"
+#include "codegen/cpu/linear.h"
 #include "ir/layout.h"
-
-typedef struct {
-    int x, g, w, bias, res; // operand indices (-1: absent)
-    int64_t K, N;
-    double eps;
-    const Weight *W;
-    int bits, group;
-    int half;               // 4-bit layouts: codes per half block (32 avx2-i4, 16 neon-i4)
-} LinearShape;
 
 // Codes the decode GEMV converts at a time: a half block of 4-bit codes, or
 // one 16-byte vector of 8-bit ones (u8-rows groups are whole vectors of them).
@@ -27,6 +19,24 @@ static int gemv_lanes(const LinearShape *s) { return s->bits == 4 ? s->half : Q8
 
 // ----------------------------------------------------------------------------
 // the node's form
+
+// vnni-i4: the kernel rounds the activations to 8 bits in blocks of the
+// weight's group (the node's act_q8, set by quantize-acts) and needs the
+// target's VNNI instructions.
+static bool vnni_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
+    s->vnni = true;
+    int64_t act = ir_node_attr_int(j->n, "act_q8", 0);
+    if (!j->l->vnni)
+        return kernel_fail(j, err, "weight @%s is in vnni-i4, which needs a target with AVX-512 VNNI "
+                                   "(x86-64-vnni, or host on such a CPU)", s->W->name);
+    if (act != s->group)
+        return kernel_fail(j, err, "weight @%s is in vnni-i4 but the node's act_q8 is %lld, not its group %d "
+                                   "(run quantize-acts)", s->W->name, (long long)act, s->group);
+    if (s->group % 16 || s->N % 16 || s->K % 8)
+        return kernel_fail(j, err, "weight @%s [%lld, %lld] group %d does not fit vnni-i4's kernel", s->W->name,
+                           (long long)s->N, (long long)s->K, s->group);
+    return true;
+}
 
 static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     const Node *n = j->n;
@@ -47,6 +57,7 @@ static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     s->group = s->W->type.group;
     const char *want = s->bits == 4 ? NULL : s->bits == 8 ? "u8-rows" : "u3-packed";
     if (!s->W->layout) return kernel_fail(j, err, "weight @%s is not packed (run pack-weights)", s->W->name);
+    if (s->bits == 4 && strcmp(s->W->layout, "vnni-i4") == 0) return vnni_shape(j, s, err);
     if (s->bits == 4 && awqc_cpu_layout4_half(s->W->layout)) s->half = awqc_cpu_layout4_half(s->W->layout);
     // Another target's 4-bit layout (an orin artifact's awq-gemm, kept for its
     // GPU half): the kernel reads this target's own, the runtime repacks at load.
@@ -151,11 +162,6 @@ static void dequant_row_q8(Ll *l, const LinearShape *s, const PackedParts *p, LL
 // ----------------------------------------------------------------------------
 // the epilogue: bias and residual
 
-typedef struct {
-    LLVMValueRef x, w, bias, res, out; // activations, weight (f32* or i8*), optional bias/res, output
-    LLVMValueRef T, row0;
-} LinearArgs;
-
 static void store_result(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef t, LLVMValueRef n,
                          LLVMValueRef v) {
     LLVMValueRef at = ll_add(l, ll_mul(l, t, ll_i64(l, s->N)), n);
@@ -164,8 +170,7 @@ static void store_result(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMV
     ll_store(l, l->f32, a->out, at, v);
 }
 
-// The outputs of rows [n, n + lanes) for token t at once (lanes > 1).
-static void store_results(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef t, LLVMValueRef n,
+void linear_store_results(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef t, LLVMValueRef n,
                           LLVMValueRef v, int lanes) {
     LLVMValueRef at = ll_add(l, ll_mul(l, t, ll_i64(l, s->N)), n);
     if (a->bias) v = LLVMBuildFAdd(l->b, v, ll_vload(l, l->f32, lanes, a->bias, n), "");
@@ -224,7 +229,7 @@ static void tile_store(Ll *l, const LinearShape *s, const LinearArgs *a, const L
     for (int t = 0; t < mr; t++) {
         LLVMValueRef tok = ll_add(l, t0, ll_i64(l, t)), v = sums[t * nr / G];
         int lane = t * nr % G;
-        if (nr > 1) store_results(l, s, a, tok, n0, ll_subvector(l, v, lane, nr), nr);
+        if (nr > 1) linear_store_results(l, s, a, tok, n0, ll_subvector(l, v, lane, nr), nr);
         else store_result(l, s, a, tok, n0, G == 1 ? v : LLVMBuildExtractElement(l->b, v, ll_i32(l, lane), ""));
     }
 }
@@ -258,9 +263,7 @@ static WeightRows weight_rows(Ll *l, const LinearShape *s, const LinearArgs *a, 
     return (WeightRows){scratch, row_room};
 }
 
-// [start, end) in steps of `step`, then what is left one at a time: the
-// value where the single steps begin.
-static LLVMValueRef whole_steps_end(Ll *l, LLVMValueRef start, LLVMValueRef end, int step) {
+LLVMValueRef linear_whole_steps_end(Ll *l, LLVMValueRef start, LLVMValueRef end, int step) {
     LLVMValueRef whole = LLVMBuildSDiv(l->b, ll_sub(l, end, start), ll_i64(l, step), "");
     return ll_add(l, start, ll_mul(l, whole, ll_i64(l, step)));
 }
@@ -277,7 +280,7 @@ static void prefill_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const
                          int nr) {
     int MR = prefill_mr(l);
     WeightRows w = weight_rows(l, s, a, &b->p, n0, nr, b->scratch, b->row_room);
-    LLVMValueRef mid = whole_steps_end(l, b->t_lo, b->t_hi, MR);
+    LLVMValueRef mid = linear_whole_steps_end(l, b->t_lo, b->t_hi, MR);
     LlLoop lp;
     ll_loop_begin(l, &lp, b->t_lo, mid, ll_i64(l, MR), 0, NULL);
     prefill_tile(l, s, a, &w, n0, nr, lp.iv, MR);
@@ -299,7 +302,7 @@ static void prefill(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueR
     ll_loop_begin(l, &blocks, a->row0, a->T, ll_i64(l, tb), 0, NULL);
     b.t_lo = blocks.iv;
     b.t_hi = ll_min(l, ll_add(l, blocks.iv, ll_i64(l, tb)), a->T);
-    LLVMValueRef mid = whole_steps_end(l, lo, hi, PREFILL_NR);
+    LLVMValueRef mid = linear_whole_steps_end(l, lo, hi, PREFILL_NR);
     ll_loop_begin(l, &lp, lo, mid, ll_i64(l, PREFILL_NR), 0, NULL);
     prefill_rows(l, s, a, &b, lp.iv, PREFILL_NR);
     ll_loop_end(l, &lp);
@@ -418,7 +421,7 @@ static void gemv(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef 
     x.x = ll_at(l, l->f32, a->x, ll_mul(l, x.t, ll_i64(l, s->K)));
     group_sums(l, s, x.x, x.xs);
     // whole groups of R rows, then one at a time
-    LLVMValueRef mid = whole_steps_end(l, lo, hi, R);
+    LLVMValueRef mid = linear_whole_steps_end(l, lo, hi, R);
     LlLoop lp;
     ll_loop_begin(l, &lp, lo, mid, ll_i64(l, R), 0, NULL);
     gemv_rows(l, s, a, &p, &x, lp.iv, R);
@@ -456,8 +459,10 @@ bool emit_linear(KernelJob *j, AwqcError *err) {
         a.x = xn;
     }
     LLVMValueRef lo, hi;
-    ll_share(l, ll_i64(l, s.N), 4, &lo, &hi);
-    if (s.bits == 4 || s.bits == 8) {
+    ll_share(l, ll_i64(l, s.N), s.vnni ? 32 : 4, &lo, &hi);
+    if (s.vnni) {
+        emit_linear_vnni(l, &s, &a, lo, hi, ll_at(l, l->f32, scratch, ll_i64(l, PREFILL_NR * row_room)));
+    } else if (s.bits == 4 || s.bits == 8) {
         LlIf one;
         LLVMValueRef single = LLVMBuildICmp(l->b, LLVMIntEQ, ll_sub(l, a.T, a.row0), ll_i64(l, 1), "");
         LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(l->ctx, l->fn, "many");

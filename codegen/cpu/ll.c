@@ -152,6 +152,19 @@ LLVMValueRef ll_unary_intrinsic(Ll *l, const char *name, LLVMValueRef x) {
     return call_intrinsic(l, name, LLVMTypeOf(x), &x, 1);
 }
 
+LLVMValueRef ll_binary_intrinsic(Ll *l, const char *name, LLVMValueRef a, LLVMValueRef b) {
+    LLVMValueRef args[2] = {a, b};
+    return call_intrinsic(l, name, LLVMTypeOf(a), args, 2);
+}
+
+LLVMValueRef ll_target_intrinsic(Ll *l, const char *name, LLVMValueRef *args, int n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    AWQC_ASSERT(id != 0);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(l->mod, id, NULL, 0);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(l->ctx, id, NULL, 0);
+    return LLVMBuildCall2(l->b, fty, fn, args, (unsigned)n, "");
+}
+
 // A constant of x's type (a float, or a vector of floats like x).
 static LLVMValueRef like(Ll *l, LLVMValueRef x, double v) {
     LLVMTypeRef t = LLVMTypeOf(x);

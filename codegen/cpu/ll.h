@@ -17,6 +17,7 @@ typedef struct {
     LLVMTypeRef i1, i8, i16, i32, i64, f16, f32, f64, v;
     LLVMTypeRef p8, p32f, pi32, p16; // i8*, float*, i32*, half*
     int vw;          // f32 lanes of the target's widest vector (8 or 16; 4 on NEON)
+    bool vnni;       // the target has AVX-512 VNNI (vpdpbusd)
 } Ll;
 
 void ll_init(Ll *l, LLVMContextRef ctx, LLVMModuleRef mod, int vector_lanes);
@@ -57,6 +58,9 @@ LLVMValueRef ll_min(Ll *l, LLVMValueRef a, LLVMValueRef b);
 // Intrinsics (scalar or vector, by the type of the operands).
 LLVMValueRef ll_fma(Ll *l, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 LLVMValueRef ll_unary_intrinsic(Ll *l, const char *name, LLVMValueRef x); // "llvm.sqrt", "llvm.floor", ...
+LLVMValueRef ll_binary_intrinsic(Ll *l, const char *name, LLVMValueRef a, LLVMValueRef b); // "llvm.maxnum", ...
+// A target intrinsic with no overloaded types ("llvm.x86.avx512.vpdpbusd.512").
+LLVMValueRef ll_target_intrinsic(Ll *l, const char *name, LLVMValueRef *args, int n);
 // e^x of a float or float vector, inline (llvm.exp becomes one libm call per lane).
 LLVMValueRef ll_exp(Ll *l, LLVMValueRef x);
 LLVMValueRef ll_reduce_fadd(Ll *l, LLVMValueRef v);                      // sum of a float vector's lanes

@@ -3,12 +3,14 @@
 // LLaMAs of odd shapes, unfused (linear, rms_norm, rope, attention, silu,
 // mul, add) and through the pass pipeline (rms_norm_linear, rope_attention,
 // silu_mul, linear_add), in f32 and with 4-bit (avx2-i4, neon-i4; groups 32,
-// 64, 128) and 3-bit weights, quantized heads (quantize-head: 8-bit u8-rows,
+// 64, 128; vnni-i4 with 8-bit activations where the CPU has AVX-512 VNNI) and
+// 3-bit weights, quantized heads (quantize-head: 8-bit u8-rows,
 // 4-bit; vocab 11, so the decode GEMV's odd rows run too); plus single ops
 // (softmax, gelu, relu, layer norm). Each runs a prompt then decode steps,
 // comparing all logits and, from a second engine, the last rows; prompts of
 // 13 in one pass cover the prefill kernel's token and row tails.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include "passes/manager.h"
 #include "quantizer/quant.h"
 #include "runtime/cpu_engine.h"
+#include "ir/uses.h"
 #include "runtime/interp.h"
 #include "test_support.h"
 #include "test_tiny_graph.h"
@@ -116,10 +119,26 @@ static void run_pipeline(Graph *g, const char *target) {
     CHECK_MSG(ok, "pipeline: %s", err.msg);
 }
 
+// The vnni target must really give vnni-i4 weights whose nodes read 8-bit
+// activations (a fallback to avx2-i4 would pass the comparison untested).
+static void check_vnni_plan(const Graph *g, const char *what, const char *target) {
+    if (strcmp(target, "x86-64-vnni") != 0) return;
+    int marked = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        int w = ir_linear_matrix_operand(&g->nodes[i]);
+        if (w < 0 || g->nodes[i].in[w].kind != OPND_WEIGHT) continue;
+        const Weight *wt = &g->weights[g->nodes[i].in[w].index];
+        if (wt->layout && strcmp(wt->layout, "vnni-i4") == 0)
+            marked += ir_node_attr_int(&g->nodes[i], "act_q8", 0) == wt->type.group;
+    }
+    CHECK_MSG(marked >= 3, "%s: only %d linears are vnni-i4 with act_q8", what, marked);
+}
+
 static void model_case(const char *what, TinyLlamaSpec s, bool fused, int bits, int group, const char *target) {
     Graph *g = tiny_llama(&s);
     if (bits) quantize_linears(g, bits, group);
     if (fused || bits) run_pipeline(g, target);
+    check_vnni_plan(g, what, target);
     compare(g, what, STEPS, 4);
     ir_graph_free(g);
 }
@@ -155,6 +174,7 @@ static void prefill_tail_case(const char *what, TinyLlamaSpec s, bool fused, int
     if (bits) quantize_linears(g, bits, group);
     if (head) ir_set_meta(g, "quantize_head", ir_attr_string("", head));
     if (fused || bits || head) run_pipeline(g, target);
+    check_vnni_plan(g, what, target);
     compare_chunked(g, what, TAIL_STEPS, 3, CTX);
     ir_graph_free(g);
 }
@@ -192,6 +212,21 @@ int main(void) {
     model_case("q4 g128 avx2-i4 dim 128 ffn 256", spec(128, 8, 2, 256, NULL), true, 4, 128, "x86-64");
     model_case("q4 g32 neon-i4 dim 64 ffn 96", spec(64, 4, 2, 96, NULL), true, 4, 32, "aarch64");
     model_case("q4 g128 neon-i4 dim 128 ffn 128", spec(128, 4, 1, 128, NULL), true, 4, 128, "aarch64");
+    // vnni-i4: 8-bit activations (act_q8) with VNNI; rows per thread of 4
+    // tiles and more (decode's quads), 2 and 1 (dim 96: qkv 160 rows split
+    // 96 + 64, down 96 split 64 + 32)
+    if (__builtin_cpu_supports("avx512vnni")) {
+        model_case("q4 g32 vnni-i4 dim 64 ffn 128", spec(64, 4, 2, 128, NULL), true, 4, 32, "x86-64-vnni");
+        model_case("q4 g64 vnni-i4 dim 128 ffn 256", spec(128, 4, 4, 256, NULL), true, 4, 64, "x86-64-vnni");
+        model_case("q4 g128 vnni-i4 dim 128 ffn 256", spec(128, 8, 2, 256, NULL), true, 4, 128, "x86-64-vnni");
+        model_case("q4 g32 vnni-i4 dim 96 ffn 64", spec(96, 3, 1, 64, NULL), true, 4, 32, "x86-64-vnni");
+        prefill_tail_case("prefill tails q4 g32 vnni-i4 + q8 head dim 64", spec(64, 4, 2, 128, NULL), true, 4, 32,
+                          "q8", "x86-64-vnni");
+        prefill_tail_case("prefill tails q4 g64 vnni-i4 + q4 head dim 128", untied(spec(128, 4, 2, 192, NULL)), true,
+                          4, 64, "q4", "x86-64-vnni");
+    } else {
+        printf("SKIP the vnni-i4 cases: this CPU has no AVX-512 VNNI\n");
+    }
     // 3-bit
     model_case("q3 g32 u3-packed dim 64 ffn 96", spec(64, 4, 2, 96, NULL), true, 3, 32, "host");
     model_case("q3 g64 u3-packed dim 128 ffn 128", spec(128, 4, 2, 128, NULL), true, 3, 64, "host");

@@ -3,7 +3,10 @@
 // FP32 (the default GGUF) and in AWQ W4-g64 (the awq_w4g64 ctest fixture).
 // Over 256 positions of wikitext-2 text the argmax must agree everywhere and
 // the logits within 1e-3 of each position's logit range; then 64 greedy
-// tokens, one decode step at a time, must be identical.
+// tokens, one decode step at a time, must be identical. AWQ runs twice: as
+// W4A16 (--act f32) under those exact checks, and, where the CPU has AVX-512
+// VNNI, as the default W4A8 plan (act_q8, vnni-i4), where the checks differ:
+// see check_prefill_w4a8.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,17 @@
 // near 1e-6 of the logit range over 30 layers. 1e-3 of the range is far below
 // the ~0.1-1 logit gaps that would change an argmax.
 #define MAX_REL 1e-3
+
+// W4A8: rounding activations to 8 bits is a step function of its input, so
+// the 1e-6 summation-order differences of the two engines flip an xq by one
+// step wherever x * 127 / amax lies within ~1e-5 of a half: about twice per
+// token over the 210 rounded rows of SmolLM2. One flip moves that linear's
+// output by ~(amax / 127) / sqrt(K) of its scale, ~3e-3, and 30 layers carry
+// it on, so logits differ at the 1e-2 level and a few near-tied argmaxes
+// change. What must hold is that the two engines compute the same model: the
+// argmax agrees almost everywhere and the next-token loss is the same.
+#define W4A8_MIN_ARGMAX 0.97
+#define W4A8_MAX_NLL_REL 5e-3
 
 typedef struct {
     const char *what;
@@ -46,9 +60,10 @@ static Model *load(const char *path, bool quantized) {
     return m;
 }
 
-static bool make_pair(Pair *p, const char *what, Model *m) {
+static bool make_pair(Pair *p, const char *what, Model *m, const char *acts) {
     *p = (Pair){.what = what, .m = m};
     AwqcError err;
+    if (acts) ir_set_meta(m->graph, "quantize_acts", ir_attr_string("", acts)); // as awqc compile --act
     PassContext ctx = {.target = "host", .ctx = CTX};
     bool ok = pass_run_pipeline(m->graph, &ctx, &(PassOptions){0}, &err) &&
               cpu_codegen(m->graph, "host", NULL, &p->code, &err);
@@ -87,18 +102,26 @@ static double row_rel_diff(const float *a, const float *b, int64_t n) {
     return d / fmax(hi - lo, 1e-30);
 }
 
-static void check_prefill(Pair *p, const int32_t *ids) {
+// The logits of N_POS positions from both engines: want (the interpreter's,
+// a copy) and got; false when either fails.
+static bool prefill_both(Pair *p, const int32_t *ids, float **want, const float **got) {
     AwqcError err;
     int64_t V = interp_vocab(p->ref);
     const float *r = interp_forward(p->ref, ids, N_POS, true, &err);
-    float *want = r ? xmalloc(sizeof(float) * (size_t)(N_POS * V)) : NULL;
-    if (want) memcpy(want, r, sizeof(float) * (size_t)(N_POS * V));
-    const float *got = cpu_engine_forward(p->cpu, ids, N_POS, true, &err);
-    CHECK_MSG(want && got, "%s: %s", p->what, err.msg);
-    if (!want || !got) {
-        free(want);
-        return;
-    }
+    *want = r ? xmalloc(sizeof(float) * (size_t)(N_POS * V)) : NULL;
+    if (*want) memcpy(*want, r, sizeof(float) * (size_t)(N_POS * V));
+    *got = *want ? cpu_engine_forward(p->cpu, ids, N_POS, true, &err) : NULL;
+    CHECK_MSG(*want && *got, "%s: %s", p->what, err.msg);
+    if (*got) return true;
+    free(*want);
+    return false;
+}
+
+static void check_prefill(Pair *p, const int32_t *ids) {
+    float *want;
+    const float *got;
+    if (!prefill_both(p, ids, &want, &got)) return;
+    int64_t V = interp_vocab(p->ref);
     int same_argmax = 0;
     double worst = 0;
     for (int t = 0; t < N_POS; t++) {
@@ -109,6 +132,37 @@ static void check_prefill(Pair *p, const int32_t *ids) {
            worst);
     CHECK_MSG(same_argmax == N_POS, "%s: argmax differs at %d of %d positions", p->what, N_POS - same_argmax, N_POS);
     CHECK_MSG(worst <= MAX_REL, "%s: max relative logit difference %g > %g", p->what, worst, MAX_REL);
+    free(want);
+}
+
+// -log softmax(row)[target]
+static double nll(const float *row, int64_t V, int target) {
+    float mx = row[0];
+    for (int64_t i = 1; i < V; i++) mx = fmaxf(mx, row[i]);
+    double sum = 0;
+    for (int64_t i = 0; i < V; i++) sum += exp((double)row[i] - mx);
+    return log(sum) - ((double)row[target] - mx);
+}
+
+static void check_prefill_w4a8(Pair *p, const int32_t *ids) {
+    float *want;
+    const float *got;
+    if (!prefill_both(p, ids, &want, &got)) return;
+    int64_t V = interp_vocab(p->ref);
+    int same_argmax = 0;
+    double worst = 0, nll_want = 0, nll_got = 0;
+    for (int t = 0; t < N_POS; t++) {
+        same_argmax += argmax(want + t * V, V) == argmax(got + t * V, V);
+        worst = fmax(worst, row_rel_diff(want + t * V, got + t * V, V));
+        if (t + 1 < N_POS) nll_want += nll(want + t * V, V, ids[t + 1]), nll_got += nll(got + t * V, V, ids[t + 1]);
+    }
+    double nll_rel = fabs(nll_got - nll_want) / nll_want;
+    printf("%s: %d positions, argmax equal at %d, max |dlogit| / logit range %.2e, mean next-token loss %.4f vs "
+           "%.4f (%.2e relative)\n", p->what, N_POS, same_argmax, worst, nll_want / (N_POS - 1),
+           nll_got / (N_POS - 1), nll_rel);
+    CHECK_MSG(same_argmax >= W4A8_MIN_ARGMAX * N_POS, "%s: argmax differs at %d of %d positions", p->what,
+              N_POS - same_argmax, N_POS);
+    CHECK_MSG(nll_rel <= W4A8_MAX_NLL_REL, "%s: next-token loss differs by %g relative", p->what, nll_rel);
     free(want);
 }
 
@@ -133,7 +187,7 @@ static const float *cpu_step(Pair *p, const int32_t *ids, int n, AwqcError *err)
     return cpu_engine_forward(p->cpu, ids, n, false, err);
 }
 
-static void check_greedy(Pair *p, const int32_t *prompt, int n) {
+static void check_greedy(Pair *p, const int32_t *prompt, int n, bool exact) {
     int32_t want[N_GREEDY] = {0}, got[N_GREEDY] = {0};
     interp_rewind(p->ref, 0);
     cpu_engine_rewind(p->cpu, 0);
@@ -144,15 +198,19 @@ static void check_greedy(Pair *p, const int32_t *prompt, int n) {
         if (want[i] != got[i]) first_diff = i;
     printf("%s: %d greedy tokens after a %d-token prompt: %s\n", p->what, N_GREEDY, n,
            first_diff < 0 ? "identical" : "DIFFER");
-    CHECK_MSG(first_diff < 0, "%s: greedy token %d differs: %d vs %d", p->what, first_diff,
+    if (!exact && first_diff >= 0) printf("%s: (W4A8) the first differing greedy token is number %d\n", p->what, first_diff);
+    CHECK_MSG(!exact || first_diff < 0, "%s: greedy token %d differs: %d vs %d", p->what, first_diff,
               first_diff < 0 ? 0 : want[first_diff], first_diff < 0 ? 0 : got[first_diff]);
 }
 
-static void check_model(const char *what, Model *m, const int32_t *ids) {
+// acts: NULL (the target's default), "f32" (W4A16) or "q8" (W4A8).
+static void check_model(const char *what, Model *m, const int32_t *ids, const char *acts) {
     Pair p;
-    if (make_pair(&p, what, m)) {
-        check_prefill(&p, ids);
-        check_greedy(&p, ids, 16);
+    bool w4a8 = acts && strcmp(acts, "q8") == 0;
+    if (make_pair(&p, what, m, acts)) {
+        if (w4a8) check_prefill_w4a8(&p, ids);
+        else check_prefill(&p, ids);
+        check_greedy(&p, ids, 16, !w4a8);
     }
     free_pair(&p);
 }
@@ -185,10 +243,12 @@ static int32_t *wikitext_ids(const Model *m) {
 int main(void) {
     Model *fp = load(test_model_or_skip(), false);
     int32_t *ids = wikitext_ids(fp);
-    check_model("SmolLM2 FP32", fp, ids);
+    check_model("SmolLM2 FP32", fp, ids, NULL);
     char *awq = awq_fixture();
     CHECK_MSG(awq != NULL, "no awq_w4g64 fixture: ctest runs fixture_awq_w4g64 first (tests/cli/lib/awq_fixture.sh)");
-    if (awq) check_model("SmolLM2 AWQ W4-g64", load(awq, true), ids);
+    if (awq) check_model("SmolLM2 AWQ W4-g64 W4A16", load(awq, true), ids, "f32");
+    if (awq && __builtin_cpu_supports("avx512vnni")) check_model("SmolLM2 AWQ W4-g64 W4A8", load(awq, true), ids, "q8");
+    else if (awq) printf("SKIP SmolLM2 AWQ W4-g64 W4A8: this CPU has no AVX-512 VNNI\n");
     free(awq);
     free(ids);
     return test_result();
