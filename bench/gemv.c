@@ -140,7 +140,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-o")) json = !strcmp(argv[i + 1], "json");
         else if (!strcmp(argv[i], "-l")) g_layout = argv[i + 1];
     }
-    if (!g_layout) g_layout = __builtin_cpu_supports("avx512vnni") ? "vnni-i4" : "avx2-i4";
+    if (!g_layout) g_layout = awqc_cpu_feature("avx512vnni") == 1 ? "vnni-i4" : "avx2-i4";
     if (threads < 1 || reps < 1 || (group != 32 && group != 64 && group != 128) ||
         (strcmp(g_layout, "vnni-i4") && strcmp(g_layout, "avx2-i4"))) {
         fprintf(stderr, "usage: awqc-gemv [-t THREADS] [-g 32|64|128] [-r REPS] [-s NxK,...] [-l vnni-i4|avx2-i4] "

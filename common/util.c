@@ -196,6 +196,21 @@ char *awqc_default_model_path(void) {
     return awqc_asprintf("%s/.cache/awqc/%s", home && *home ? home : ".", file);
 }
 
+int awqc_cpu_feature(const char *feature) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2") != 0;
+    if (strcmp(feature, "fma") == 0) return __builtin_cpu_supports("fma") != 0;
+    if (strcmp(feature, "avx512f") == 0) return __builtin_cpu_supports("avx512f") != 0;
+    if (strcmp(feature, "avx512bw") == 0) return __builtin_cpu_supports("avx512bw") != 0;
+    if (strcmp(feature, "avx512vl") == 0) return __builtin_cpu_supports("avx512vl") != 0;
+    if (strcmp(feature, "avx512dq") == 0) return __builtin_cpu_supports("avx512dq") != 0;
+    if (strcmp(feature, "avx512vnni") == 0) return __builtin_cpu_supports("avx512vnni") != 0;
+    if (strcmp(feature, "avx512bf16") == 0) return __builtin_cpu_supports("avx512bf16") != 0;
+#endif
+    (void)feature;
+    return -1;
+}
+
 double awqc_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -92,6 +92,11 @@ char *awqc_default_model_path(void);
 // Seconds on a monotonic clock.
 double awqc_now(void);
 
+// Whether this machine's CPU has an x86 feature named as LLVM spells it
+// ("avx2", "avx512vnni", ...): 1 yes, 0 no, -1 a feature this check does not
+// know (or not an x86 machine).
+int awqc_cpu_feature(const char *feature);
+
 // IEEE half / bfloat16 to float.
 float awqc_f16_to_f32(uint16_t h);
 // IEEE binary16 bits of x, rounded to nearest even on the bits (no dependence on

@@ -41,10 +41,8 @@ static const TargetLayout TARGETS[] = {
 static const char *host_layout4(void) {
 #if defined(__aarch64__)
     return "neon-i4";
-#elif defined(__x86_64__) && defined(__GNUC__)
-    return __builtin_cpu_supports("avx512vnni") ? VNNI_LAYOUT4 : "avx2-i4";
 #else
-    return "avx2-i4";
+    return awqc_cpu_feature("avx512vnni") == 1 ? VNNI_LAYOUT4 : "avx2-i4";
 #endif
 }
 

@@ -343,21 +343,6 @@ const float *cpu_engine_forward(CpuEngine *e, const int32_t *tokens, int n, bool
 // ----------------------------------------------------------------------------
 // can this machine run it
 
-static bool host_has(const char *feature) {
-#if defined(__x86_64__)
-    if (strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2");
-    if (strcmp(feature, "fma") == 0) return __builtin_cpu_supports("fma");
-    if (strcmp(feature, "avx512f") == 0) return __builtin_cpu_supports("avx512f");
-    if (strcmp(feature, "avx512bw") == 0) return __builtin_cpu_supports("avx512bw");
-    if (strcmp(feature, "avx512vl") == 0) return __builtin_cpu_supports("avx512vl");
-    if (strcmp(feature, "avx512dq") == 0) return __builtin_cpu_supports("avx512dq");
-    if (strcmp(feature, "avx512vnni") == 0) return __builtin_cpu_supports("avx512vnni");
-    if (strcmp(feature, "avx512bf16") == 0) return __builtin_cpu_supports("avx512bf16");
-#endif
-    (void)feature;
-    return true; // a feature this check does not know: trust the artifact
-}
-
 static const char *host_arch(void) {
 #if defined(__x86_64__)
     return "x86-64";
@@ -379,7 +364,7 @@ static bool check_features(const char *list, const char *origin, const char *cpu
     char *copy = xstrdup(list);
     bool ok = true;
     for (char *tok = strtok(copy, ","); ok && tok; tok = strtok(NULL, ","))
-        if (tok[0] == '+' && !host_has(tok + 1))
+        if (tok[0] == '+' && awqc_cpu_feature(tok + 1) == 0) // one this check does not know: trust the artifact
             ok = awqc_fail(err, "%s: its CPU code was built for %s (needs %s), which this machine lacks", origin, cpu,
                            tok + 1);
     free(copy);

@@ -215,7 +215,7 @@ int main(void) {
     // vnni-i4: 8-bit activations (act_q8) with VNNI; rows per thread of 4
     // tiles and more (decode's quads), 2 and 1 (dim 96: qkv 160 rows split
     // 96 + 64, down 96 split 64 + 32)
-    if (__builtin_cpu_supports("avx512vnni")) {
+    if (awqc_cpu_feature("avx512vnni") == 1) {
         model_case("q4 g32 vnni-i4 dim 64 ffn 128", spec(64, 4, 2, 128, NULL), true, 4, 32, "x86-64-vnni");
         model_case("q4 g64 vnni-i4 dim 128 ffn 256", spec(128, 4, 4, 256, NULL), true, 4, 64, "x86-64-vnni");
         model_case("q4 g128 vnni-i4 dim 128 ffn 256", spec(128, 8, 2, 256, NULL), true, 4, 128, "x86-64-vnni");

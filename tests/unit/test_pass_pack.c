@@ -123,13 +123,6 @@ static void test_vnni(void) {
     check_pack("aarch64", "q8", "neon-i4", "neon-i4", "pack-weights: 2 weights packed as neon-i4, 1 as u3-packed\n");
 }
 
-static bool host_has_vnni(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    return __builtin_cpu_supports("avx512vnni");
-#else
-    return false;
-#endif
-}
 
 // "host" (and no target at all) is the build machine: vnni-i4 where its CPU
 // has AVX-512 VNNI, unless the graph keeps f32 activations.
@@ -138,7 +131,7 @@ static void test_host(void) {
     check_target("host", "neon-i4");
     check_target(NULL, "neon-i4");
 #else
-    if (host_has_vnni()) {
+    if (awqc_cpu_feature("avx512vnni") == 1) {
         check_pack("host", NULL, "vnni-i4", "avx2-i4", VNNI_REMARK);
         check_pack(NULL, NULL, "vnni-i4", "avx2-i4", VNNI_REMARK);
     } else {
