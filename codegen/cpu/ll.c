@@ -135,11 +135,13 @@ LLVMValueRef ll_min(Ll *l, LLVMValueRef a, LLVMValueRef b) {
 // ----------------------------------------------------------------------------
 // intrinsics
 
+// overload: the intrinsic's one overloaded type, or NULL for one that has none.
 static LLVMValueRef call_intrinsic(Ll *l, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int n) {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     AWQC_ASSERT(id != 0);
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(l->mod, id, &overload, 1);
-    LLVMTypeRef fty = LLVMIntrinsicGetType(l->ctx, id, &overload, 1);
+    size_t n_overload = overload ? 1 : 0;
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(l->mod, id, &overload, n_overload);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(l->ctx, id, &overload, n_overload);
     return LLVMBuildCall2(l->b, fty, fn, args, (unsigned)n, "");
 }
 
@@ -158,11 +160,7 @@ LLVMValueRef ll_binary_intrinsic(Ll *l, const char *name, LLVMValueRef a, LLVMVa
 }
 
 LLVMValueRef ll_target_intrinsic(Ll *l, const char *name, LLVMValueRef *args, int n) {
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    AWQC_ASSERT(id != 0);
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(l->mod, id, NULL, 0);
-    LLVMTypeRef fty = LLVMIntrinsicGetType(l->ctx, id, NULL, 0);
-    return LLVMBuildCall2(l->b, fty, fn, args, (unsigned)n, "");
+    return call_intrinsic(l, name, NULL, args, n);
 }
 
 // A constant of x's type (a float, or a vector of floats like x).
