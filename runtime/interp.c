@@ -500,11 +500,12 @@ static void run_silu_mul(const InterpStep *s, const Node *n, float *y, int64_t W
         }
 }
 
-static void run_linear(const InterpStep *s, const Node *n, float *y, int64_t W) {
+// y = x W^T + bias (operand `bias`), x rounded first when the node has act_q8.
+static void run_linear(const InterpStep *s, const Node *n, float *y, int64_t W, int bias) {
     int64_t K = operand_width(s, n, 0);
     const float *x = operand(s, n, 0);
     float *xq = act_q8_copy(n, x, s->T, K);
-    k_linear(y, xq ? xq : x, operand(s, n, 1), operand(s, n, 2), s->T, K, W);
+    k_linear(y, xq ? xq : x, operand(s, n, 1), operand(s, n, bias), s->T, K, W);
     free(xq);
 }
 
@@ -519,11 +520,7 @@ static void run_rms_norm_linear(const InterpStep *s, const Node *n, float *y, in
 }
 
 static void run_linear_add(const InterpStep *s, const Node *n, float *y, int64_t W) {
-    int64_t K = operand_width(s, n, 0);
-    const float *x = operand(s, n, 0);
-    float *xq = act_q8_copy(n, x, s->T, K);
-    k_linear(y, xq ? xq : x, operand(s, n, 1), operand(s, n, 3), s->T, K, W);
-    free(xq);
+    run_linear(s, n, y, W, 3);
     const float *r = operand(s, n, 2);
     for (int64_t i = 0; i < s->T * W; i++) y[i] = r[i] + y[i];
 }
@@ -540,7 +537,7 @@ float *interp_eval_node(const InterpStep *s, int i, InterpKv *kv) {
     case OP_EMBEDDING: k_embedding(y, x, s->ids, T, W); break;
     case OP_RMS_NORM: k_rms_norm(y, x, operand(s, n, 1), T, W, eps); break;
     case OP_LAYER_NORM: k_layer_norm(y, x, operand(s, n, 1), operand(s, n, 2), T, W, eps); break;
-    case OP_LINEAR: run_linear(s, n, y, W); break;
+    case OP_LINEAR: run_linear(s, n, y, W, 2); break;
     case OP_ROPE: rope_node(s, n, y, x, (int)ir_node_attr_int(n, "heads", 0)); break;
     case OP_ATTENTION: attend(s, n, x, operand(s, n, 1), operand(s, n, 2), kv, y); break;
     case OP_ROPE_ATTENTION: run_rope_attention(s, n, kv, y); break;
