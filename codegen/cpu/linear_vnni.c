@@ -144,18 +144,21 @@ static void group_end(Ll *l, const Tile *c, LLVMValueRef g, const LLVMValueRef *
     const LinearShape *s = c->s;
     LLVMTypeRef vf = LLVMVectorType(l->f32, 16);
     int64_t groups = s->K / s->group;
+    LLVMValueRef d[PREFILL_M], neg_sq[PREFILL_M]; // per token, shared by its row tiles
+    for (int m = 0; m < c->m; m++) {
+        LLVMValueRef tg = ll_add(l, ll_mul(l, ll_add(l, c->t0, ll_i64(l, m)), ll_i64(l, groups)), g);
+        d[m] = ll_splat(l, ll_load(l, l->f32, c->q->d, tg), 16);
+        neg_sq[m] = ll_splat(l, LLVMBuildFNeg(l->b, ll_load(l, l->f32, c->q->sq, tg), ""), 16);
+    }
     for (int r = 0; r < c->rt; r++) {
         LLVMValueRef at = ll_mul(l, ll_add(l, ll_mul(l, ll_add(l, c->tile0, ll_i64(l, r)), ll_i64(l, groups)), g),
                                  ll_i64(l, TILE));
         LLVMValueRef scale = LLVMBuildFPExt(l->b, ll_vload(l, l->f16, 16, c->p->scales, at), vf, "");
         LLVMValueRef zero = LLVMBuildUIToFP(l->b, ll_vload(l, l->i8, 16, c->p->zeros, at), vf, "");
         for (int m = 0; m < c->m; m++) {
-            LLVMValueRef tg = ll_add(l, ll_mul(l, ll_add(l, c->t0, ll_i64(l, m)), ll_i64(l, groups)), g);
-            LLVMValueRef d = ll_splat(l, ll_load(l, l->f32, c->q->d, tg), 16);
-            LLVMValueRef neg_sq = ll_splat(l, LLVMBuildFNeg(l->b, ll_load(l, l->f32, c->q->sq, tg), ""), 16);
             int i = m * c->rt + r;
-            LLVMValueRef corr = ll_fma(l, zero, neg_sq, LLVMBuildSIToFP(l->b, iacc[i], vf, ""));
-            facc[i] = ll_fma(l, corr, LLVMBuildFMul(l->b, scale, d, ""), facc[i]);
+            LLVMValueRef corr = ll_fma(l, zero, neg_sq[m], LLVMBuildSIToFP(l->b, iacc[i], vf, ""));
+            facc[i] = ll_fma(l, corr, LLVMBuildFMul(l->b, scale, d[m], ""), facc[i]);
         }
     }
 }
@@ -164,7 +167,7 @@ static void group_end(Ll *l, const Tile *c, LLVMValueRef g, const LLVMValueRef *
 static void tile_product(Ll *l, const Tile *c) {
     const LinearShape *s = c->s;
     int n_acc = c->rt * c->m;
-    AWQC_ASSERT(c->rt <= DECODE_RT && n_acc <= MAX_ACC && n_acc <= LL_MAX_CARRIED);
+    AWQC_ASSERT(c->rt <= DECODE_RT && c->m <= PREFILL_M && n_acc <= MAX_ACC && n_acc <= LL_MAX_CARRIED);
     LLVMValueRef init[LL_MAX_CARRIED], iacc[MAX_ACC], facc[MAX_ACC];
     for (int i = 0; i < n_acc; i++) init[i] = LLVMConstNull(LLVMVectorType(l->f32, 16));
     LlLoop gl;
