@@ -93,17 +93,22 @@ static float *logits(const Graph *g) {
 // ----------------------------------------------------------------------------
 // tests
 
-static void test_linear(void) {
-    Graph *g = graph_with(OP_LINEAR, BLOCK);
+// The node of op `op` at BLOCK gives the expected rounded rows, plus the
+// input rows when it adds its input as the residual.
+static void check_rows(OpKind op, bool plus_input) {
+    Graph *g = graph_with(op, BLOCK);
     float *y = logits(g), want[VOCAB][K];
     expected_rows(want);
     for (int t = 0; y && t < VOCAB; t++)
-        for (int i = 0; i < K; i++)
-            CHECK_MSG(y[t * K + i] == want[t][i], "token %d, %d: got %.9g, want %.9g", t, i, y[t * K + i],
-                      want[t][i]);
+        for (int i = 0; i < K; i++) {
+            float w = (plus_input ? ROWS[t][i] : 0.0f) + want[t][i];
+            CHECK_MSG(y[t * K + i] == w, "token %d, %d: got %.9g, want %.9g", t, i, y[t * K + i], w);
+        }
     free(y);
     ir_graph_free(g);
 }
+
+static void test_linear(void) { check_rows(OP_LINEAR, false); }
 
 // One block of 16: token 0's amax stays 127, so its values round as before.
 static void test_whole_row_block(void) {
@@ -116,16 +121,7 @@ static void test_whole_row_block(void) {
     ir_graph_free(g);
 }
 
-static void test_linear_add(void) {
-    Graph *g = graph_with(OP_LINEAR_ADD, BLOCK);
-    float *y = logits(g), want[VOCAB][K];
-    expected_rows(want);
-    for (int t = 0; y && t < VOCAB; t++)
-        for (int i = 0; i < K; i++)
-            CHECK_MSG(y[t * K + i] == ROWS[t][i] + want[t][i], "token %d, %d: got %.9g", t, i, y[t * K + i]);
-    free(y);
-    ir_graph_free(g);
-}
+static void test_linear_add(void) { check_rows(OP_LINEAR_ADD, true); }
 
 // rms_norm_linear rounds the normalised row: the same as rms_norm then a
 // marked linear, and not the unmarked result.
