@@ -71,13 +71,7 @@ static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
 // ----------------------------------------------------------------------------
 // packed weights: where a row's codes, scales and zeros are
 
-typedef struct {
-    LLVMValueRef codes;  // i8*: the first row's codes
-    LLVMValueRef scales; // half*: [N, K/group]
-    LLVMValueRef zeros;  // i8*: [N, K/group]
-} PackedParts;
-
-static PackedParts packed_parts(Ll *l, const LinearShape *s, LLVMValueRef base) {
+PackedParts linear_packed_parts(Ll *l, const LinearShape *s, LLVMValueRef base) {
     int64_t code_bytes = s->N * s->K * s->bits / 8, n_groups = s->N * (s->K / s->group);
     PackedParts p = {base, NULL, NULL};
     p.scales = ll_cast_ptr(l, ll_at(l, l->i8, base, ll_i64(l, code_bytes)), l->f16);
@@ -297,7 +291,7 @@ static void prefill(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueR
     int64_t tb = PREFILL_BLOCK_FLOATS / s->K / MR * MR;
     if (tb < MR) tb = MR;
     PrefillBlock b = {.scratch = scratch, .row_room = row_room};
-    if (s->bits) b.p = packed_parts(l, s, a->w);
+    if (s->bits) b.p = linear_packed_parts(l, s, a->w);
     LlLoop blocks, lp;
     ll_loop_begin(l, &blocks, a->row0, a->T, ll_i64(l, tb), 0, NULL);
     b.t_lo = blocks.iv;
@@ -415,7 +409,7 @@ static void gemv_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const Pa
 
 static void gemv(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef lo, LLVMValueRef hi,
                  LLVMValueRef scratch) {
-    PackedParts p = packed_parts(l, s, a->w);
+    PackedParts p = linear_packed_parts(l, s, a->w);
     int R = l->vw >= 16 ? 4 : 2;
     GemvRow x = {.t = ll_sub(l, a->T, ll_i64(l, 1)), .xs = scratch}; // scratch's weight-row room is free here
     x.x = ll_at(l, l->f32, a->x, ll_mul(l, x.t, ll_i64(l, s->K)));

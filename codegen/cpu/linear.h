@@ -22,6 +22,17 @@ typedef struct {
     LLVMValueRef T, row0;
 } LinearArgs;
 
+// A packed weight's three parts, in that order in every layout the CPU
+// kernels read (codes, then f16 scales and u8 zeros, one per row and group;
+// how each is ordered inside is the layout's).
+typedef struct {
+    LLVMValueRef codes;  // i8*: the codes
+    LLVMValueRef scales; // half*: N * K/group
+    LLVMValueRef zeros;  // i8*: N * K/group
+} PackedParts;
+
+PackedParts linear_packed_parts(Ll *l, const LinearShape *s, LLVMValueRef base);
+
 // The outputs of rows [n, n + lanes) for token t at once (lanes > 1), with
 // bias and residual added.
 void linear_store_results(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef t, LLVMValueRef n,

@@ -83,19 +83,9 @@ static void round_rows(Ll *l, const LinearShape *s, const LinearArgs *a, const A
 // the product: RT row tiles x M tokens of accumulators
 
 typedef struct {
-    LLVMValueRef codes, scales, zeros; // i8*, half*, i8*: the vnni-i4 parts
-} VnniParts;
-
-static VnniParts vnni_parts(Ll *l, const LinearShape *s, LLVMValueRef w) {
-    int64_t code_bytes = s->N * s->K / 2, n_groups = s->N * (s->K / s->group);
-    return (VnniParts){w, ll_cast_ptr(l, ll_at(l, l->i8, w, ll_i64(l, code_bytes)), l->f16),
-                       ll_at(l, l->i8, w, ll_i64(l, code_bytes + 2 * n_groups))};
-}
-
-typedef struct {
     const LinearShape *s;
     const LinearArgs *a;
-    const VnniParts *p;
+    const PackedParts *p;
     const Act8 *q;
     int rt, m;            // row tiles, tokens
     LLVMValueRef tile0, t0;
@@ -229,7 +219,7 @@ void emit_linear_vnni(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValu
                       LLVMValueRef scratch) {
     Act8 q = act8_in_scratch(l, s, a, scratch);
     round_rows(l, s, a, &q);
-    VnniParts p = vnni_parts(l, s, a->w);
+    PackedParts p = linear_packed_parts(l, s, a->w);
     Tile c = {.s = s, .a = a, .p = &p, .q = &q};
     LLVMValueRef tile_lo = LLVMBuildSDiv(l->b, lo, ll_i64(l, TILE), "");
     LLVMValueRef tile_hi = LLVMBuildSDiv(l->b, hi, ll_i64(l, TILE), "");
