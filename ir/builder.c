@@ -43,6 +43,8 @@ const char *ir_dtype_name(DType dt) {
     return dtype_names[dt];
 }
 
+int ir_dtype_bits(DType dt) { return dt == DT_Q4 ? 4 : dt == DT_Q3 ? 3 : dt == DT_Q8 ? 8 : 0; }
+
 bool ir_dtype_from_name(const char *name, DType *dt) {
     for (int i = 0; i < DT_COUNT; i++)
         if (strcmp(dtype_names[i], name) == 0) {

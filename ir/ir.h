@@ -159,6 +159,8 @@ void ir_graph_free(Graph *g);
 const char *ir_op_name(OpKind op);
 bool ir_op_from_name(const char *name, OpKind *op);
 const char *ir_dtype_name(DType dt);
+// The code width of a quantized dtype (q4 4, q3 3, q8 8); 0 for any other.
+int ir_dtype_bits(DType dt);
 bool ir_dtype_from_name(const char *name, DType *dt);
 
 // Type helpers.

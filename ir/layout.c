@@ -376,11 +376,11 @@ static bool codes_in_range(const Weight *w, const QuantMatrix *m, AwqcError *err
 
 bool ir_quant_shape(const Weight *w, int *bits, int64_t *rows, int64_t *cols, AwqcError *err) {
     const Type *t = &w->type;
-    if (t->dtype != DT_Q4 && t->dtype != DT_Q3 && t->dtype != DT_Q8)
+    if (!ir_dtype_bits(t->dtype))
         return awqc_fail(err, "weight %s: dtype %s is not a quantized type", w->name, ir_dtype_name(t->dtype));
     if (t->rank != 2 || t->dims[0].kind != DIM_CONST || t->dims[1].kind != DIM_CONST)
         return awqc_fail(err, "weight %s: a quantized weight needs a constant 2-d shape", w->name);
-    *bits = t->dtype == DT_Q4 ? 4 : t->dtype == DT_Q8 ? 8 : 3;
+    *bits = ir_dtype_bits(t->dtype);
     *rows = t->dims[0].size;
     *cols = t->dims[1].size;
     return true;

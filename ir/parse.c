@@ -378,7 +378,7 @@ static bool dtype_from_spelling(const char *s, size_t len, DType *dt, int *group
     if (!g || !g[1] || g[1] == '0' || strspn(g + 1, "0123456789") != strlen(g + 1) || strlen(g + 1) > 5) return false;
     *group = atoi(g + 1);
     *g = 0;
-    return ir_dtype_from_name(buf, dt) && (*dt == DT_Q4 || *dt == DT_Q3 || *dt == DT_Q8) && *group <= MAX_GROUP;
+    return ir_dtype_from_name(buf, dt) && ir_dtype_bits(*dt) && *group <= MAX_GROUP;
 }
 
 static bool parse_dim(Parser *ps, Dim *d) {

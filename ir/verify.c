@@ -27,7 +27,7 @@ static bool fail_in(const Graph *g, AwqcError *err, const char *fmt, ...) {
 // ----------------------------------------------------------------------------
 // types
 
-static bool is_quantized(DType dt) { return dt == DT_Q4 || dt == DT_Q3 || dt == DT_Q8; }
+static bool is_quantized(DType dt) { return ir_dtype_bits(dt) != 0; }
 
 // Checked before ir_type_str or ir_type_equal look at the type.
 static const char *type_problem(const Type *t) {

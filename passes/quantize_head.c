@@ -17,17 +17,16 @@
 
 typedef struct {
     const char *kind; // "q8" or "q4"
-    int bits;
     DType dtype;
 } HeadKind;
 
-static const HeadKind KINDS[] = {{"q8", 8, DT_Q8}, {"q4", 4, DT_Q4}};
+static const HeadKind KINDS[] = {{"q8", DT_Q8}, {"q4", DT_Q4}};
 
 // 4-bit codes need small groups to keep the head's quality (group 32); 8-bit
 // codes lose nothing measurable at 128 (wikitext-2 ppl), and a longer group
 // means fewer scale and zero corrections in the decode kernel's inner loop.
 static int head_group(const HeadKind *k, int64_t cols) {
-    if (k->bits == 4) return HEAD_GROUP4;
+    if (ir_dtype_bits(k->dtype) == 4) return HEAD_GROUP4;
     for (int gs = 128; gs > 32; gs /= 2)
         if (cols % gs == 0) return gs;
     return 32;
@@ -101,11 +100,11 @@ static bool quantize_into(Graph *g, int src, int dst, const HeadKind *k, AwqcErr
     int group = head_group(k, cols);
     if (s->data) {
         q = xcalloc(1, sizeof *q);
-        if (!quant_rtn(s->data, rows, cols, k->bits, group, q, err)) {
+        if (!quant_rtn(s->data, rows, cols, ir_dtype_bits(k->dtype), group, q, err)) {
             free(q);
             return (awqc_error_prefix(err, "weight @%s", s->name), false);
         }
-    } else if (!quant_check_params(rows, cols, k->bits, group, err)) {
+    } else if (!quant_check_params(rows, cols, ir_dtype_bits(k->dtype), group, err)) {
         return (awqc_error_prefix(err, "weight @%s", s->name), false);
     }
     Weight *d = &g->weights[dst];
@@ -137,7 +136,7 @@ bool pass_quantize_head(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
     bool tied;
     int dst = own_head_weight(g, node, opnd, &tied, err);
     if (dst < 0 || !quantize_into(g, src, dst, k, err)) return false;
-    if (k->bits == 8 && !pack_q8(&g->weights[dst], err)) return false;
+    if (ir_dtype_bits(k->dtype) == 8 && !pack_q8(&g->weights[dst], err)) return false;
     *changed = true;
     if (ctx && ctx->log)
         fprintf(ctx->log, "quantize-head: @%s %s g%d (RTN)%s%s%s\n", g->weights[dst].name, k->kind, g->weights[dst].type.group,

@@ -81,9 +81,9 @@ static void add_quantization(cJSON *meta, const Graph *g) {
     size_t quantized = 0;
     for (size_t i = 0; i < g->n_weights; i++) {
         const Type *t = &g->weights[i].type;
-        if (t->dtype != DT_Q4 && t->dtype != DT_Q3) continue;
-        if (!quantized++) { // the body's: the first in graph order (a --head q4 comes last, at group 32)
-            bits = t->dtype == DT_Q4 ? 4 : 3;
+        if (!ir_dtype_bits(t->dtype)) continue;
+        if (!quantized++) { // the body's: the first in graph order (a --head q8/q4 comes last)
+            bits = ir_dtype_bits(t->dtype);
             group = t->group;
         }
     }

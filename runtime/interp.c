@@ -51,7 +51,7 @@ int64_t interp_kv_width(const Graph *g, int i) {
 // codes or packed) that it dequantizes once.
 static bool weight_runnable(const Weight *w) {
     if (w->type.dtype == DT_F32) return w->data != NULL;
-    return (w->type.dtype == DT_Q4 || w->type.dtype == DT_Q3 || w->type.dtype == DT_Q8) && ir_weight_bound(w);
+    return ir_dtype_bits(w->type.dtype) && ir_weight_bound(w);
 }
 
 static bool check_runnable(const Graph *g, AwqcError *err) {

@@ -53,7 +53,7 @@ static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     s->N = s->W->type.dims[0].size;
     s->eps = ir_node_attr_float(n, "eps", 1e-5);
     if (s->W->type.dtype == DT_F32) return s->W->layout == NULL || kernel_fail(j, err, "f32 weight with a layout");
-    s->bits = s->W->type.dtype == DT_Q4 ? 4 : s->W->type.dtype == DT_Q8 ? 8 : 3;
+    s->bits = ir_dtype_bits(s->W->type.dtype);
     s->group = s->W->type.group;
     const char *want = s->bits == 4 ? NULL : s->bits == 8 ? "u8-rows" : "u3-packed";
     if (!s->W->layout) return kernel_fail(j, err, "weight @%s is not packed (run pack-weights)", s->W->name);
