@@ -90,7 +90,7 @@ int64_t ir_type_elements(const Type *t) {
 
 int64_t ir_row_width(const Type *t) {
     int64_t w = 1;
-    for (int i = 0; i < t->rank; i++)
+    for (int i = t->rank > 1 ? 1 : 0; i < t->rank; i++)
         if (t->dims[i].kind == DIM_CONST) w *= t->dims[i].size;
     return w;
 }

@@ -167,8 +167,9 @@ bool ir_dtype_from_name(const char *name, DType *dt);
 Type ir_type_const(DType dt, int rank, const int64_t *dims); // all-constant shape
 bool ir_type_equal(const Type *a, const Type *b);
 int64_t ir_type_elements(const Type *t); // product of constant dims; -1 if symbolic
-// The width of one row of a value: the product of its constant dims (the
-// [T, W] value of a token has W floats per token).
+// The width of one row: the product of the constant dims after the first
+// (the [T, W] value of a token has W floats per token; an [N, K] weight has
+// rows of K); a rank-1 type's own constant size.
 int64_t ir_row_width(const Type *t);
 // Writes e.g. "f32[T, 576]" into buf; returns buf.
 char *ir_type_str(const Type *t, char *buf, size_t cap);

@@ -102,9 +102,6 @@ static bool index_kernels(CpuEngine *e, AwqcError *err) {
 // memory
 
 static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
-// The last dimension: the width of a value's row, and of a weight matrix's
-// rows (its K), which bounds the scratch a kernel needs for one row.
-static int64_t row_width(const Type *t) { return t->dims[t->rank - 1].size; }
 
 static bool is_attention(OpKind op) { return op == OP_ATTENTION || op == OP_ROPE_ATTENTION; }
 
@@ -122,10 +119,10 @@ static bool alloc_activations(CpuEngine *e, int64_t *max_width, AwqcError *err) 
         if (n->op == OP_INPUT) { e->node_buf[i] = -1; continue; }
         int64_t b = ir_node_attr_int(n, "buf", -1);
         e->node_buf[i] = b >= 0 ? (int)b : next_private++;
-        width[e->node_buf[i]] = max_i64(width[e->node_buf[i]], row_width(&n->type));
-        *max_width = max_i64(*max_width, row_width(&n->type));
+        width[e->node_buf[i]] = max_i64(width[e->node_buf[i]], ir_row_width(&n->type));
+        *max_width = max_i64(*max_width, ir_row_width(&n->type));
         for (int k = 0; k < n->n_in; k++) {
-            *max_width = max_i64(*max_width, row_width(ir_operand_type(g, n->in[k])));
+            *max_width = max_i64(*max_width, ir_row_width(ir_operand_type(g, n->in[k])));
             if (n->in[k].kind == OPND_NODE && e->node_buf[n->in[k].index] == e->node_buf[i])
                 return free(width), awqc_fail(err, "%s: %%%zu writes the buffer its operand %%%d is in", e->origin, i,
                                               n->in[k].index);
@@ -236,7 +233,7 @@ static bool setup(CpuEngine *e, const uint8_t *so, size_t so_size, int n_threads
     const Graph *g = e->g;
     e->is_output = xcalloc(g->n_nodes, sizeof *e->is_output);
     for (size_t k = 0; k < g->n_outputs; k++) e->is_output[g->outputs[k]] = true;
-    e->vocab = row_width(&g->nodes[g->outputs[0]].type);
+    e->vocab = ir_row_width(&g->nodes[g->outputs[0]].type);
     e->id_limit = ir_embedding_rows(g);
     return true;
 }
