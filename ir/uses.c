@@ -48,6 +48,12 @@ int ir_linear_matrix_operand(const Node *n) {
     }
 }
 
+const Weight *ir_linear_weight(const Graph *g, const Node *n) {
+    int k = ir_linear_matrix_operand(n);
+    if (k < 0 || k >= n->n_in || n->in[k].kind != OPND_WEIGHT) return NULL;
+    return &g->weights[n->in[k].index];
+}
+
 int ir_linear_of_matrix(const Graph *g, int w) {
     for (size_t i = 0; i < g->n_nodes; i++)
         if (ir_linear_matrix(g, (int)i) == w) return (int)i;

@@ -23,6 +23,9 @@ int ir_linear_matrix(const Graph *g, int node);
 // Which operand of a linear-like node (linear, linear_add: 1; the fused
 // rms_norm_linear: 2) is its matrix; -1 for other ops.
 int ir_linear_matrix_operand(const Node *n);
+// The weight matrix of a linear-like node, or NULL for other ops and for a
+// matrix that is a node value.
+const Weight *ir_linear_weight(const Graph *g, const Node *n);
 // The first linear whose matrix is weight w, or -1.
 int ir_linear_of_matrix(const Graph *g, int w);
 // Whether some embedding looks token ids up in weight w.

@@ -24,10 +24,8 @@
 // The group size of the node's matrix when the node is a linear-like op whose
 // matrix is a weight packed for 8-bit activations; 0 otherwise.
 static int act_q8_block(const Graph *g, const Node *n) {
-    int opnd = ir_linear_matrix_operand(n);
-    if (opnd < 0 || opnd >= n->n_in || n->in[opnd].kind != OPND_WEIGHT) return 0;
-    const Weight *w = &g->weights[n->in[opnd].index];
-    if (!w->layout || strcmp(w->layout, ACT_Q8_LAYOUT) != 0) return 0;
+    const Weight *w = ir_linear_weight(g, n);
+    if (!w || !w->layout || strcmp(w->layout, ACT_Q8_LAYOUT) != 0) return 0;
     AWQC_ASSERT(w->type.group > 0); // the verifier checked the layout fits the type
     return w->type.group;
 }

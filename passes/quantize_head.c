@@ -40,10 +40,8 @@ static int head_group(const HeadKind *k, int64_t cols) {
 static int find_head(const Graph *g) {
     if (g->n_outputs == 0) return -1;
     int i = g->outputs[0];
-    int w = ir_linear_matrix_operand(&g->nodes[i]);
-    if (w < 0 || g->nodes[i].in[w].kind != OPND_WEIGHT) return -1;
-    const Weight *wt = &g->weights[g->nodes[i].in[w].index];
-    return wt->type.dtype == DT_F32 && wt->type.rank == 2 ? i : -1;
+    const Weight *wt = ir_linear_weight(g, &g->nodes[i]);
+    return wt && wt->type.dtype == DT_F32 && wt->type.rank == 2 ? i : -1;
 }
 
 // ----------------------------------------------------------------------------

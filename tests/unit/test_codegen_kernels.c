@@ -125,10 +125,8 @@ static void check_vnni_plan(const Graph *g, const char *what, const char *target
     if (strcmp(target, "x86-64-vnni") != 0) return;
     int marked = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
-        int w = ir_linear_matrix_operand(&g->nodes[i]);
-        if (w < 0 || g->nodes[i].in[w].kind != OPND_WEIGHT) continue;
-        const Weight *wt = &g->weights[g->nodes[i].in[w].index];
-        if (wt->layout && strcmp(wt->layout, "vnni-i4") == 0)
+        const Weight *wt = ir_linear_weight(g, &g->nodes[i]);
+        if (wt && wt->layout && strcmp(wt->layout, "vnni-i4") == 0)
             marked += ir_node_attr_int(&g->nodes[i], "act_q8", 0) == wt->type.group;
     }
     CHECK_MSG(marked >= 3, "%s: only %d linears are vnni-i4 with act_q8", what, marked);
