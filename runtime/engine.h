@@ -64,7 +64,6 @@ typedef struct {
 } EngineDeviceInfo;
 
 typedef struct {
-    const char *kind_name; // "cuda"
     // Whether m carries code for this backend (ENGINE_AUTO tries it then).
     bool (*has_code)(const Model *m);
     // NULL with err when it cannot run m; *no_device is set when the reason

@@ -176,16 +176,9 @@ __device__ void gemv_q4(const KArgs &a) {
     }
 }
 
-// A warp's share of x . w over one weight row: lane-strided columns.
-template <int K>
-__device__ __forceinline__ float row_dot(const float *x, const float *g, float inv, const float *w, int lane) {
-    float acc = 0.0f;
-    for (int k = lane; k < K; k += 32) acc += norm_x(x, g, inv, k) * __ldg(w + k);
-    return acc;
-}
-
-// The same over an f16 row: two columns per 32-bit load when K is even (rows
-// stay 4-byte aligned), f32 products and accumulation.
+// A warp's share of x . w over one f16 weight row: lane-strided columns, two
+// per 32-bit load when K is even (rows stay 4-byte aligned), f32 products and
+// accumulation.
 template <int K>
 __device__ __forceinline__ float row_dot(const float *x, const float *g, float inv, const u16 *w, int lane) {
     float acc = 0.0f;
@@ -202,9 +195,10 @@ __device__ __forceinline__ float row_dot(const float *x, const float *g, float i
     return acc;
 }
 
-// A dense weight [N, K] of element type W: one warp per output row, 8 per block.
-template <typename W, int N, int K, bool NORM, bool RES, bool BIAS>
-__device__ void gemv_dense(const KArgs &a) {
+// An f32 weight [N, K] the runtime uploads as f16 (the head: half the bytes
+// read per token): one warp per output row, 8 per block.
+template <int N, int K, bool NORM, bool RES, bool BIAS>
+__device__ void gemv_h16(const KArgs &a) {
     __shared__ double red[32];
     int t = blockIdx.y, wi = NORM ? 2 : 1, lane = threadIdx.x & 31;
     int n = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
@@ -212,19 +206,11 @@ __device__ void gemv_dense(const KArgs &a) {
     const float *g = NORM ? (const float *)a.in[1] : 0;
     float inv = NORM ? rms_inv<K>(x, a.eps, red) : 1.0f;
     if (n >= N) return;
-    float acc = warp_sum(row_dot<K>(x, g, inv, (const W *)a.in[wi] + (size_t)n * K, lane));
+    float acc = warp_sum(row_dot<K>(x, g, inv, (const u16 *)a.in[wi] + (size_t)n * K, lane));
     if (lane != 0) return;
     if (BIAS) acc += ((const float *)a.in[RES ? wi + 2 : wi + 1])[n];
     a.out[(size_t)t * N + n] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + n] + acc : acc;
 }
-
-// An f32 weight kept f32.
-template <int N, int K, bool NORM, bool RES, bool BIAS>
-__device__ void gemv_f32(const KArgs &a) { gemv_dense<float, N, K, NORM, RES, BIAS>(a); }
-
-// An f32 weight the runtime uploads as f16 (the head: half the bytes read per token).
-template <int N, int K, bool NORM, bool RES, bool BIAS>
-__device__ void gemv_h16(const KArgs &a) { gemv_dense<u16, N, K, NORM, RES, BIAS>(a); }
 
 // ----------------------------------------------------------------------------
 // prefill GEMM on tensor cores: Y[T, N] = X[T, K] W^T with W dequantised to

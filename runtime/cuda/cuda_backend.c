@@ -36,7 +36,6 @@ static bool device_info(void *b, EngineDeviceInfo *out, AwqcError *err) {
 }
 
 static const EngineGpuBackend cuda_backend = {
-    .kind_name = "cuda",
     .has_code = has_code,
     .open = open_engine,
     .close = close_engine,
