@@ -9,12 +9,6 @@
 #include <string.h>
 
 // ----------------------------------------------------------------------------
-// Half precision
-
-// The quantizer's name for common/util.h's conversion (scales are stored as f16).
-uint16_t quant_f32_to_f16(float x) { return awqc_f32_to_f16(x); }
-
-// ----------------------------------------------------------------------------
 // One group
 
 typedef struct {
@@ -48,7 +42,7 @@ static bool group_range(const float *w, int64_t n, float clip, float *lo, float 
 // Scale and zero point from the range (spec formulas, with the f16 scale).
 static bool group_scale_zero(float lo, float hi, float qmax, GroupQuant *g) {
     float scale = fmaxf(hi - lo, QUANT_RANGE_FLOOR) / qmax;
-    g->scale_h = quant_f32_to_f16(scale);
+    g->scale_h = awqc_f32_to_f16(scale);
     g->scale = awqc_f16_to_f32(g->scale_h);
     if (isinf(g->scale)) return false;
     g->zero = fminf(fmaxf(-rintf(lo / g->scale), 0.0f), qmax);

@@ -50,11 +50,4 @@ bool quant_rtn_clipped(const float *w, int64_t rows, int64_t cols, int bits, int
 bool quant_fake_inplace(float *w, int64_t rows, int64_t cols, int bits, int group, const float *max_val,
                         AwqcError *err);
 
-// ----------------------------------------------------------------------------
-// Half precision
-
-// Nearest IEEE half to x, ties to even; overflow gives +-inf, NaN stays NaN:
-// common/util.h's awqc_f32_to_f16 (whose inverse is awqc_f16_to_f32).
-uint16_t quant_f32_to_f16(float x);
-
 #endif

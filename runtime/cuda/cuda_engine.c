@@ -14,7 +14,6 @@
 #include "runtime/artifact.h"
 #include "runtime/cuda/cuda_arch.h"
 #include "runtime/cuda/cuda_driver.h"
-#include "runtime/cuda/cuda_f16.h"
 #include "runtime/step_check.h"
 
 // Mirrors struct KArgs of codegen/cuda/kernels.cuh, field for field.
@@ -94,7 +93,7 @@ static WeightUse weight_use(const Graph *g, size_t w) {
 static bool upload_f16(CudaEngine *e, const Weight *w, CUdeviceptr *p, AwqcError *err) {
     size_t n = (size_t)ir_type_elements(&w->type);
     uint16_t *h = xmalloc(sizeof *h * (n ? n : 1));
-    cuda_f32_to_f16(w->data, h, n);
+    for (size_t i = 0; i < n; i++) h[i] = awqc_f32_to_f16(w->data[i]);
     bool ok = upload(e, h, sizeof *h * n, p, err);
     free(h);
     e->weight_bytes_per_token += 2.0 * (double)n;

@@ -68,7 +68,7 @@ static void bind_quant(Weight *w, uint32_t *state) {
     for (int64_t i = 0; i < q->rows * q->cols; i++) q->q[i] = (uint8_t)(next_random(state) % (uint32_t)(qmax + 1));
     for (int64_t i = 0; i < q->rows * quant_n_groups(q); i++) {
         q->zeros[i] = (uint8_t)(next_random(state) % (uint32_t)(qmax + 1));
-        q->scales[i] = quant_f32_to_f16(uniform(state, 0.01f, 0.05f));
+        q->scales[i] = awqc_f32_to_f16(uniform(state, 0.01f, 0.05f));
     }
     w->quant = q;
 }
