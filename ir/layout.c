@@ -401,21 +401,30 @@ bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err
     return true;
 }
 
+bool ir_pack_codes(const QuantMatrix *m, const char *name, const WeightLayout *l, uint8_t **out, size_t *size,
+                   AwqcError *err) {
+    if (m->bits != l->bits)
+        return awqc_fail(err, "weight %s: layout %s packs %d-bit codes, the weight has %d-bit", name, l->name,
+                         l->bits, m->bits);
+    if (!l->fits(m->rows, m->cols, m->group, err)) {
+        awqc_error_prefix(err, "weight %s", name);
+        return false;
+    }
+    *size = l->packed_size(m->rows, m->cols, m->group);
+    *out = xmalloc(*size);
+    l->pack(m, *out);
+    return true;
+}
+
 bool ir_pack_weight(Weight *w, const WeightLayout *l, AwqcError *err) {
     AWQC_ASSERT(w && l);
     const QuantMatrix *m = w->quant;
     if (!m) return awqc_fail(err, "weight %s: no quantized codes to pack as %s", w->name, l->name);
-    if (m->bits != l->bits)
-        return awqc_fail(err, "weight %s: layout %s packs %d-bit codes, the weight has %d-bit", w->name, l->name,
-                         l->bits, m->bits);
-    if (!l->fits(m->rows, m->cols, m->group, err)) {
-        awqc_error_prefix(err, "weight %s", w->name);
+    uint8_t *blob;
+    size_t size;
+    if (!ir_quant_matches_type(w, m, err) || !codes_in_range(w, m, err) ||
+        !ir_pack_codes(m, w->name, l, &blob, &size, err))
         return false;
-    }
-    if (!ir_quant_matches_type(w, m, err) || !codes_in_range(w, m, err)) return false;
-    size_t size = l->packed_size(m->rows, m->cols, m->group);
-    uint8_t *blob = xmalloc(size);
-    l->pack(m, blob);
     free(w->packed);
     free(w->layout);
     w->packed = blob;

@@ -39,6 +39,11 @@ bool ir_quant_matches_type(const Weight *w, const QuantMatrix *m, AwqcError *err
 // and every unpacking check it; false with a message naming w.
 bool ir_packed_matches_type(const Weight *w, AwqcError *err);
 
+// Codes m of the weight called `name` packed into layout l: a fresh blob in
+// *out of *size bytes. False when l packs another bit width or does not fit
+// m's shape (the message names the weight).
+bool ir_pack_codes(const QuantMatrix *m, const char *name, const WeightLayout *l, uint8_t **out, size_t *size,
+                   AwqcError *err);
 // Packs w's codes into layout l: w->packed, w->layout set, w->quant freed.
 // False (w unchanged) when l does not fit w's shape or bits, or w has no codes.
 bool ir_pack_weight(Weight *w, const WeightLayout *l, AwqcError *err);

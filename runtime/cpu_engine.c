@@ -162,9 +162,14 @@ static const uint8_t *repack_weight(CpuEngine *e, int index, AwqcError *err) {
     }
     QuantMatrix q;
     if (!ir_weight_codes(w, &q, err)) return NULL;
-    uint8_t *bytes = xmalloc(to->packed_size(q.rows, q.cols, q.group));
-    to->pack(&q, bytes);
+    uint8_t *bytes = NULL;
+    size_t size;
+    bool ok = ir_pack_codes(&q, w->name, to, &bytes, &size, err);
     quant_matrix_free(&q);
+    if (!ok) {
+        awqc_error_prefix(err, "%s", e->origin);
+        return NULL;
+    }
     e->repacked[index] = bytes;
     return bytes;
 }
