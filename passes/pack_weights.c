@@ -70,6 +70,11 @@ bool pass_check_target(const char *target, AwqcError *err) {
     return find_target(target) || unknown_target(target, err);
 }
 
+bool pass_target_is_gpu(const char *target) {
+    const TargetLayout *t = target ? find_target(target) : NULL;
+    return t && t->layout4 && strcmp(t->layout4, "awq-gemm") == 0;
+}
+
 const char *pass_target_name(const char *target) { return target && strcmp(target, "host") ? target : HOST_TARGET; }
 
 // Whether the graph lets VNNI targets round activations to 8 bits: its

@@ -24,6 +24,9 @@ typedef struct {
 // its name with "host" (or NULL) resolved to the build machine's ("x86-64").
 bool pass_check_target(const char *target, AwqcError *err);
 const char *pass_target_name(const char *target);
+// Whether a known target runs its plan on a GPU (cuda:sm_XX, orin), whose
+// weights are packed in awq-gemm.
+bool pass_target_is_gpu(const char *target);
 
 typedef struct {
     const char *name; // as on the command line: "merge-qkv"

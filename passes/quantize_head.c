@@ -47,10 +47,6 @@ static int find_head(const Graph *g) {
 // ----------------------------------------------------------------------------
 // the request
 
-static bool is_cuda_target(const char *target) {
-    return target && (strncmp(target, "cuda:", 5) == 0 || strcmp(target, "orin") == 0);
-}
-
 // The kind the graph asks for; NULL for f32 (nothing to do).
 static bool requested_kind(const Graph *g, const PassContext *ctx, const HeadKind **out, AwqcError *err) {
     *out = NULL;
@@ -62,7 +58,7 @@ static bool requested_kind(const Graph *g, const PassContext *ctx, const HeadKin
     for (size_t i = 0; i < sizeof KINDS / sizeof *KINDS; i++)
         if (strcmp(m->value.s, KINDS[i].kind) == 0) *out = &KINDS[i];
     if (!*out) return awqc_fail(err, "metadata %s = '%s': the head kinds are f32, q8 and q4", HEAD_META, m->value.s);
-    if (ctx && is_cuda_target(ctx->target))
+    if (ctx && pass_target_is_gpu(ctx->target))
         return awqc_fail(err, "a %s head has no CUDA kernel (target %s); compile with --head f32", (*out)->kind,
                          ctx->target);
     return true;
