@@ -1,6 +1,6 @@
 // layout.c: the packed weight layouts of ir/layout.h (awq-gemm, avx2-i4,
-// vnni-i4, neon-i4, u3-packed, u8-rows), their byte forms, and packing/unpacking
-// a Weight.
+// vnni-i4, vnni-i8, neon-i4, u3-packed, u8-rows), their byte forms, and
+// packing/unpacking a Weight.
 // Every multi-byte value in a blob is little-endian whatever the host, so a
 // blob means the same bytes on the build machine and on the target.
 #include "ir/layout.h"
@@ -90,23 +90,34 @@ static void neon_pack(const QuantMatrix *m, uint8_t *out) { pack_split_nibbles(m
 static void neon_unpack(const uint8_t *in, QuantMatrix *m) { unpack_split_nibbles(in, 16, m); }
 
 // ----------------------------------------------------------------------------
-// vnni-i4: rows in tiles of 16, columns in chunks of 8. One 64-byte block per
-// (tile, chunk) holds 4 bytes per row j: byte 4j + b = code[8c + b] |
-// code[8c + 4 + b] << 4, so AND 0x0f gives one 16-lane vpdpbusd operand (4
-// codes of each of 16 rows, a lane per row) and SHIFT 4 the next; the block's
-// activations are 8 int8 values broadcast 4 at a time. The scales and zeros
-// follow tile by tile, 16 rows of one group side by side, so a group's
-// corrections load as one vector too.
+// vnni-i4 and vnni-i8: rows in tiles of 16, and one 64-byte block per (tile,
+// chunk of columns) holding 4 bytes per row j, so that one load is a 16-lane
+// vpdpbusd operand (4 codes of each of 16 rows, a lane per row) against 4
+// activation bytes broadcast to every lane.
+// - vnni-i4, chunks of 8 codes: byte 4j + b = code[8c + b] | code[8c + 4 + b]
+//   << 4; AND 0x0f gives one operand and SHIFT 4 the next.
+// - vnni-i8, chunks of 4 codes: byte 4j + b = code[4c + b].
+// The scales and zeros follow tile by tile, 16 rows of one group side by
+// side, so a group's corrections load as one vector too.
 
 #define VNNI_ROWS 16
-#define VNNI_COLS 8
-#define VNNI_BLOCK 64 // bytes of one (tile, chunk) block: 16 rows x 8 codes / 2
+#define VNNI_BLOCK 64 // bytes of one (tile, chunk) block
 
-static bool vnni_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
-    const char *l = "vnni-i4";
-    return fits_common(l, 4, rows, cols, group, "out_features", rows, VNNI_ROWS, err) &&
-           fits_common(l, 4, rows, cols, group, "in_features", cols, VNNI_COLS, err) &&
-           fits_common(l, 4, rows, cols, group, "the group size", group, VNNI_COLS, err);
+// Codes per row in one block.
+static int vnni_chunk(int bits) { return bits == 4 ? 8 : 4; }
+
+static bool vnni_fits_bits(const char *l, int bits, int64_t rows, int64_t cols, int group, AwqcError *err) {
+    int chunk = vnni_chunk(bits);
+    return fits_common(l, bits, rows, cols, group, "out_features", rows, VNNI_ROWS, err) &&
+           fits_common(l, bits, rows, cols, group, "in_features", cols, chunk, err) &&
+           fits_common(l, bits, rows, cols, group, "the group size", group, chunk, err);
+}
+
+static bool vnni4_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return vnni_fits_bits("vnni-i4", 4, rows, cols, group, err);
+}
+static bool vnni8_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
+    return vnni_fits_bits("vnni-i8", 8, rows, cols, group, err);
 }
 
 // Index of row r's entry for group g in the tiled tail (scales or zeros).
@@ -114,27 +125,35 @@ static size_t vnni_tail_index(int64_t r, int64_t g, int64_t n_groups) {
     return (size_t)(((r / VNNI_ROWS) * n_groups + g) * VNNI_ROWS + r % VNNI_ROWS);
 }
 
-// Byte offset of the byte holding code (r, k) (and code (r, k + 4)), k % 8 < 4.
-static size_t vnni_code_byte(int64_t r, int64_t k, int64_t cols) {
-    int64_t block = (r / VNNI_ROWS) * (cols / VNNI_COLS) + k / VNNI_COLS;
+// Byte offset of the byte holding code (r, k): for vnni-i4 (k % 8 < 4) also
+// code (r, k + 4).
+static size_t vnni_code_byte(int64_t r, int64_t k, int64_t cols, int chunk) {
+    int64_t block = (r / VNNI_ROWS) * (cols / chunk) + k / chunk;
     return (size_t)(block * VNNI_BLOCK + 4 * (r % VNNI_ROWS) + k % 4);
 }
 
 static void vnni_pack_codes(const QuantMatrix *m, uint8_t *out) {
+    int chunk = vnni_chunk(m->bits);
     for (int64_t r = 0; r < m->rows; r++) {
         const uint8_t *q = m->q + r * m->cols;
-        for (int64_t k = 0; k < m->cols; k += VNNI_COLS)
+        for (int64_t k = 0; k < m->cols; k += chunk)
             for (int b = 0; b < 4; b++)
-                out[vnni_code_byte(r, k + b, m->cols)] = (uint8_t)((q[k + b] & 0x0f) | (q[k + 4 + b] & 0x0f) << 4);
+                out[vnni_code_byte(r, k + b, m->cols, chunk)] =
+                    chunk == 8 ? (uint8_t)((q[k + b] & 0x0f) | (q[k + 4 + b] & 0x0f) << 4) : q[k + b];
     }
 }
 
 static void vnni_unpack_codes(const uint8_t *in, QuantMatrix *m) {
+    int chunk = vnni_chunk(m->bits);
     for (int64_t r = 0; r < m->rows; r++) {
         uint8_t *q = m->q + r * m->cols;
-        for (int64_t k = 0; k < m->cols; k += VNNI_COLS)
+        for (int64_t k = 0; k < m->cols; k += chunk)
             for (int b = 0; b < 4; b++) {
-                uint8_t byte = in[vnni_code_byte(r, k + b, m->cols)];
+                uint8_t byte = in[vnni_code_byte(r, k + b, m->cols, chunk)];
+                if (chunk == 4) {
+                    q[k + b] = byte;
+                    continue;
+                }
                 q[k + b] = byte & 0x0f;
                 q[k + 4 + b] = byte >> 4;
             }
@@ -164,14 +183,17 @@ static void vnni_unpack_tail(const uint8_t *in, QuantMatrix *m) {
         }
 }
 
+// Bytes of the codes: one per code for 8 bits, one per two for 4.
+static size_t vnni_codes_size(const QuantMatrix *m) { return n_codes(m->rows, m->cols) * (size_t)m->bits / 8; }
+
 static void vnni_pack(const QuantMatrix *m, uint8_t *out) {
     vnni_pack_codes(m, out);
-    vnni_pack_tail(m, out + n_codes(m->rows, m->cols) / 2);
+    vnni_pack_tail(m, out + vnni_codes_size(m));
 }
 
 static void vnni_unpack(const uint8_t *in, QuantMatrix *m) {
     vnni_unpack_codes(in, m);
-    vnni_unpack_tail(in + n_codes(m->rows, m->cols) / 2, m);
+    vnni_unpack_tail(in + vnni_codes_size(m), m);
 }
 
 // ----------------------------------------------------------------------------
@@ -326,7 +348,11 @@ static const WeightLayout LAYOUT_AVX2_I4 = {
 };
 static const WeightLayout LAYOUT_VNNI_I4 = {
     "vnni-i4", "4-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 4,
-    vnni_fits, split_nibbles_size, vnni_pack, vnni_unpack, // avx2-i4's total, in other places
+    vnni4_fits, split_nibbles_size, vnni_pack, vnni_unpack, // avx2-i4's total, in other places
+};
+static const WeightLayout LAYOUT_VNNI_I8 = {
+    "vnni-i8", "8-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 8,
+    vnni8_fits, u8_size, vnni_pack, vnni_unpack, // u8-rows' total, in other places
 };
 static const WeightLayout LAYOUT_NEON_I4 = {
     "neon-i4", "4-bit, 32 codes of a row per 16 bytes, code[e] | code[16+e] << 4 (aarch64)", 4,
@@ -343,7 +369,8 @@ static const WeightLayout LAYOUT_U8_ROWS = {
 };
 
 static const WeightLayout *const LAYOUTS[] = {
-    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4, &LAYOUT_VNNI_I4, &LAYOUT_NEON_I4, &LAYOUT_U3_PACKED, &LAYOUT_U8_ROWS, NULL,
+    &LAYOUT_AWQ_GEMM, &LAYOUT_AVX2_I4,    &LAYOUT_VNNI_I4, &LAYOUT_VNNI_I8,
+    &LAYOUT_NEON_I4,  &LAYOUT_U3_PACKED, &LAYOUT_U8_ROWS, NULL,
 };
 
 const WeightLayout *const *ir_layouts(void) { return LAYOUTS; }

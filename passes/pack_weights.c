@@ -1,9 +1,11 @@
 // pack_weights.c: the pack-weights pass. Every weight still held as codes is
 // packed into the layout of the compile target (ir/layout.h): the target's
 // vector width decides the byte order, never the model. A VNNI target packs
-// vnni-i4 (8-bit activations) unless the graph's "quantize_acts" is "f32";
-// a weight vnni-i4 cannot take falls back to avx2-i4. A weight whose shape no
-// layout of the target can take stays as codes and is named in the remark.
+// vnni-i4 and vnni-i8 (8-bit activations) unless the graph's "quantize_acts"
+// is "f32"; a weight those cannot take falls back to avx2-i4 or u8-rows.
+// 8-bit codes (a q8 head, passes/quantize_head.c) have CPU layouts only. A
+// weight whose shape no layout of the target can take stays as codes and is
+// named in the remark.
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +37,8 @@ static const TargetLayout TARGETS[] = {
 
 #define VNNI_LAYOUT4 "vnni-i4"
 #define VNNI_FALLBACK4 "avx2-i4" // what a VNNI target packs when vnni-i4 is off or does not fit
+#define VNNI_LAYOUT8 "vnni-i8"
+#define CPU_LAYOUT8 "u8-rows" // every CPU's 8-bit layout, and vnni-i8's fallback
 #define ACTS_META "quantize_acts"
 
 // The build machine's 4-bit layout: vnni-i4 where its CPU has AVX-512 VNNI.
@@ -107,10 +111,22 @@ static const WeightLayout *target_layout4(const Graph *g, const char *target, Aw
     return l;
 }
 
-// The layout a 4-bit layout falls back to for a shape it cannot take (NULL: none).
-static const WeightLayout *fallback_of(const WeightLayout *l4) {
-    if (strcmp(l4->name, VNNI_LAYOUT4) != 0) return NULL;
-    const WeightLayout *f = ir_find_layout(VNNI_FALLBACK4);
+// The 8-bit layout that goes with a 4-bit one: vnni-i8 beside vnni-i4 (both
+// read 8-bit activations), u8-rows on the other CPUs, none on a GPU.
+static const WeightLayout *layout8_of(const WeightLayout *l4) {
+    if (strcmp(l4->name, "awq-gemm") == 0) return NULL;
+    const WeightLayout *l = ir_find_layout(strcmp(l4->name, VNNI_LAYOUT4) == 0 ? VNNI_LAYOUT8 : CPU_LAYOUT8);
+    AWQC_ASSERT(l != NULL);
+    return l;
+}
+
+// The layout a layout falls back to for a shape it cannot take (NULL: none).
+static const WeightLayout *fallback_of(const WeightLayout *l) {
+    const char *name = NULL;
+    if (l && strcmp(l->name, VNNI_LAYOUT4) == 0) name = VNNI_FALLBACK4;
+    if (l && strcmp(l->name, VNNI_LAYOUT8) == 0) name = CPU_LAYOUT8;
+    if (!name) return NULL;
+    const WeightLayout *f = ir_find_layout(name);
     AWQC_ASSERT(f != NULL);
     return f;
 }
@@ -118,81 +134,85 @@ static const WeightLayout *fallback_of(const WeightLayout *l4) {
 // ----------------------------------------------------------------------------
 // the pass
 
-typedef struct {
-    const WeightLayout *l4, *fallback4, *l3; // fallback4: NULL when the target has none
-} TargetLayouts;
+// The target's layouts, and how many weights each took. The remark lists them
+// in this order.
+enum { L4, FALLBACK4, L3, L8, FALLBACK8, N_KINDS };
 
 typedef struct {
-    size_t packed4, fallback4, packed3, left;
+    const WeightLayout *layout[N_KINDS]; // NULL: the target has none of that kind
+    size_t packed[N_KINDS];
+    size_t left;
     StrBuf reasons; // "name: reason; ..." of the weights left as codes
-} PackCounts;
+} Packing;
 
-static void note_left(PackCounts *c, const char *name, const char *reason) {
+static void note_left(Packing *c, const char *name, const char *reason) {
     if (c->left++) sb_append(&c->reasons, "; ");
     sb_append(&c->reasons, name);
     sb_append(&c->reasons, ": ");
     sb_append(&c->reasons, reason);
 }
 
-// The layout weight m takes: its bit width's layout, or the 4-bit fallback
-// when that one cannot take the shape. NULL with the reason(s) in why.
-static const WeightLayout *choose_layout(const QuantMatrix *m, const TargetLayouts *t, AwqcError *why) {
-    const WeightLayout *l = m->bits == 4 ? t->l4 : m->bits == 3 ? t->l3 : NULL;
-    if (!l) {
-        awqc_fail(why, "no layout packs %d-bit codes", m->bits);
-        return NULL;
+// The kind weight m takes: its bit width's layout, or that one's fallback
+// when it cannot take the shape. -1 with the reason(s) in why.
+static int choose_layout(const QuantMatrix *m, const Packing *t, AwqcError *why) {
+    int k = m->bits == 4 ? L4 : m->bits == 3 ? L3 : m->bits == 8 ? L8 : -1;
+    if (k < 0 || !t->layout[k]) {
+        awqc_fail(why, "no layout of the target packs %d-bit codes", m->bits);
+        return -1;
     }
-    if (l->fits(m->rows, m->cols, m->group, why)) return l;
+    if (t->layout[k]->fits(m->rows, m->cols, m->group, why)) return k;
+    int fb = k == L4 ? FALLBACK4 : k == L8 ? FALLBACK8 : -1;
     AwqcError why2 = {{0}};
-    if (l == t->l4 && t->fallback4 && t->fallback4->fits(m->rows, m->cols, m->group, &why2)) return t->fallback4;
+    if (fb >= 0 && t->layout[fb] && t->layout[fb]->fits(m->rows, m->cols, m->group, &why2)) return fb;
     if (why2.msg[0]) {
         char first[sizeof why->msg];
         snprintf(first, sizeof first, "%s", why->msg);
         awqc_fail(why, "%s, and %s", first, why2.msg);
     }
-    return NULL;
+    return -1;
 }
 
 // Packs one weight, or leaves it as codes when no layout can take it.
 // False only on a real error (codes that disagree with the weight's type).
-static bool pack_one(Weight *w, const TargetLayouts *t, PackCounts *c, AwqcError *err) {
+static bool pack_one(Weight *w, Packing *t, AwqcError *err) {
     AwqcError why = {{0}};
-    const WeightLayout *l = choose_layout(w->quant, t, &why);
-    if (!l) {
-        note_left(c, w->name, why.msg);
+    int k = choose_layout(w->quant, t, &why);
+    if (k < 0) {
+        note_left(t, w->name, why.msg);
         return true;
     }
-    if (!ir_pack_weight(w, l, err)) {
+    if (!ir_pack_weight(w, t->layout[k], err)) {
         awqc_error_prefix(err, "pack-weights");
         return false;
     }
-    if (l == t->l4) c->packed4++;
-    else if (l == t->l3) c->packed3++;
-    else c->fallback4++;
+    t->packed[k]++;
     return true;
 }
 
 // One line: "pack-weights: 210 weights packed as vnni-i4, 1 as avx2-i4, 1 left as codes (x: reason)".
-static void remark(FILE *log, const PackCounts *c, const TargetLayouts *t) {
-    fprintf(log, "pack-weights: %zu weights packed as %s", c->packed4, t->l4->name);
-    if (c->fallback4) fprintf(log, ", %zu as %s", c->fallback4, t->fallback4->name);
-    if (c->packed3) fprintf(log, ", %zu as %s", c->packed3, t->l3->name);
-    if (c->left) fprintf(log, ", %zu left as codes (%s)", c->left, c->reasons.s);
+static void remark(FILE *log, const Packing *t) {
+    fprintf(log, "pack-weights: %zu weights packed as %s", t->packed[L4], t->layout[L4]->name);
+    for (int k = L4 + 1; k < N_KINDS; k++)
+        if (t->packed[k]) fprintf(log, ", %zu as %s", t->packed[k], t->layout[k]->name);
+    if (t->left) fprintf(log, ", %zu left as codes (%s)", t->left, t->reasons.s);
     fputc('\n', log);
 }
 
 bool pass_pack_weights(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err) {
     *changed = false;
-    TargetLayouts t = {.l4 = target_layout4(g, ctx ? ctx->target : NULL, err), .l3 = ir_find_layout(LAYOUT3)};
-    if (!t.l4) return false;
-    AWQC_ASSERT(t.l3 != NULL);
-    t.fallback4 = fallback_of(t.l4);
-    PackCounts c = {0};
+    Packing t = {.layout = {[L4] = target_layout4(g, ctx ? ctx->target : NULL, err), [L3] = ir_find_layout(LAYOUT3)}};
+    if (!t.layout[L4]) return false;
+    AWQC_ASSERT(t.layout[L3] != NULL);
+    t.layout[FALLBACK4] = fallback_of(t.layout[L4]);
+    t.layout[L8] = layout8_of(t.layout[L4]);
+    t.layout[FALLBACK8] = fallback_of(t.layout[L8]);
     bool ok = true;
     for (size_t i = 0; ok && i < g->n_weights; i++)
-        if (g->weights[i].quant) ok = pack_one(&g->weights[i], &t, &c, err);
-    *changed = c.packed4 + c.fallback4 + c.packed3 > 0;
-    if (ok && ctx && ctx->log) remark(ctx->log, &c, &t);
-    free(c.reasons.s);
+        if (g->weights[i].quant) ok = pack_one(&g->weights[i], &t, err);
+    size_t packed = 0;
+    for (int k = 0; k < N_KINDS; k++) packed += t.packed[k];
+    *changed = packed > 0;
+    if (ok && ctx && ctx->log) remark(ctx->log, &t);
+    free(t.reasons.s);
     return ok;
 }

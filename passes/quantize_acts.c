@@ -1,8 +1,9 @@
 // quantize_acts.c: the quantize-acts pass. Every linear, rms_norm_linear and
-// linear_add whose matrix is packed as vnni-i4 gets the int attribute
-// act_q8 = the weight's group size: the kernels of that layout multiply 4-bit
-// codes with 8-bit activations (AVX-512 VNNI), so the plan itself must say the
-// activations are rounded, and the reference interpreter rounds them the same.
+// linear_add whose matrix is packed as vnni-i4 or vnni-i8 gets the int
+// attribute act_q8 = the weight's group size: the kernels of those layouts
+// multiply 4- or 8-bit codes with 8-bit activations (AVX-512 VNNI), so the plan
+// itself must say the activations are rounded, and the reference interpreter
+// rounds them the same.
 //
 // What act_q8 = B means: the node's input (for rms_norm_linear, the normalised
 // row, the linear's actual input) is rounded per token row in blocks of B
@@ -19,13 +20,19 @@
 #include "passes/pass.h"
 
 #define ACT_Q8_ATTR "act_q8"
-#define ACT_Q8_LAYOUT "vnni-i4" // the layouts whose kernels read 8-bit activations
+static const char *const ACT_Q8_LAYOUTS[] = {"vnni-i4", "vnni-i8"}; // whose kernels read 8-bit activations
+
+static bool reads_act_q8(const char *layout) {
+    for (size_t i = 0; layout && i < sizeof ACT_Q8_LAYOUTS / sizeof *ACT_Q8_LAYOUTS; i++)
+        if (strcmp(layout, ACT_Q8_LAYOUTS[i]) == 0) return true;
+    return false;
+}
 
 // The group size of the node's matrix when the node is a linear-like op whose
 // matrix is a weight packed for 8-bit activations; 0 otherwise.
 static int act_q8_block(const Graph *g, const Node *n) {
     const Weight *w = ir_linear_weight(g, n);
-    if (!w || !w->layout || strcmp(w->layout, ACT_Q8_LAYOUT) != 0) return 0;
+    if (!w || !reads_act_q8(w->layout)) return 0;
     AWQC_ASSERT(w->type.group > 0); // the verifier checked the layout fits the type
     return w->type.group;
 }

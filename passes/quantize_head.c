@@ -2,11 +2,11 @@
 // linear to the vocabulary) is the biggest single read of a decode step when
 // it stays f32; this pass rounds it to 8 bits (RTN, the largest group of 128,
 // 64, 32 that divides its rows) or 4 bits (RTN, group 32) as the graph's
-// "quantize_head" metadata asks (awqc compile --head q8|q4).
+// "quantize_head" metadata asks (awqc compile --head q8|q4). The codes are
+// left to pack-weights, like the model's own.
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/layout.h"
 #include "ir/uses.h"
 #include "passes/pass.h"
 #include "quantizer/quant.h"
@@ -109,13 +109,6 @@ static bool quantize_into(Graph *g, int src, int dst, const HeadKind *k, AwqcErr
     return true;
 }
 
-// No pass packs 8-bit codes for the targets, so the one layout that holds
-// them is applied here; 4-bit codes are left to pack-weights.
-static bool pack_q8(Weight *w, AwqcError *err) {
-    if (!w->quant) return true;
-    return ir_pack_weight(w, ir_find_layout("u8-rows"), err);
-}
-
 // ----------------------------------------------------------------------------
 // the pass
 
@@ -130,7 +123,6 @@ bool pass_quantize_head(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
     bool tied;
     int dst = own_head_weight(g, node, opnd, &tied, err);
     if (dst < 0 || !quantize_into(g, src, dst, k, err)) return false;
-    if (ir_dtype_bits(k->dtype) == 8 && !pack_q8(&g->weights[dst], err)) return false;
     *changed = true;
     if (ctx && ctx->log)
         fprintf(ctx->log, "quantize-head: @%s %s g%d (RTN)%s%s%s\n", g->weights[dst].name, k->kind, g->weights[dst].type.group,

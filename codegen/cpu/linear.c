@@ -20,21 +20,27 @@ static int gemv_lanes(const LinearShape *s) { return s->bits == 4 ? s->half : Q8
 // ----------------------------------------------------------------------------
 // the node's form
 
-// vnni-i4: the kernel rounds the activations to 8 bits in blocks of the
-// weight's group (the node's act_q8, set by quantize-acts) and needs the
-// target's VNNI instructions.
+// vnni-i4 / vnni-i8: the kernel rounds the activations to 8 bits in blocks
+// of the weight's group (the node's act_q8, set by quantize-acts) and needs
+// the target's VNNI instructions.
+static bool is_vnni_layout(const LinearShape *s) {
+    return (s->bits == 4 && strcmp(s->W->layout, "vnni-i4") == 0) ||
+           (s->bits == 8 && strcmp(s->W->layout, "vnni-i8") == 0);
+}
+
 static bool vnni_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     s->vnni = true;
     int64_t act = ir_node_attr_int(j->n, "act_q8", 0);
+    const char *layout = s->W->layout;
     if (!j->l->vnni)
-        return kernel_fail(j, err, "weight @%s is in vnni-i4, which needs a target with AVX-512 VNNI "
-                                   "(x86-64-vnni, or host on such a CPU)", s->W->name);
+        return kernel_fail(j, err, "weight @%s is in %s, which needs a target with AVX-512 VNNI "
+                                   "(x86-64-vnni, or host on such a CPU)", s->W->name, layout);
     if (act != s->group)
-        return kernel_fail(j, err, "weight @%s is in vnni-i4 but the node's act_q8 is %lld, not its group %d "
-                                   "(run quantize-acts)", s->W->name, (long long)act, s->group);
+        return kernel_fail(j, err, "weight @%s is in %s but the node's act_q8 is %lld, not its group %d "
+                                   "(run quantize-acts)", s->W->name, layout, (long long)act, s->group);
     if (s->group % 16 || s->N % 16 || s->K % 8)
-        return kernel_fail(j, err, "weight @%s [%lld, %lld] group %d does not fit vnni-i4's kernel", s->W->name,
-                           (long long)s->N, (long long)s->K, s->group);
+        return kernel_fail(j, err, "weight @%s [%lld, %lld] group %d does not fit %s's kernel", s->W->name,
+                           (long long)s->N, (long long)s->K, s->group, layout);
     return true;
 }
 
@@ -57,7 +63,7 @@ static bool linear_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
     s->group = s->W->type.group;
     const char *want = s->bits == 4 ? NULL : s->bits == 8 ? "u8-rows" : "u3-packed";
     if (!s->W->layout) return kernel_fail(j, err, "weight @%s is not packed (run pack-weights)", s->W->name);
-    if (s->bits == 4 && strcmp(s->W->layout, "vnni-i4") == 0) return vnni_shape(j, s, err);
+    if (is_vnni_layout(s)) return vnni_shape(j, s, err);
     if (s->bits == 4 && awqc_cpu_layout4_half(s->W->layout)) s->half = awqc_cpu_layout4_half(s->W->layout);
     // Another target's 4-bit layout (an orin artifact's awq-gemm, kept for its
     // GPU half): the kernel reads this target's own, the runtime repacks at load.

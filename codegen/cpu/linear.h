@@ -1,6 +1,6 @@
 // linear.h: what the two emitters of the linear family share (linear.c for
 // f32, avx2-i4, neon-i4, u8-rows and u3-packed weights; linear_vnni.c for
-// vnni-i4 weights with 8-bit activations): the node's form, its pointers and
+// vnni-i4 and vnni-i8 weights with 8-bit activations): the node's form, its pointers and
 // the epilogue that adds bias and residual.
 #ifndef AWQC_CODEGEN_CPU_LINEAR_H
 #define AWQC_CODEGEN_CPU_LINEAR_H
@@ -14,7 +14,7 @@ typedef struct {
     const Weight *W;
     int bits, group;
     int half;      // 4-bit layouts: codes per half block (32 avx2-i4, 16 neon-i4)
-    bool vnni;     // vnni-i4 weights: the node's act_q8 rounds its inputs to 8 bits
+    bool vnni;     // vnni-i4/i8 weights: the node's act_q8 rounds its inputs to 8 bits
 } LinearShape;
 
 typedef struct {
@@ -42,7 +42,7 @@ void linear_store_results(Ll *l, const LinearShape *s, const LinearArgs *a, LLVM
 // value where the single steps begin.
 LLVMValueRef linear_whole_steps_end(Ll *l, LLVMValueRef start, LLVMValueRef end, int step);
 
-// The vnni-i4 form of the node: rows [lo, hi) (multiples of 16) of token
+// The vnni-i4/i8 form of the node: rows [lo, hi) (multiples of 16) of token
 // rows [row0, T), the 8-bit activations rounded into scratch.
 void emit_linear_vnni(Ll *l, const LinearShape *s, const LinearArgs *a, LLVMValueRef lo, LLVMValueRef hi,
                       LLVMValueRef scratch);

@@ -1,17 +1,17 @@
-// linear_vnni.c: the linear family on vnni-i4 weights (ir/layout.h) with
-// 8-bit activations (the node's act_q8, passes/quantize_acts.c). Each token
-// row is first rounded to int8 per group into this thread's scratch; then 16
-// weight rows per vector meet it with AVX-512 VNNI: one vpdpbusd multiplies
-// 64 4-bit codes by 4 activation bytes broadcast to the 16 rows and adds the
-// products into 16 i32 lanes, so a decode step costs about 6 instructions per
-// 64 bytes of weights instead of the ~20 of converting codes to floats.
+// linear_vnni.c: the linear family on vnni-i4 and vnni-i8 weights
+// (ir/layout.h) with 8-bit activations (the node's act_q8,
+// passes/quantize_acts.c). Each token row is first rounded to int8 per group
+// into this thread's scratch; then 16 weight rows per vector meet it with
+// AVX-512 VNNI: one vpdpbusd multiplies 64 codes (4 of each of 16 rows) by 4
+// activation bytes broadcast to the 16 rows and adds the products into 16 i32
+// lanes, so a decode step costs about 6 instructions per 64 bytes of 4-bit
+// weights (3 of 8-bit ones) instead of the ~20 of converting codes to floats.
 // Per group the exact integer sum(q * xq) - z * sum(xq) becomes a float once,
 // times scale * d: the same arithmetic the interpreter does on x' = d * xq.
 #include "codegen/cpu/abi.h"
 #include "codegen/cpu/linear.h"
 
 #define TILE 16        // weight rows per vector: one i32 lane each
-#define CHUNK 8        // codes per row in one 64-byte vector (4 low nibbles, 4 high)
 #define DECODE_RT 4    // row tiles per step with one token: 4 independent vpdpbusd chains
 #define PREFILL_RT 2   // row tiles x tokens per step of a prefill: 2 x 4 accumulators
 #define PREFILL_M 4
@@ -91,6 +91,10 @@ typedef struct {
     LLVMValueRef tile0, t0;
 } Tile;
 
+// Codes per row in one 64-byte block: 4 low nibbles and 4 high (vnni-i4), or
+// 4 bytes (vnni-i8).
+static int64_t chunk_codes(const LinearShape *s) { return s->bits == 4 ? 8 : 4; }
+
 static LLVMValueRef vpdpbusd(Ll *l, LLVMValueRef acc, LLVMValueRef u8, LLVMValueRef s8) {
     LLVMValueRef args[3] = {acc, u8, s8};
     return ll_target_intrinsic(l, "llvm.x86.avx512.vpdpbusd.512", args, 3);
@@ -104,27 +108,34 @@ static LLVMValueRef act_quad(Ll *l, const Tile *c, int m, LLVMValueRef k) {
     return ll_splat(l, ll_load(l, l->i32, p, ll_i64(l, 0)), 16);
 }
 
-// Chunk ch of group g: every tile's 64 bytes split into low and high
-// nibbles, against every token's two activation quads.
+// Chunk ch of group g: every tile's 64 bytes (split into low and high
+// nibbles for 4 bits) against every token's activation quads.
 static void chunk_products(Ll *l, const Tile *c, LLVMValueRef g, int64_t ch, LLVMValueRef *iacc) {
     const LinearShape *s = c->s;
+    int64_t codes = chunk_codes(s);
     LLVMTypeRef vi = LLVMVectorType(l->i32, 16);
     LLVMValueRef mask = ll_splat(l, ll_i32(l, 0x0F0F0F0F), 16), four = ll_splat(l, ll_i32(l, 4), 16);
-    LLVMValueRef chunk = ll_add(l, ll_mul(l, g, ll_i64(l, s->group / CHUNK)), ll_i64(l, ch));
+    LLVMValueRef chunk = ll_add(l, ll_mul(l, g, ll_i64(l, s->group / codes)), ll_i64(l, ch));
     LLVMValueRef lo[DECODE_RT], hi[DECODE_RT];
     for (int r = 0; r < c->rt; r++) {
         LLVMValueRef tile = ll_add(l, c->tile0, ll_i64(l, r));
-        LLVMValueRef at = ll_mul(l, ll_add(l, ll_mul(l, tile, ll_i64(l, s->K / CHUNK)), chunk), ll_i64(l, 64));
+        LLVMValueRef at = ll_mul(l, ll_add(l, ll_mul(l, tile, ll_i64(l, s->K / codes)), chunk), ll_i64(l, 64));
         LLVMValueRef w = LLVMBuildBitCast(l->b, ll_vload(l, l->i8, 64, c->p->codes, at), vi, "");
+        if (s->bits == 8) {
+            lo[r] = w;
+            continue;
+        }
         lo[r] = LLVMBuildAnd(l->b, w, mask, "");
         hi[r] = LLVMBuildAnd(l->b, LLVMBuildLShr(l->b, w, four, ""), mask, "");
     }
-    LLVMValueRef k = ll_mul(l, chunk, ll_i64(l, CHUNK));
+    LLVMValueRef k = ll_mul(l, chunk, ll_i64(l, codes));
     for (int m = 0; m < c->m; m++) {
-        LLVMValueRef xlo = act_quad(l, c, m, k), xhi = act_quad(l, c, m, ll_add(l, k, ll_i64(l, 4)));
+        LLVMValueRef xlo = act_quad(l, c, m, k);
+        LLVMValueRef xhi = s->bits == 4 ? act_quad(l, c, m, ll_add(l, k, ll_i64(l, 4))) : NULL;
         for (int r = 0; r < c->rt; r++) {
             LLVMValueRef *acc = &iacc[m * c->rt + r];
-            *acc = vpdpbusd(l, vpdpbusd(l, *acc, lo[r], xlo), hi[r], xhi);
+            *acc = vpdpbusd(l, *acc, lo[r], xlo);
+            if (xhi) *acc = vpdpbusd(l, *acc, hi[r], xhi);
         }
     }
 }
@@ -166,7 +177,7 @@ static void tile_product(Ll *l, const Tile *c) {
         iacc[i] = LLVMConstNull(LLVMVectorType(l->i32, 16));
         facc[i] = gl.carried[i];
     }
-    for (int64_t ch = 0; ch < s->group / CHUNK; ch++) chunk_products(l, c, gl.iv, ch, iacc);
+    for (int64_t ch = 0; ch < s->group / chunk_codes(s); ch++) chunk_products(l, c, gl.iv, ch, iacc);
     group_end(l, c, gl.iv, iacc, facc);
     for (int i = 0; i < n_acc; i++) ll_loop_set(&gl, i, facc[i]);
     ll_loop_end(l, &gl);
@@ -198,7 +209,7 @@ static void tiles_product(Ll *l, Tile c, LLVMValueRef lo, LLVMValueRef hi) {
 // blocks of tiles small enough to stay in L2 while the tokens pass over them,
 // then the tokens left (all of a decode step) singly over all the tiles.
 static void block_product(Ll *l, Tile c, LLVMValueRef lo, LLVMValueRef hi) {
-    int64_t per_block = ROW_BLOCK_BYTES / (TILE * c.s->K / 2);
+    int64_t per_block = ROW_BLOCK_BYTES / (TILE * c.s->K * c.s->bits / 8);
     if (per_block < PREFILL_RT) per_block = PREFILL_RT;
     LLVMValueRef mid = linear_whole_steps_end(l, c.a->row0, c.a->T, PREFILL_M);
     LlLoop bl, tl;

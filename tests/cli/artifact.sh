@@ -23,13 +23,14 @@ expect chat-fp-artifact 0 'Paris' "$AWQC" run -m "$tmp/fp.awqx" -t 2 --chat -p "
 # A quantized folder compiles with its codes, packed for the host; packing changes no logit.
 # --act f32 keeps the activations in floating point (W4A16) so the artifact
 # generates exactly what the folder does; the host's default (8-bit
-# activations where the CPU has AVX-512 VNNI) is run below.
+# activations where the CPU has AVX-512 VNNI) is run below, with a q8 head
+# (vnni-i8, so its linear reads 8-bit activations too: 121 nodes).
 "$AWQC" quantize -m "$model" --method rtn --bits 4 --group 64 -t 2 -o "$tmp/rtn" >/dev/null 2>&1
 expect compile-rtn-packed 0 'pack-weights: 120 weights packed as (avx2|neon)-i4' \
   "$AWQC" compile -m "$tmp/rtn" -t 2 --act f32 -o "$tmp/rtn.awqx"
 if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then
-  expect compile-rtn-w4a8 0 'quantize-acts: 120 nodes marked act_q8' \
-    "$AWQC" compile -m "$tmp/rtn" -t 2 -o "$tmp/rtn-a8.awqx"
+  expect compile-rtn-w4a8 0 'quantize-acts: 121 nodes marked act_q8' \
+    "$AWQC" compile -m "$tmp/rtn" -t 2 --head q8 -o "$tmp/rtn-a8.awqx"
   expect chat-rtn-w4a8 0 'Paris' "$AWQC" run -m "$tmp/rtn-a8.awqx" -t 2 --chat -p "What is the capital of France?" -n 24
 else
   echo "SKIP compile-rtn-w4a8: this CPU has no AVX-512 VNNI"

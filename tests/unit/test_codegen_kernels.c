@@ -4,8 +4,9 @@
 // mul, add) and through the pass pipeline (rms_norm_linear, rope_attention,
 // silu_mul, linear_add), in f32 and with 4-bit (avx2-i4, neon-i4; groups 32,
 // 64, 128; vnni-i4 with 8-bit activations where the CPU has AVX-512 VNNI) and
-// 3-bit weights, quantized heads (quantize-head: 8-bit u8-rows,
-// 4-bit; vocab 11, so the decode GEMV's odd rows run too); plus single ops
+// 3-bit weights, quantized heads (quantize-head: 8-bit u8-rows, and vnni-i8
+// with 8-bit activations for vocabularies a multiple of 16; 4-bit; vocab 11, so
+// the decode GEMV's odd rows run too); plus single ops
 // (softmax, gelu, relu, layer norm). Each runs a prompt then decode steps,
 // comparing all logits and, from a second engine, the last rows; prompts of
 // 13 in one pass cover the prefill kernel's token and row tails.
@@ -141,22 +142,32 @@ static void model_case(const char *what, TinyLlamaSpec s, bool fused, int bits, 
     ir_graph_free(g);
 }
 
-// 4-bit g32 layers and a head rounded by quantize-head ("q8" or "q4").
-static void head_case(const char *what, TinyLlamaSpec s, const char *head, const char *target) {
+// 4-bit g32 layers and a head rounded by quantize-head ("q8" or "q4"),
+// which pack-weights must lay out as `layout`; a vnni-i8 head must also read
+// 8-bit activations.
+static void head_case(const char *what, TinyLlamaSpec s, const char *head, const char *target, const char *layout) {
     Graph *g = tiny_llama(&s);
     quantize_linears(g, 4, 32);
     ir_set_meta(g, "quantize_head", ir_attr_string("", head));
     run_pipeline(g, target);
-    int out = g->outputs[0];
-    const Weight *w = &g->weights[g->nodes[out].in[g->nodes[out].n_in - 1].index];
-    CHECK_MSG(w->type.dtype == (strcmp(head, "q8") ? DT_Q4 : DT_Q8) && w->layout, "%s: head @%s is %s", what,
-              w->name, ir_dtype_name(w->type.dtype));
+    const Node *out = &g->nodes[g->outputs[0]];
+    const Weight *w = ir_linear_weight(g, out);
+    CHECK_MSG(w->type.dtype == (strcmp(head, "q8") ? DT_Q4 : DT_Q8) && w->layout && !strcmp(w->layout, layout),
+              "%s: head @%s is %s in %s, want %s", what, w->name, ir_dtype_name(w->type.dtype),
+              w->layout ? w->layout : "no layout", layout);
+    if (!strcmp(layout, "vnni-i8"))
+        CHECK_MSG(ir_node_attr_int(out, "act_q8", 0) == w->type.group, "%s: the vnni-i8 head has no act_q8", what);
     compare(g, what, STEPS, 4);
     ir_graph_free(g);
 }
 
 static TinyLlamaSpec untied(TinyLlamaSpec s) {
     s.untied_head = true;
+    return s;
+}
+
+static TinyLlamaSpec vocab(TinyLlamaSpec s, int n) {
+    s.vocab = n;
     return s;
 }
 
@@ -222,18 +233,27 @@ int main(void) {
                           "q8", "x86-64-vnni");
         prefill_tail_case("prefill tails q4 g64 vnni-i4 + q4 head dim 128", untied(spec(128, 4, 2, 192, NULL)), true,
                           4, 64, "q4", "x86-64-vnni");
+        // vnni-i8 q8 heads: 3 tiles (one quad short), 5 (a quad and a single);
+        // a vocabulary of 11 rows falls back to u8-rows with f32 activations
+        head_case("q8 head vnni-i8 vocab 48 dim 64 (tied)", vocab(spec(64, 4, 2, 128, NULL), 48), "q8", "x86-64-vnni",
+                  "vnni-i8");
+        head_case("q8 head vnni-i8 vocab 80 dim 128 untied", untied(vocab(spec(128, 4, 2, 64, NULL), 80)), "q8",
+                  "x86-64-vnni", "vnni-i8");
+        head_case("q8 head vocab 11 on vnni: u8-rows", spec(64, 4, 2, 128, NULL), "q8", "x86-64-vnni", "u8-rows");
+        prefill_tail_case("prefill tails q4 g32 vnni-i4 + q8 vnni-i8 head vocab 64",
+                          vocab(spec(64, 4, 2, 128, NULL), 64), true, 4, 32, "q8", "x86-64-vnni");
     } else {
-        printf("SKIP the vnni-i4 cases: this CPU has no AVX-512 VNNI\n");
+        printf("SKIP the vnni-i4/i8 cases: this CPU has no AVX-512 VNNI\n");
     }
     // 3-bit
     model_case("q3 g32 u3-packed dim 64 ffn 96", spec(64, 4, 2, 96, NULL), true, 3, 32, "host");
     model_case("q3 g64 u3-packed dim 128 ffn 128", spec(128, 4, 2, 128, NULL), true, 3, 64, "host");
     // quantized heads, tied and untied
-    head_case("q8 head u8-rows dim 64 (tied)", spec(64, 4, 2, 128, NULL), "q8", "x86-64");
-    head_case("q8 head u8-rows dim 160 untied", untied(spec(160, 5, 1, 64, NULL)), "q8", "aarch64");
-    head_case("q8 head u8-rows dim 128 untied", untied(spec(128, 4, 2, 64, NULL)), "q8", "x86-64");
-    head_case("q4 head avx2-i4 dim 128 (tied)", spec(128, 4, 2, 128, NULL), "q4", "x86-64");
-    head_case("q4 head neon-i4 dim 96 untied", untied(spec(96, 4, 2, 64, NULL)), "q4", "aarch64");
+    head_case("q8 head u8-rows dim 64 (tied)", spec(64, 4, 2, 128, NULL), "q8", "x86-64", "u8-rows");
+    head_case("q8 head u8-rows dim 160 untied", untied(spec(160, 5, 1, 64, NULL)), "q8", "aarch64", "u8-rows");
+    head_case("q8 head u8-rows dim 128 untied", untied(spec(128, 4, 2, 64, NULL)), "q8", "x86-64", "u8-rows");
+    head_case("q4 head avx2-i4 dim 128 (tied)", spec(128, 4, 2, 128, NULL), "q4", "x86-64", "avx2-i4");
+    head_case("q4 head neon-i4 dim 96 untied", untied(spec(96, 4, 2, 64, NULL)), "q4", "aarch64", "neon-i4");
     // prefill tiles: tokens not a multiple of 4, rows not a multiple of 4 (qkv
     // 30, down 18, vocab 11), K not a multiple of the vector (18, 42)
     TinyLlamaSpec odd = spec(18, 3, 1, 42, NULL);

@@ -27,7 +27,7 @@ static Weight quant_weight(const char *name, QuantMatrix *m) {
     int64_t dims[2] = {m->rows, m->cols};
     Weight w = {0};
     w.name = (char *)name;
-    w.type = ir_type_const(m->bits == 4 ? DT_Q4 : DT_Q3, 2, dims);
+    w.type = ir_type_const(m->bits == 4 ? DT_Q4 : m->bits == 8 ? DT_Q8 : DT_Q3, 2, dims);
     w.type.group = m->group;
     w.quant = m;
     return w;
@@ -90,6 +90,10 @@ static void test_round_trips(void) {
     check_round_trip("vnni-i4", 16, 8, 4, 8);
     check_round_trip("vnni-i4", 48, 192, 4, 64);
     check_round_trip("vnni-i4", 32, 96, 4, 32);
+    check_round_trip("vnni-i8", 16, 4, 8, 4);
+    check_round_trip("vnni-i8", 48, 576, 8, 64);
+    check_round_trip("vnni-i8", 32, 256, 8, 128);
+    check_round_trip("u8-rows", 3, 64, 8, 32);
     check_round_trip("neon-i4", 5, 96, 4, 32);
     check_round_trip("neon-i4", 1, 32, 4, 16);
     check_round_trip("u3-packed", 4, 48, 3, 16);
@@ -103,6 +107,7 @@ static void test_sizes(void) {
     CHECK(layout("avx2-i4")->packed_size(3, 192, 64) == 3 * 192 / 2 + 3 * 3 * 3);
     CHECK(layout("neon-i4")->packed_size(5, 96, 32) == 5 * 96 / 2 + 5 * 3 * 3);
     CHECK(layout("vnni-i4")->packed_size(32, 128, 64) == 32 * 128 / 2 + 3 * 32 * 2);
+    CHECK(layout("vnni-i8")->packed_size(32, 128, 64) == 32 * 128 + 3 * 32 * 2);
     CHECK(layout("u3-packed")->packed_size(4, 48, 16) == 4 * 48 * 3 / 8 + 4 * 3 * 3);
 }
 
@@ -168,6 +173,31 @@ static void test_vnni_small(void) {
     CHECK(size == 64 + 3 * 16);
     // code[3][1] = 6, code[3][5] = 18 & 15 = 2
     CHECK(b[4 * 3 + 1] == 0x26);
+    free(b);
+    free_quant(m);
+}
+
+// vnni-i8: two tiles of 16 rows, chunks of 4 columns, group 8: block (t, c)
+// starts at (t * 4 + c) * 64 (16 columns = 4 chunks) and holds row j's 4
+// codes in bytes 4j..4j+3, whole bytes; the tail is vnni-i4's.
+static void test_vnni8_bytes(void) {
+    QuantMatrix *m = random_quant(32, 16, 8, 8);
+    m->scales[18 * 2 + 1] = 0xcafe; // row 18 (tile 1, j 2), group 1
+    m->zeros[18 * 2 + 1] = 201;
+    size_t size;
+    uint8_t *b = pack_blob(layout("vnni-i8"), m, &size);
+    CHECK(size == 32 * 16 + 3 * 32 * 2);
+#define Q(r, k) (m->q[(r) * 16 + (k)])
+    CHECK(b[0] == Q(0, 0) && b[3] == Q(0, 3));
+    CHECK(b[4 * 5 + 2] == Q(5, 2));                   // tile 0, chunk 0, row 5
+    CHECK(b[64 * 1 + 4 * 5 + 2] == Q(5, 6));          // tile 0, chunk 1
+    CHECK(b[64 * 3 + 4 * 15 + 3] == Q(15, 15));       // tile 0, the last chunk
+    CHECK(b[64 * 4 + 4 * 2 + 1] == Q(18, 1));         // tile 1, chunk 0, row 18
+    CHECK(b[64 * 7 + 4 * 15 + 3] == Q(31, 15));       // the last byte of the codes
+#undef Q
+    size_t s = 512 + 2 * ((1 * 2 + 1) * 16 + 2); // scales: (t * 2 + g) * 16 + j
+    CHECK(b[s] == 0xfe && b[s + 1] == 0xca);
+    CHECK(b[512 + 128 + (1 * 2 + 1) * 16 + 2] == 201);
     free(b);
     free_quant(m);
 }
@@ -251,6 +281,8 @@ static void test_fits(void) {
     check_rejects("vnni-i4", 16, 12, 4, "layout vnni-i4 needs in_features divisible by 8, got 12");
     check_rejects("vnni-i4", 16, 64, 4, "layout vnni-i4 needs the group size divisible by 8, got 4");
     check_rejects("vnni-i4", 16, 64, 48, "layout vnni-i4: group size 48 does not divide in_features 64");
+    check_rejects("vnni-i8", 40, 64, 64, "layout vnni-i8 needs out_features divisible by 16, got 40");
+    check_rejects("vnni-i8", 16, 66, 2, "layout vnni-i8 needs in_features divisible by 4, got 66");
     AwqcError err = {{0}};
     CHECK(layout("avx2-i4")->fits(1, 64, 64, &err));
     CHECK(layout("awq-gemm")->fits(8, 4, 4, &err));
@@ -332,7 +364,7 @@ static void test_table(void) {
         CHECK(all[n]->bits == 3 || all[n]->bits == 4 || all[n]->bits == 8);
         CHECK(all[n]->what && all[n]->what[0]);
     }
-    CHECK(n == 6); // awq-gemm, avx2-i4, vnni-i4, neon-i4, u3-packed, u8-rows
+    CHECK(n == 7); // awq-gemm, avx2-i4, vnni-i4, vnni-i8, neon-i4, u3-packed, u8-rows
     CHECK(ir_find_layout("avx512-i4") == NULL);
     CHECK(ir_find_layout(NULL) == NULL);
 }
@@ -345,6 +377,7 @@ int main(void) {
     test_neon_bytes();
     test_vnni_bytes();
     test_vnni_small();
+    test_vnni8_bytes();
     test_u3_bytes();
     test_gemm_bytes();
     test_fits();
