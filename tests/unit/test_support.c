@@ -1,6 +1,8 @@
 // test_support.c: implementation of the assertion kit in test_support.h.
 #include "test_support.h"
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,14 +42,25 @@ const char *test_model_or_skip(void) {
     return path;
 }
 
+static char tmp_dir[256];
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+// At exit (a pass, a failure or a skip alike): a test's artifacts run to
+// hundreds of MiB, and a directory left per run fills the disk.
+static void remove_tmpdir(void) { nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
 const char *test_tmpdir(void) {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!tmp_dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/awqc-test-XXXXXX", base && *base ? base : "/tmp");
-        if (!mkdtemp(dir)) AWQC_PANIC("mkdtemp failed");
+        snprintf(tmp_dir, sizeof tmp_dir, "%s/awqc-test-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmp_dir)) AWQC_PANIC("mkdtemp failed");
+        atexit(remove_tmpdir);
     }
-    return dir;
+    return tmp_dir;
 }
 
 void test_write_file(const char *path, const void *data, size_t len) {

@@ -39,7 +39,8 @@ _Noreturn void test_skip(const char *reason);
 const char *test_source_dir(void);
 // Path of the cached default model; skips the test when it is not there.
 const char *test_model_or_skip(void);
-// A fresh temporary directory for this test (removed by the OS later).
+// A fresh temporary directory for this test, removed with its contents when
+// the test exits.
 const char *test_tmpdir(void);
 // Writes bytes to path; aborts on failure.
 void test_write_file(const char *path, const void *data, size_t len);
