@@ -103,11 +103,8 @@ static void neon_unpack(const uint8_t *in, QuantMatrix *m) { unpack_split_nibble
 #define VNNI_ROWS 16
 #define VNNI_BLOCK 64 // bytes of one (tile, chunk) block
 
-// Codes per row in one block.
-static int vnni_chunk(int bits) { return bits == 4 ? 8 : 4; }
-
 static bool vnni_fits_bits(const char *l, int bits, int64_t rows, int64_t cols, int group, AwqcError *err) {
-    int chunk = vnni_chunk(bits);
+    int chunk = ir_vnni_chunk_codes(bits);
     return fits_common(l, bits, rows, cols, group, "out_features", rows, VNNI_ROWS, err) &&
            fits_common(l, bits, rows, cols, group, "in_features", cols, chunk, err) &&
            fits_common(l, bits, rows, cols, group, "the group size", group, chunk, err);
@@ -133,7 +130,7 @@ static size_t vnni_code_byte(int64_t r, int64_t k, int64_t cols, int chunk) {
 }
 
 static void vnni_pack_codes(const QuantMatrix *m, uint8_t *out) {
-    int chunk = vnni_chunk(m->bits);
+    int chunk = ir_vnni_chunk_codes(m->bits);
     for (int64_t r = 0; r < m->rows; r++) {
         const uint8_t *q = m->q + r * m->cols;
         for (int64_t k = 0; k < m->cols; k += chunk)
@@ -144,7 +141,7 @@ static void vnni_pack_codes(const QuantMatrix *m, uint8_t *out) {
 }
 
 static void vnni_unpack_codes(const uint8_t *in, QuantMatrix *m) {
-    int chunk = vnni_chunk(m->bits);
+    int chunk = ir_vnni_chunk_codes(m->bits);
     for (int64_t r = 0; r < m->rows; r++) {
         uint8_t *q = m->q + r * m->cols;
         for (int64_t k = 0; k < m->cols; k += chunk)

@@ -20,6 +20,10 @@ typedef struct {
     void (*unpack)(const uint8_t *in, QuantMatrix *m);          // m allocated with the shape set
 } WeightLayout;
 
+// Codes per row in one 64-byte block of vnni-i4 (8: 4 low nibbles, 4 high)
+// and vnni-i8 (4 bytes); the kernels walk the blocks with it.
+static inline int ir_vnni_chunk_codes(int bits) { return bits == 4 ? 8 : 4; }
+
 // NULL when no layout has that name.
 const WeightLayout *ir_find_layout(const char *name);
 // All layouts, NULL-terminated.

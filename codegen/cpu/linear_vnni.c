@@ -10,6 +10,7 @@
 // times scale * d: the same arithmetic the interpreter does on x' = d * xq.
 #include "codegen/cpu/abi.h"
 #include "codegen/cpu/linear.h"
+#include "ir/layout.h"
 
 #define TILE 16        // weight rows per vector: one i32 lane each
 #define DECODE_RT 4    // row tiles per step with one token: 4 independent vpdpbusd chains
@@ -91,9 +92,7 @@ typedef struct {
     LLVMValueRef tile0, t0;
 } Tile;
 
-// Codes per row in one 64-byte block: 4 low nibbles and 4 high (vnni-i4), or
-// 4 bytes (vnni-i8).
-static int64_t chunk_codes(const LinearShape *s) { return s->bits == 4 ? 8 : 4; }
+static int64_t chunk_codes(const LinearShape *s) { return ir_vnni_chunk_codes(s->bits); }
 
 static LLVMValueRef vpdpbusd(Ll *l, LLVMValueRef acc, LLVMValueRef u8, LLVMValueRef s8) {
     LLVMValueRef args[3] = {acc, u8, s8};
