@@ -336,32 +336,32 @@ static void gemm_unpack(const uint8_t *in, QuantMatrix *m) {
 }
 
 static const WeightLayout LAYOUT_AWQ_GEMM = {
-    "awq-gemm", "AutoAWQ GEMM order, int32 words [in, out/8] (CUDA)", 4,
+    "awq-gemm", "AutoAWQ GEMM order, int32 words [in, out/8] (CUDA)", 4, false,
     gemm_fits, gemm_size, gemm_pack, gemm_unpack,
 };
 static const WeightLayout LAYOUT_AVX2_I4 = {
-    "avx2-i4", "4-bit, 64 codes of a row per 32 bytes, code[e] | code[32+e] << 4 (x86-64)", 4,
+    "avx2-i4", "4-bit, 64 codes of a row per 32 bytes, code[e] | code[32+e] << 4 (x86-64)", 4, false,
     avx2_fits, split_nibbles_size, avx2_pack, avx2_unpack,
 };
 static const WeightLayout LAYOUT_VNNI_I4 = {
-    "vnni-i4", "4-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 4,
+    "vnni-i4", "4-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 4, true,
     vnni4_fits, split_nibbles_size, vnni_pack, vnni_unpack, // avx2-i4's total, in other places
 };
 static const WeightLayout LAYOUT_VNNI_I8 = {
-    "vnni-i8", "8-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 8,
+    "vnni-i8", "8-bit, 16 rows interleaved per 64 bytes for AVX-512 VNNI with 8-bit activations (x86-64)", 8, true,
     vnni8_fits, u8_size, vnni_pack, vnni_unpack, // u8-rows' total, in other places
 };
 static const WeightLayout LAYOUT_NEON_I4 = {
-    "neon-i4", "4-bit, 32 codes of a row per 16 bytes, code[e] | code[16+e] << 4 (aarch64)", 4,
+    "neon-i4", "4-bit, 32 codes of a row per 16 bytes, code[e] | code[16+e] << 4 (aarch64)", 4, false,
     neon_fits, split_nibbles_size, neon_pack, neon_unpack,
 };
 static const WeightLayout LAYOUT_U3_PACKED = {
-    "u3-packed", "3-bit, 8 codes of a row per 3 bytes, code i at bits 3i..3i+2 (every target)", 3,
+    "u3-packed", "3-bit, 8 codes of a row per 3 bytes, code i at bits 3i..3i+2 (every target)", 3, false,
     u3_fits, u3_size, u3_pack, u3_unpack,
 };
 
 static const WeightLayout LAYOUT_U8_ROWS = {
-    "u8-rows", "8-bit, one code per byte in row order (every CPU target)", 8,
+    "u8-rows", "8-bit, one code per byte in row order (every CPU target)", 8, false,
     u8_fits, u8_size, u8_pack, u8_unpack,
 };
 

@@ -12,6 +12,7 @@ typedef struct {
     const char *name; // as printed in the IR: weight @w : q4g64[N, K] {layout = "NAME"}
     const char *what; // one line for --help and docs
     int bits;         // the code width it packs (4, 3 or 8)
+    bool acts8;       // its kernels read 8-bit activations (act_q8, passes/quantize_acts.c)
     // Whether a matrix of this shape can take the layout (e.g. rows a multiple
     // of 8); false with a message naming the reason.
     bool (*fits)(int64_t rows, int64_t cols, int group, AwqcError *err);

@@ -16,23 +16,18 @@
 #include <string.h>
 
 #include "ir/edit.h"
+#include "ir/layout.h"
 #include "ir/uses.h"
 #include "passes/pass.h"
 
 #define ACT_Q8_ATTR "act_q8"
-static const char *const ACT_Q8_LAYOUTS[] = {"vnni-i4", "vnni-i8"}; // whose kernels read 8-bit activations
-
-static bool reads_act_q8(const char *layout) {
-    for (size_t i = 0; layout && i < sizeof ACT_Q8_LAYOUTS / sizeof *ACT_Q8_LAYOUTS; i++)
-        if (strcmp(layout, ACT_Q8_LAYOUTS[i]) == 0) return true;
-    return false;
-}
 
 // The group size of the node's matrix when the node is a linear-like op whose
 // matrix is a weight packed for 8-bit activations; 0 otherwise.
 static int act_q8_block(const Graph *g, const Node *n) {
     const Weight *w = ir_linear_weight(g, n);
-    if (!w || !reads_act_q8(w->layout)) return 0;
+    const WeightLayout *l = w ? ir_find_layout(w->layout) : NULL;
+    if (!l || !l->acts8) return 0;
     AWQC_ASSERT(w->type.group > 0); // the verifier checked the layout fits the type
     return w->type.group;
 }

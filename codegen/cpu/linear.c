@@ -24,8 +24,8 @@ static int gemv_lanes(const LinearShape *s) { return s->bits == 4 ? s->half : Q8
 // of the weight's group (the node's act_q8, set by quantize-acts) and needs
 // the target's VNNI instructions.
 static bool is_vnni_layout(const LinearShape *s) {
-    return (s->bits == 4 && strcmp(s->W->layout, "vnni-i4") == 0) ||
-           (s->bits == 8 && strcmp(s->W->layout, "vnni-i8") == 0);
+    const WeightLayout *l = ir_find_layout(s->W->layout);
+    return l && l->acts8 && l->bits == s->bits;
 }
 
 static bool vnni_shape(KernelJob *j, LinearShape *s, AwqcError *err) {
