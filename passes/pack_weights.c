@@ -39,6 +39,7 @@ static const TargetLayout TARGETS[] = {
 #define VNNI_FALLBACK4 "avx2-i4" // what a VNNI target packs when vnni-i4 is off or does not fit
 #define VNNI_LAYOUT8 "vnni-i8"
 #define CPU_LAYOUT8 "u8-rows" // every CPU's 8-bit layout, and vnni-i8's fallback
+#define GPU_LAYOUT4 "awq-gemm" // the 4-bit layout of every GPU target, which have no 8-bit one
 #define ACTS_META "quantize_acts"
 
 // The build machine's 4-bit layout: vnni-i4 where its CPU has AVX-512 VNNI.
@@ -76,7 +77,7 @@ bool pass_check_target(const char *target, AwqcError *err) {
 
 bool pass_target_is_gpu(const char *target) {
     const TargetLayout *t = target ? find_target(target) : NULL;
-    return t && t->layout4 && strcmp(t->layout4, "awq-gemm") == 0;
+    return t && t->layout4 && strcmp(t->layout4, GPU_LAYOUT4) == 0;
 }
 
 const char *pass_target_name(const char *target) { return target && strcmp(target, "host") ? target : HOST_TARGET; }
@@ -94,32 +95,6 @@ static bool acts_q8_allowed(const Graph *g, bool *allowed, AwqcError *err) {
     return true;
 }
 
-// The 4-bit layout of a target; a missing target means the build machine.
-// vnni-i4 gives way to its fallback when the graph keeps f32 activations.
-static const WeightLayout *target_layout4(const Graph *g, const char *target, AwqcError *err) {
-    const TargetLayout *t = find_target(target ? target : "host");
-    if (!t) {
-        unknown_target(target, err);
-        return NULL;
-    }
-    const char *name = t->layout4 ? t->layout4 : host_layout4();
-    bool q8;
-    if (!acts_q8_allowed(g, &q8, err)) return NULL;
-    if (!q8 && strcmp(name, VNNI_LAYOUT4) == 0) name = VNNI_FALLBACK4;
-    const WeightLayout *l = ir_find_layout(name);
-    AWQC_ASSERT(l != NULL);
-    return l;
-}
-
-// The 8-bit layout that goes with a 4-bit one: vnni-i8 beside vnni-i4 (both
-// read 8-bit activations), u8-rows on the other CPUs, none on a GPU.
-static const WeightLayout *layout8_of(const WeightLayout *l4) {
-    if (strcmp(l4->name, "awq-gemm") == 0) return NULL;
-    const WeightLayout *l = ir_find_layout(strcmp(l4->name, VNNI_LAYOUT4) == 0 ? VNNI_LAYOUT8 : CPU_LAYOUT8);
-    AWQC_ASSERT(l != NULL);
-    return l;
-}
-
 // The layout a layout falls back to for a shape it cannot take (NULL: none).
 static const WeightLayout *fallback_of(const WeightLayout *l) {
     const char *name = NULL;
@@ -129,6 +104,30 @@ static const WeightLayout *fallback_of(const WeightLayout *l) {
     const WeightLayout *f = ir_find_layout(name);
     AWQC_ASSERT(f != NULL);
     return f;
+}
+
+// The 4-bit layout of a target; a missing target means the build machine.
+// vnni-i4 gives way to its fallback when the graph keeps f32 activations.
+static const WeightLayout *target_layout4(const Graph *g, const char *target, AwqcError *err) {
+    const TargetLayout *t = find_target(target ? target : "host");
+    if (!t) {
+        unknown_target(target, err);
+        return NULL;
+    }
+    const WeightLayout *l = ir_find_layout(t->layout4 ? t->layout4 : host_layout4());
+    AWQC_ASSERT(l != NULL);
+    bool q8;
+    if (!acts_q8_allowed(g, &q8, err)) return NULL;
+    return !q8 && l->acts8 ? fallback_of(l) : l;
+}
+
+// The 8-bit layout that goes with a 4-bit one: vnni-i8 beside vnni-i4 (both
+// read 8-bit activations), u8-rows on the other CPUs, none on a GPU.
+static const WeightLayout *layout8_of(const WeightLayout *l4) {
+    if (strcmp(l4->name, GPU_LAYOUT4) == 0) return NULL;
+    const WeightLayout *l = ir_find_layout(l4->acts8 ? VNNI_LAYOUT8 : CPU_LAYOUT8);
+    AWQC_ASSERT(l != NULL);
+    return l;
 }
 
 // ----------------------------------------------------------------------------
