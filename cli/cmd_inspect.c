@@ -3,6 +3,8 @@
 // and the weights by kind. Opening it checks every checksum, so a listing
 // also says the file is intact. --extract writes one section's bytes out (the
 // PTX of an orin artifact for ptxas, the CPU shared object for objdump).
+// --gpu sm_XY says which of its CUDA code a GPU of that compute capability
+// would run (the runtime's own choice), or why it would refuse, with no GPU.
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +12,17 @@
 #include "cli/cli.h"
 #include "codegen/cpu/cpu_codegen.h" // the section names only (no LLVM)
 #include "runtime/artifact.h"
+#include "runtime/cuda/cuda_arch.h" // section names and the arch choice only (no driver)
 
 static const char *const inspect_help =
-    "usage: awqc inspect [--extract SECTION [-o FILE]] FILE.awqx\n"
+    "usage: awqc inspect [--gpu ARCH] [--extract SECTION [-o FILE]] FILE.awqx\n"
     "Lists a compiled artifact's model, target, quantization, the code it carries\n"
     "(CPU and GPU halves), sections and weights, after checking its header and every\n"
     "section's checksum.\n"
+    "      --gpu ARCH         also say which CUDA code a GPU of ARCH (sm_87, 87 or 8.7,\n"
+    "                         as nvidia-smi --query-gpu=compute_cap prints it) runs:\n"
+    "                         a cubin, or PTX the driver compiles at load; exits 1\n"
+    "                         with the reason when it would refuse the artifact\n"
     "      --extract SECTION  write that section's bytes (e.g. code.cuda.sm_87.ptx,\n"
     "                         code.cpu.so) to FILE, or to standard output\n"
     "  -o, --output FILE      where --extract writes (replaced atomically)\n"
@@ -65,18 +72,42 @@ static void print_cpu_code(const Artifact *a) {
 
 static void print_gpu_code(const Artifact *a) {
     for (size_t i = 0; i < artifact_section_count(a); i++) {
-        const ArtifactSection *s = artifact_section_at(a, i);
-        const char *arch = strncmp(s->name, "code.cuda.sm_", 13) == 0 ? s->name + 10 : NULL;
-        const char *dot = arch ? strrchr(arch, '.') : NULL;
-        if (!dot || strcmp(dot, ".ptx") != 0) continue; // one line per architecture, from its PTX
-        char cubin[96];
-        snprintf(cubin, sizeof cubin, "code.cuda.%.*s.cubin", (int)(dot - arch), arch);
+        int sm;
+        CudaCodeKind kind;
+        if (!cuda_code_section_parse(artifact_section_at(a, i)->name, &sm, &kind) || kind != CUDA_CODE_PTX)
+            continue; // one line per architecture, from its PTX
+        char cubin[AWQX_NAME_MAX];
+        snprintf(cubin, sizeof cubin, "code.cuda.sm_%d.cubin", sm);
         uint64_t cubin_size = 0;
         bool has_cubin = artifact_find(a, cubin, &cubin_size) != NULL;
-        printf("gpu code      cuda %.*s: PTX %.1f KiB%s", (int)(dot - arch), arch, (double)s->size / 1024.0,
-               has_cubin ? ", cubin " : "\n");
-        if (has_cubin) printf("%.1f KiB\n", (double)cubin_size / 1024.0);
+        printf("gpu code      cuda sm_%d: PTX %.1f KiB", sm, (double)artifact_section_at(a, i)->size / 1024.0);
+        if (has_cubin) printf(", cubin %.1f KiB", (double)cubin_size / 1024.0);
+        printf("\n");
     }
+}
+
+// "sm_87", "87" or "8.7" -> 87; 0 for anything else.
+static int parse_gpu_arch(const char *s) {
+    if (strncmp(s, "sm_", 3) == 0) s += 3;
+    char *end;
+    long major = strtol(s, &end, 10);
+    if (end == s) return 0;
+    if (*end == '.') {
+        const char *minor_at = end + 1;
+        long minor = strtol(minor_at, &end, 10);
+        if (end == minor_at || *end || major < 1 || major > 99 || minor < 0 || minor > 9) return 0;
+        return (int)(10 * major + minor);
+    }
+    return *end || major < 10 || major > 999 ? 0 : (int)major;
+}
+
+// Which code a GPU of compute capability sm runs, as the CUDA engine chooses it.
+static void print_gpu_choice(const CudaCodeChoice *c, int sm) {
+    if (c->kind == CUDA_CODE_CUBIN)
+        printf("on sm_%-8d runs %s (%s)\n", sm, c->section,
+               c->sm == sm ? "machine code for this arch" : "machine code of a lower minor, binary compatible");
+    else
+        printf("on sm_%-8d runs %s (PTX for sm_%d, compiled by the driver at load)\n", sm, c->section, c->sm);
 }
 
 static void print_sections(const Artifact *a) {
@@ -119,14 +150,21 @@ static void extract_section(const Artifact *a, const char *name, const char *pat
 }
 
 int cmd_inspect(int argc, char **argv) {
-    static const struct option longs[] = {{"extract", required_argument, 0, 'x'}, {"output", required_argument, 0, 'o'},
-                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option longs[] = {{"extract", required_argument, 0, 'x'},
+                                          {"output", required_argument, 0, 'o'},
+                                          {"gpu", required_argument, 0, 'g'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     const char *extract = NULL, *output = NULL;
-    int c;
+    int gpu_sm = -1, c;
     while ((c = getopt_long(argc, argv, "o:h", longs, NULL)) != -1) {
         switch (c) {
         case 'x': extract = optarg; break;
         case 'o': output = optarg; break;
+        case 'g':
+            gpu_sm = parse_gpu_arch(optarg);
+            if (!gpu_sm) die("inspect: --gpu '%s' is not a GPU arch: give sm_87, 87 or 8.7", optarg);
+            break;
         case 'h': fputs(inspect_help, stdout); return 0;
         default: fputs(inspect_help, stderr); return 2;
         }
@@ -149,9 +187,14 @@ int cmd_inspect(int argc, char **argv) {
     print_summary(a, artifact_meta(a), artifact_file_size(a));
     print_cpu_code(a);
     print_gpu_code(a);
+    CudaCodeChoice choice;
+    AwqcError refusal;
+    bool runs = gpu_sm < 0 || cuda_select_artifact_code(a, artifact_path(a), gpu_sm, &choice, &refusal);
+    if (gpu_sm > 0 && runs) print_gpu_choice(&choice, gpu_sm);
     print_sections(a);
     print_weight_kinds(index);
     cJSON_Delete(index);
     artifact_close(a);
+    if (!runs) die_error(&refusal); // last, under the listing: the answer to --gpu
     return 0;
 }

@@ -60,13 +60,27 @@ static void list_archs(const char *const *names, size_t n, char *out, size_t cap
     }
 }
 
+// The --target that builds code a GPU of device_sm runs: its own arch where
+// awqc has that target; sm_80's cubin on any other 8.x GPU (binary
+// compatible); sm_90's PTX on newer ones (the driver compiles it at load).
+// 0 below 8.0: the prefill GEMM's mma.sync m16n8k16 needs sm_80.
+static int target_sm_for(int device_sm) {
+    if (device_sm == 80 || device_sm == 87 || device_sm == 90) return device_sm;
+    if (device_sm / 10 == 8) return 80;
+    return device_sm > 90 ? 90 : 0;
+}
+
 static bool refuse(const char *const *names, size_t n, int device_sm, const char *path, AwqcError *err) {
-    char archs[256], hint[96];
+    char archs[256], gpu[64], hint[96];
     list_archs(names, n, archs, sizeof archs);
-    snprintf(hint, sizeof hint, "--target cuda:sm_%d%s", device_sm, device_sm == 87 ? " (or --target orin)" : "");
+    snprintf(gpu, sizeof gpu, "sm_%d (compute capability %d.%d)", device_sm, device_sm / 10, device_sm % 10);
+    int target = target_sm_for(device_sm);
+    if (!target)
+        return awqc_fail(err, "%s: this GPU is %s; awqc's CUDA kernels need compute capability 8.0 or newer "
+                              "(run it on the CPU: --engine compiled)", path, gpu);
+    snprintf(hint, sizeof hint, "--target cuda:sm_%d%s", target, target == 87 ? " (or --target orin)" : "");
     if (!archs[0]) return awqc_fail(err, "%s: holds no CUDA code: compile it with %s", path, hint);
-    return awqc_fail(err, "%s: built for cuda %s; this GPU is sm_%d (compute capability %d.%d): recompile with %s",
-                     path, archs, device_sm, device_sm / 10, device_sm % 10, hint);
+    return awqc_fail(err, "%s: built for cuda %s; this GPU is %s: recompile with %s", path, archs, gpu, hint);
 }
 
 bool cuda_select_code(const char *const *names, size_t n, int device_sm, const char *path, CudaCodeChoice *out,

@@ -31,7 +31,9 @@ bool cuda_code_section_parse(const char *name, int *sm, CudaCodeKind *kind);
 // else the PTX of the highest arch <= the GPU's (JIT-compiled by the driver).
 // Else false with "PATH: built for cuda sm_90; this GPU is sm_87 (compute
 // capability 8.7): recompile with --target cuda:sm_87 (or --target orin)",
-// or "PATH: holds no CUDA code ..." when there is none at all.
+// or "PATH: holds no CUDA code ..." when there is none at all. The target it
+// names is one awqc builds (sm_80 for other 8.x GPUs, sm_90 for newer ones);
+// a GPU older than 8.0 is told awqc's kernels need 8.0.
 bool cuda_select_code(const char *const *names, size_t n, int device_sm, const char *path, CudaCodeChoice *out,
                       AwqcError *err);
 

@@ -53,6 +53,13 @@ same orin-cpu-half-equals-host "$host_ids" "$orin_ids"
 # The orin artifact: both halves listed, its sm_87 PTX accepted by ptxas.
 expect orin-inspect-cpu 0 'cpu code +aarch64 \(cortex-a78 \+neon' "$AWQC" inspect "$tmp/orin.awqx"
 expect orin-inspect-gpu 0 'gpu code +cuda sm_87: PTX [0-9.]+ KiB, cubin' "$AWQC" inspect "$tmp/orin.awqx"
+# Which of its code a GPU would run, as the CUDA engine chooses it (no GPU needed).
+expect orin-on-sm87 0 'on sm_87 +runs code.cuda.sm_87.cubin \(machine code for this arch\)' \
+  "$AWQC" inspect --gpu 8.7 "$tmp/orin.awqx"
+expect orin-on-sm90 0 'on sm_90 +runs code.cuda.sm_87.ptx \(PTX for sm_87, compiled by the driver at load\)' \
+  "$AWQC" inspect --gpu sm_90 "$tmp/orin.awqx"
+expect orin-on-sm86 1 'orin.awqx: built for cuda sm_87; this GPU is sm_86 \(compute capability 8.6\): recompile with --target cuda:sm_80' \
+  "$AWQC" inspect --gpu 86 "$tmp/orin.awqx"
 if command -v ptxas >/dev/null; then
   "$AWQC" inspect --extract code.cuda.sm_87.ptx -o "$tmp/orin.ptx" "$tmp/orin.awqx" 2>/dev/null
   expect orin-ptxas-sm87 0 '' ptxas -arch=sm_87 "$tmp/orin.ptx" -o "$tmp/orin.cubin"

@@ -42,6 +42,9 @@ same run-rtn-artifact "$("$AWQC" run -m "$tmp/rtn" -t 2 -p "$prompt" -n 16 2>/de
 expect inspect 0 'quantization +W4 g64, 120 quantized weights' "$AWQC" inspect "$tmp/rtn.awqx"
 expect inspect-sections 0 'weights +[0-9]+ +[0-9]+ +[0-9a-f]{16}' "$AWQC" inspect "$tmp/rtn.awqx"
 expect inspect-fp 0 'quantization +none' "$AWQC" inspect "$tmp/fp.awqx"
+expect inspect-gpu-none 1 'rtn.awqx: holds no CUDA code: compile it with --target cuda:sm_87 \(or --target orin\)' \
+  "$AWQC" inspect --gpu 8.7 "$tmp/rtn.awqx"
+expect inspect-gpu-bad 1 "--gpu 'sm_8x' is not a GPU arch: give sm_87, 87 or 8.7" "$AWQC" inspect --gpu sm_8x "$tmp/rtn.awqx"
 checks=$((checks + 1))
 fp_size=$(stat -c %s "$tmp/fp.awqx"); rtn_size=$(stat -c %s "$tmp/rtn.awqx")
 if [ $((rtn_size * 2)) -gt "$fp_size" ]; then
