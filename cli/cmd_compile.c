@@ -173,6 +173,7 @@ static void import_scales(Model *m, const char *path) {
     fprintf(stderr, "awqc: %s: applied %zu AWQ scale groups as awq_scale nodes\n", path, groups);
 }
 
+#ifdef AWQC_HAVE_CPU_CODEGEN
 // The CPU code generator: the plan's kernels as a shared object
 // (code.cpu.so) and what they were built for (code.cpu.json).
 static void cpu_compile_step(const Graph *g, const CompileOpts *o, bool emit_ll, CpuCode *cpu, ArtifactBlob *blobs,
@@ -187,6 +188,26 @@ static void cpu_compile_step(const Graph *g, const CompileOpts *o, bool emit_ll,
     blobs[(*n)++] = (ArtifactBlob){AWQX_SEC_CPU_CODE, cpu->so, cpu->so_size};
     blobs[(*n)++] = (ArtifactBlob){AWQX_SEC_CPU_INFO, cpu->info_json, strlen(cpu->info_json)};
 }
+static bool target_has_cpu_half(const char *target) { return cpu_target_is_cpu(target); }
+static void release_cpu_code(CpuCode *cpu) { cpu_code_free(cpu); }
+static void require_cpu_codegen(const char *target) { (void)target; }
+#else
+// A build without LLVM (-DAWQC_CPU_CODEGEN=OFF) compiles for CUDA targets only.
+static void require_cpu_codegen(const char *target) {
+    die("compile: --target %s needs the CPU code generator, and this awqc was built without it (no LLVM: "
+        "-DAWQC_CPU_CODEGEN=OFF): compile for a cuda:sm_XX target here, or with a full build",
+        pass_target_name(target));
+}
+static void cpu_compile_step(const Graph *g, const CompileOpts *o, bool emit_ll, CpuCode *cpu, ArtifactBlob *blobs,
+                             size_t *n) {
+    (void)g, (void)o, (void)emit_ll, (void)cpu, (void)blobs, (void)n;
+    AWQC_PANIC("require_cpu_codegen refused the target first");
+}
+// Every target but cuda:sm_XX carries CPU code (orin: its aarch64 half); the
+// pass pipeline has already refused names it does not know.
+static bool target_has_cpu_half(const char *target) { return strncmp(target, "cuda:", 5) != 0; }
+static void release_cpu_code(CpuCode *cpu) { (void)cpu; }
+#endif
 
 static void write_artifact(const Model *m, const CompileOpts *o, int64_t ctx, const ArtifactBlob *extra,
                            size_t n_extra) {
@@ -206,6 +227,9 @@ int cmd_compile(int argc, char **argv) {
     AwqcError err;
     if (!pass_check_target(o.target, &err)) die("compile: --target: %s", err.msg);
     if (o.output) check_output_writable("compile", o.output);
+    bool want_ll = o.emit && strcmp(o.emit, "ll") == 0;
+    bool cpu_half = target_has_cpu_half(o.target) && (o.output || want_ll);
+    if (cpu_half) require_cpu_codegen(o.target); // before minutes of loading and passes
     Model *m = load_model_or_die(&o.common);
     if (m->artifact) die("compile: %s is already a compiled artifact; give the checkpoint it came from", m->path);
     PassContext ctx = {.target = o.target, .ctx = o.common.ctx > 0 ? o.common.ctx : 2048, .log = stderr};
@@ -232,11 +256,10 @@ int cmd_compile(int argc, char **argv) {
         die("compile: this awqc was built without the CUDA toolkit (NVRTC): no CUDA code generation");
 #endif
     CpuCode cpu = {0};
-    bool want_ll = o.emit && strcmp(o.emit, "ll") == 0;
-    if (cpu_target_is_cpu(o.target) && (o.output || want_ll)) cpu_compile_step(m->graph, &o, want_ll, &cpu, code_blobs, &n_code);
+    if (cpu_half) cpu_compile_step(m->graph, &o, want_ll, &cpu, code_blobs, &n_code);
     if (o.emit && strcmp(o.emit, "cu") && strcmp(o.emit, "ptx") && !want_ll) emit(m->graph, o.emit, o.pass.filter);
     if (o.output) write_artifact(m, &o, ctx.ctx, code_blobs, n_code);
-    cpu_code_free(&cpu);
+    release_cpu_code(&cpu);
 #ifdef AWQC_HAVE_CUDA
     cuda_code_free(&cuda);
 #endif

@@ -35,9 +35,14 @@ static void print_version(void) {
 #ifdef AWQC_RUNTIME_ONLY
     printf("code generation: none (runtime-only build: compile on the host, see docs/aarch64.md)\n");
 #else
-    printf("code generation targets: host, x86-64, x86-64-avx2, x86-64-avx512, x86-64-vnni, aarch64");
-#ifdef AWQC_HAVE_CUDA
+    printf("code generation targets:");
+#ifdef AWQC_HAVE_CPU_CODEGEN
+    printf(" host, x86-64, x86-64-avx2, x86-64-avx512, x86-64-vnni, aarch64");
+#endif
+#if defined(AWQC_HAVE_CUDA) && defined(AWQC_HAVE_CPU_CODEGEN)
     printf(", cuda:sm_80, cuda:sm_87, cuda:sm_90, orin");
+#elif defined(AWQC_HAVE_CUDA)
+    printf(" cuda:sm_80, cuda:sm_87, cuda:sm_90 (no CPU code generator: built without LLVM)");
 #endif
     printf("\n");
 #endif

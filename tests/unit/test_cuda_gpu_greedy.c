@@ -1,6 +1,7 @@
 // test_cuda_gpu_greedy.c: on a GPU, SmolLM2 AWQ W4-g64 compiled for CUDA
 // generates the same 64 greedy tokens as the reference interpreter running
-// the same artifact's plan. Needs $AWQC_AWQ_MODEL (an `awqc quantize --bits 4
+// the same artifact's plan, with logits within 5e-2 of the largest reference
+// logit (printed). Needs $AWQC_AWQ_MODEL (an `awqc quantize --bits 4
 // --group 64` folder of SmolLM2-135M-Instruct; default /tmp/ref/awq4); skips
 // with "no GPU: <reason>" first when there is no driver or device.
 #include <math.h>
@@ -40,16 +41,29 @@ static Model *compile_and_load(const char *awq_dir) {
     return m;
 }
 
-// Runs the prompt then N_GEN greedy steps on both; returns the first step that differs, or -1.
-static int first_difference(CudaEngine *e, Interp *in, int64_t vocab) {
+// The largest |gpu - ref| of one step's logits, relative to the largest |ref|.
+static double logit_gap(const float *gpu, const float *ref, int64_t vocab) {
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < vocab; i++) {
+        diff = fmax(diff, fabs((double)gpu[i] - ref[i]));
+        scale = fmax(scale, fabs((double)ref[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+// Runs the prompt then N_GEN greedy steps on both; returns the first step that
+// differs, or -1; *gap is the largest logit_gap over the steps.
+static int first_difference(CudaEngine *e, Interp *in, int64_t vocab, double *gap) {
     int32_t prompt[N_PROMPT];
     for (int i = 0; i < N_PROMPT; i++) prompt[i] = (int32_t)(1 + (i * 7919) % 40000);
     AwqcError err;
+    *gap = 0;
     const float *r = interp_forward(in, prompt, N_PROMPT, false, &err);
     int32_t ref = r ? greedy(r, vocab) : -1;
     const float *gl = cuda_engine_forward(e, prompt, N_PROMPT, false, &err);
     int32_t gpu = gl ? greedy(gl, vocab) : -2;
     for (int step = 0; step < N_GEN; step++) {
+        if (r && gl) *gap = fmax(*gap, logit_gap(gl, r, vocab));
         if (ref != gpu) {
             fprintf(stderr, "step %d: reference %d, GPU %d (%s)\n", step, ref, gpu, r && gl ? "" : err.msg);
             return step;
@@ -73,7 +87,13 @@ int main(void) {
     CHECK_MSG(in != NULL, "%s", err.msg);
     if (e && in) {
         printf("%s\n", cuda_engine_describe(e));
-        CHECK_MSG(first_difference(e, in, interp_vocab(in)) < 0, "greedy tokens differ from the reference");
+        double gap = 0;
+        CHECK_MSG(first_difference(e, in, interp_vocab(in), &gap) < 0, "greedy tokens differ from the reference");
+        // f16 activations and tensor-core inputs (11-bit mantissas) through 30
+        // layers: test_cuda_gpu_kernels' 3e-2 bound on one random layer, with
+        // room for depth. Greedy agreement above is the stricter check.
+        printf("logits: max |GPU - reference| = %.3g of the largest reference logit, over %d steps\n", gap, N_GEN + 1);
+        CHECK_MSG(gap < 5e-2, "logits differ by %.3g of the largest reference logit (bound 5e-2)", gap);
     }
     cuda_engine_free(e);
     interp_free(in);

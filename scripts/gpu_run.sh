@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# gpu_run.sh: on a lent GPU machine, the GPU measurements of docs/cuda.md, with
+# the programs scripts/gpu_bundle.sh built here (that machine cannot build
+# awqc). Run from the repository root, in three calls in a row (a warm machine
+# keeps /tmp between them; logs go to $OUT, which the device tool brings back):
+#   stage    (carry build-gpu-a)  copies the programs and libraries to /tmp,
+#                                 says what the machine is, checks awqc starts
+#   smollm2  (carry build-gpu-b)  joins and checks the model, quantizes it (AWQ
+#                                 W4 g64), runs the GPU tests (greedy tokens and
+#                                 logits vs the reference, every kernel vs the
+#                                 reference), perplexity GPU vs interpreter, run
+#                                 and bench on the GPU
+#   llama7b                       bench/gpu_decode_vs_hf.sh: the synthetic
+#                                 Llama-2-7B W4 g128 vs HF FP16 eager and the HBM bound
+# Set AWQC_AWQ_MODEL to an existing AWQ folder to skip the quantization.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+home=${AWQC_GPU_HOME:-/tmp/awqc-gpu}
+out=${OUT:-$home/out}
+mkdir -p "$home" "$out"
+stage=${1:-}
+
+# NVRTC comes from the machine's CUDA 13; its folder may not be on the loader's path.
+nvrtc_dir() {
+  local d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64; do
+    [ -e "$d/libnvrtc.so.13" ] && { echo "$d"; return; }
+  done
+  local f
+  f=$(ldconfig -p 2>/dev/null | awk '/libnvrtc\.so\.13 / {print $NF; exit}')
+  [ -n "$f" ] || f=$(find / -xdev -name 'libnvrtc.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
+  [ -n "$f" ] && dirname "$f"
+}
+nvrtc=$(nvrtc_dir || true)
+export LD_LIBRARY_PATH="$home/lib${nvrtc:+:$nvrtc}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export AWQC_BIN="$home/cli/awqc" AWQC_SOURCE_DIR="$src" AWQC_CACHE_DIR="$home/cache" AWQC_MODELS_DIR="$src/models"
+awqc=$AWQC_BIN
+threads=$(nproc)
+
+step() { echo; echo "== $*"; }
+# run NAME CMD...: runs it, its output also in $out/NAME.log; a failure is
+# reported and counted, and the stage goes on to the next measurement.
+failed=0
+run() {
+  local name=$1; shift
+  step "$name: $*"
+  if ! "$@" 2>&1 | tee "$out/$name.log"; then
+    echo "FAILED: $name"; failed=$((failed + 1))
+  fi
+}
+gpu_sm() { nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .; }
+# The awqc target for this GPU: its own arch, sm_80 for other 8.x, sm_90 above.
+target_sm() { local sm; sm=$(gpu_sm); case $sm in 80|87|90) echo "$sm" ;; 8?) echo 80 ;; *) echo 90 ;; esac; }
+
+do_stage() {
+  local a="$src/build-gpu-a"
+  [ -d "$a" ] || { echo "gpu_run: no build-gpu-a here: run scripts/gpu_bundle.sh and carry it" >&2; exit 1; }
+  rm -rf "$home/cli" "$home/tests" "$home/lib" "$home/model.part00"
+  cp -r "$a/cli" "$a/tests" "$a/lib" "$a/model.part00" "$home/"
+  step "machine"
+  nvidia-smi -L || echo "no nvidia-smi"
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv || true
+  ldd --version | head -1
+  echo "the bundle needs $(cat "$a/NEEDS_GLIBC") or newer; NVRTC from ${nvrtc:-nowhere}"
+  nproc
+  if ldd "$awqc" | grep 'not found'; then echo "gpu_run: libraries missing (above)" >&2; exit 1; fi
+  run version "$awqc" --version
+}
+
+do_smollm2() {
+  [ -x "$awqc" ] || { echo "gpu_run: run 'gpu_run.sh stage' first (carrying build-gpu-a)" >&2; exit 1; }
+  local b="$src/build-gpu-b" gguf="$home/cache/SmolLM2-135M-Instruct.Q4_1.gguf" want
+  [ -d "$b" ] || { echo "gpu_run: no build-gpu-b here: carry it" >&2; exit 1; }
+  mkdir -p "$home/cache"
+  cat "$home/model.part00" "$b/model.part01" >"$gguf.tmp"
+  want=$(sed -n 's/^MODEL_SHA256=//p' "$src/scripts/setup.sh")
+  echo "$want  $gguf.tmp" | sha256sum -c --quiet || { echo "gpu_run: the joined model's sha256 is wrong" >&2; exit 1; }
+  mv "$gguf.tmp" "$gguf"
+  cp "$b/valid.txt" "$b/test.txt" "$home/"
+  local awq=${AWQC_AWQ_MODEL:-$home/awq4}
+  if [ ! -f "$awq/model.safetensors" ]; then
+    run quantize "$awqc" quantize -m "$gguf" --bits 4 --group 64 --calib "$home/valid.txt" -t "$threads" -o "$awq"
+  fi
+  export AWQC_AWQ_MODEL=$awq
+  run arch_select "$home/tests/test_cuda_arch_select"
+  run greedy "$home/tests/test_cuda_gpu_greedy"
+  run kernels "$home/tests/test_cuda_gpu_kernels"
+  local sm
+  sm=$(target_sm)
+  run compile "$awqc" compile -m "$awq" --target "cuda:sm_$sm" -c 512 -o "$home/smol.awqx"
+  run inspect "$awqc" inspect --gpu "$(gpu_sm)" "$home/smol.awqx"
+  # The same artifact's plan on the GPU and in the reference interpreter: the
+  # perplexities agree to the logits' tolerance.
+  run ppl_gpu "$awqc" ppl -m "$home/smol.awqx" --engine cuda -f "$home/test.txt" --chunks 8
+  run ppl_ref "$awqc" ppl -m "$home/smol.awqx" --engine interp -f "$home/test.txt" --chunks 8
+  run generate "$awqc" run -m "$home/smol.awqx" --engine cuda -n 32 -p "The capital of France is"
+  run bench_smol "$awqc" bench -m "$home/smol.awqx" --engine cuda -p 16 -n 128
+}
+
+do_llama7b() {
+  [ -x "$awqc" ] || { echo "gpu_run: run the stage and smollm2 steps first" >&2; exit 1; }
+  local tok=${AWQC_AWQ_MODEL:-$home/awq4}
+  [ -f "$tok/tokenizer.json" ] || { echo "gpu_run: no tokenizer at $tok (the smollm2 step makes it)" >&2; exit 1; }
+  run llama7b env TOKENIZER="$tok" WORK="$home/bench" bash "$src/bench/gpu_decode_vs_hf.sh" "$home"
+}
+
+case "$stage" in
+  stage) do_stage ;;
+  smollm2) do_smollm2 ;;
+  llama7b) do_llama7b ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
+echo
+echo "gpu_run: $stage done, $failed failed; logs in $out"
+[ "$failed" -eq 0 ]
