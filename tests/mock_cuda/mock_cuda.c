@@ -1,0 +1,563 @@
+// mock_cuda.c: a stand-in libcuda.so.1 that runs no kernel but checks every
+// driver call the GPU runtime makes, so its host side (module loading, kernel
+// names, launch shapes, the KArgs block, buffer extents, CUDA-graph capture)
+// is exercised on machines without a GPU (tests/cli/cuda_mock.sh).
+//
+// Device memory is one reserved address range; an allocation is a mapped
+// piece of it, and a freed one is unmapped again. A call that breaks a rule
+// the real driver enforces (or that would corrupt memory on a GPU) prints
+// "mock-cuda: violation: ..." and returns an error, so the runtime fails
+// loudly. Checked:
+//   - copies and memsets lie inside one live allocation;
+//   - a kernel name is an entry of the loaded module (PTX .entry, or a symbol
+//     of a cubin's ELF string table);
+//   - launch shapes: block <= 1024 threads, grid y/z <= 65535, dynamic shared
+//     memory <= 48 KiB unless cuFuncSetAttribute raised the limit (<= 227 KiB);
+//   - each parameter is read at the size its PTX .param declares, and every
+//     8-byte word in it that points into device memory points into a live
+//     allocation;
+//   - during stream capture (thread-local mode) no synchronous copy, memset,
+//     allocation, free or synchronisation; captured launches are checked
+//     again at each graph launch.
+// At exit it prints a summary line (launches, kernels, graph launches, bytes
+// live, violations) to stderr, and to $AWQC_MOCK_CUDA_LOG when that is set.
+// The compute capability is $AWQC_MOCK_CUDA_SM (default 90). Kernel results
+// are not computed: device memory keeps what was copied or set.
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+
+enum {
+    OK = 0,
+    ERR_INVALID_VALUE = 1,
+    ERR_INVALID_IMAGE = 200,
+    ERR_INVALID_HANDLE = 400,
+    ERR_NOT_FOUND = 500,
+    ERR_LAUNCH = 719,
+    ERR_CAPTURE_UNSUPPORTED = 900,
+};
+
+#define DEVICE_RANGE (64ULL << 30) // reserved, mapped piece by piece
+#define PAGE 4096ULL
+#define MAX_PARAMS 16
+
+// ----------------------------------------------------------------------------
+// state
+
+typedef struct {
+    CUdeviceptr base;
+    size_t size, mapped;
+    bool live;
+} Alloc;
+
+typedef struct {
+    char name[128];
+    int n_params;
+    int param_size[MAX_PARAMS]; // bytes, from the PTX; 0 when unknown (a cubin)
+    int max_dyn_smem;
+} Func;
+
+typedef struct {
+    Func *f;
+    unsigned grid[3], block[3], smem;
+    unsigned char params[MAX_PARAMS][256];
+} Launch;
+
+typedef struct {
+    Launch *launches;
+    size_t n, cap;
+} Graph;
+
+static struct {
+    unsigned char *range;
+    size_t used;
+    Alloc *allocs;
+    size_t n_allocs, cap_allocs;
+    Func *funcs[4096];
+    size_t n_funcs;
+    void *capturing; // the stream being captured, or NULL
+    Graph *capture;
+    unsigned long long launches, graph_launches, violations;
+} mock;
+
+static void violation(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mock-cuda: violation: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    mock.violations++;
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return p;
+    *cap = need * 2 + 8;
+    p = realloc(p, *cap * elem);
+    if (!p) abort();
+    return p;
+}
+
+// ----------------------------------------------------------------------------
+// device memory
+
+static bool in_range(CUdeviceptr p) {
+    return mock.range && p >= (CUdeviceptr)(uintptr_t)mock.range && p < (CUdeviceptr)(uintptr_t)mock.range + DEVICE_RANGE;
+}
+
+static Alloc *find_alloc(CUdeviceptr p) {
+    for (size_t i = 0; i < mock.n_allocs; i++) {
+        Alloc *a = &mock.allocs[i];
+        if (a->live && p >= a->base && p < a->base + a->size) return a;
+    }
+    return NULL;
+}
+
+// Whether [p, p + n) lies inside one live allocation; a violation if not.
+static bool span_ok(CUdeviceptr p, size_t n, const char *call) {
+    Alloc *a = find_alloc(p);
+    if (a && n <= a->base + a->size - p) return true;
+    if (a)
+        violation("%s: %zu bytes at offset %llu of a %zu-byte allocation run past its end", call, n, p - a->base,
+                  a->size);
+    else violation("%s: address 0x%llx is not in a live allocation", call, p);
+    return false;
+}
+
+static bool capture_forbids(const char *call) {
+    if (!mock.capturing) return false;
+    violation("%s while a stream is being captured (not allowed in thread-local capture mode)", call);
+    return true;
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
+    if (capture_forbids("cuMemAlloc")) return ERR_CAPTURE_UNSUPPORTED;
+    if (!p || bytes == 0) return ERR_INVALID_VALUE;
+    size_t mapped = (bytes + PAGE - 1) / PAGE * PAGE;
+    if (mock.used + mapped > DEVICE_RANGE) return 2; // CUDA_ERROR_OUT_OF_MEMORY
+    unsigned char *at = mock.range + mock.used;
+    if (mprotect(at, mapped, PROT_READ | PROT_WRITE) != 0) return 2;
+    mock.used += mapped + PAGE; // a guard page between allocations
+    mock.allocs = grow(mock.allocs, &mock.cap_allocs, mock.n_allocs + 1, sizeof *mock.allocs);
+    mock.allocs[mock.n_allocs++] = (Alloc){.base = (CUdeviceptr)(uintptr_t)at, .size = bytes, .mapped = mapped, .live = true};
+    *p = (CUdeviceptr)(uintptr_t)at;
+    return OK;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr p) {
+    if (capture_forbids("cuMemFree")) return ERR_CAPTURE_UNSUPPORTED;
+    Alloc *a = find_alloc(p);
+    if (!a || a->base != p) {
+        violation("cuMemFree(0x%llx): not the start of a live allocation", p);
+        return ERR_INVALID_VALUE;
+    }
+    a->live = false;
+    madvise((void *)(uintptr_t)a->base, a->mapped, MADV_DONTNEED);
+    mprotect((void *)(uintptr_t)a->base, a->mapped, PROT_NONE);
+    return OK;
+}
+
+static CUresult copy(void *dst, const void *src, size_t n) {
+    memcpy(dst, src, n);
+    return OK;
+}
+
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    if (capture_forbids("cuMemcpyHtoD (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
+    return span_ok(dst, n, "cuMemcpyHtoD") ? copy((void *)(uintptr_t)dst, src, n) : ERR_INVALID_VALUE;
+}
+
+CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    if (capture_forbids("cuMemcpyDtoH (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
+    return span_ok(src, n, "cuMemcpyDtoH") ? copy(dst, (const void *)(uintptr_t)src, n) : ERR_INVALID_VALUE;
+}
+
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+    if (capture_forbids("cuMemcpyDtoD (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
+    if (!span_ok(dst, n, "cuMemcpyDtoD") || !span_ok(src, n, "cuMemcpyDtoD")) return ERR_INVALID_VALUE;
+    memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+    return OK;
+}
+
+// Asynchronous copies during capture become graph nodes on a GPU; here they
+// happen at once (the mock runs nothing later that could read them).
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
+    (void)stream;
+    return span_ok(dst, n, "cuMemcpyHtoDAsync") ? copy((void *)(uintptr_t)dst, src, n) : ERR_INVALID_VALUE;
+}
+
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
+    (void)stream;
+    return span_ok(src, n, "cuMemcpyDtoHAsync") ? copy(dst, (const void *)(uintptr_t)src, n) : ERR_INVALID_VALUE;
+}
+
+CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) {
+    if (capture_forbids("cuMemsetD8 (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
+    if (!span_ok(p, n, "cuMemsetD8")) return ERR_INVALID_VALUE;
+    memset((void *)(uintptr_t)p, v, n);
+    return OK;
+}
+
+// ----------------------------------------------------------------------------
+// device, context
+
+static int mock_sm(void) {
+    const char *s = getenv("AWQC_MOCK_CUDA_SM");
+    int sm = s ? atoi(s) : 90;
+    return sm > 0 ? sm : 90;
+}
+
+CUresult cuInit(unsigned flags) {
+    if (flags != 0) return ERR_INVALID_VALUE;
+    if (!mock.range) {
+        void *r = mmap(NULL, DEVICE_RANGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r == MAP_FAILED) return 2;
+        mock.range = r;
+    }
+    return OK;
+}
+
+CUresult cuDeviceGet(int *dev, int ordinal) {
+    if (ordinal != 0) return ERR_INVALID_VALUE;
+    *dev = 0;
+    return OK;
+}
+
+CUresult cuDeviceGetAttribute(int *v, int attr, int dev) {
+    (void)dev;
+    if (attr == 75) *v = mock_sm() / 10; // compute capability major
+    else if (attr == 76) *v = mock_sm() % 10;
+    else return ERR_INVALID_VALUE;
+    return OK;
+}
+
+CUresult cuDeviceGetName(char *name, int len, int dev) {
+    (void)dev;
+    snprintf(name, (size_t)len, "awqc mock GPU (no kernels run)");
+    return OK;
+}
+
+CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev) {
+    (void)dev;
+    *bytes = DEVICE_RANGE;
+    return OK;
+}
+
+static int ctx_token;
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) {
+    (void)dev;
+    *ctx = &ctx_token;
+    return OK;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(int dev) { (void)dev; return OK; }
+CUresult cuCtxSetCurrent(void *ctx) { return ctx == &ctx_token ? OK : ERR_INVALID_HANDLE; }
+
+// ----------------------------------------------------------------------------
+// modules: the entries of a PTX text, or the names a cubin's ELF holds
+
+typedef struct {
+    char *text; // PTX (NUL-terminated), or NULL for a cubin
+    unsigned char *elf;
+    size_t elf_size;
+} Module;
+
+// "(.param .align 8 .b8 k_param_0[96], .param .u32 k_param_1)" -> sizes.
+static void parse_params(const char *p, Func *f) {
+    const char *end = strchr(p, ')');
+    while (f->n_params < MAX_PARAMS && (p = strstr(p, ".param")) && (!end || p < end)) {
+        const char *comma = strchr(p, ','), *stop = comma && (!end || comma < end) ? comma : end;
+        int size = 8;
+        const char *bracket = memchr(p, '[', stop ? (size_t)(stop - p) : strlen(p));
+        if (bracket) size = atoi(bracket + 1);
+        else if (strstr(p, ".u32") && strstr(p, ".u32") < stop) size = 4;
+        else if (strstr(p, ".f32") && strstr(p, ".f32") < stop) size = 4;
+        else if (strstr(p, ".b32") && strstr(p, ".b32") < stop) size = 4;
+        f->param_size[f->n_params++] = size;
+        p += 6;
+    }
+}
+
+static bool ptx_entry(const char *text, const char *name, Func *f) {
+    size_t len = strlen(name);
+    for (const char *p = text; (p = strstr(p, ".entry ")); p += 7) {
+        const char *n = p + 7;
+        while (*n == ' ') n++;
+        if (strncmp(n, name, len) == 0 && (n[len] == '(' || n[len] == ' ' || n[len] == '\n')) {
+            parse_params(n + len, f);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool elf_has_name(const Module *m, const char *name) {
+    size_t len = strlen(name) + 1; // with its NUL
+    for (size_t i = 0; i + len <= m->elf_size; i++)
+        if ((i == 0 || m->elf[i - 1] == '\0') && memcmp(m->elf + i, name, len) == 0) return true;
+    return false;
+}
+
+CUresult cuModuleLoadData(void **module, const void *image) {
+    const unsigned char *b = image;
+    Module *m = calloc(1, sizeof *m);
+    if (b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F') {
+        // The ELF header says where the section headers end: the image's size.
+        const unsigned char *h = b;
+        uint64_t shoff;
+        uint16_t shentsize, shnum;
+        memcpy(&shoff, h + 0x28, 8);
+        memcpy(&shentsize, h + 0x3a, 2);
+        memcpy(&shnum, h + 0x3c, 2);
+        m->elf_size = shoff + (size_t)shentsize * shnum;
+        m->elf = malloc(m->elf_size);
+        memcpy(m->elf, b, m->elf_size);
+    } else if (strstr((const char *)b, ".version") && strstr((const char *)b, ".entry")) {
+        m->text = strdup((const char *)b);
+    } else {
+        violation("cuModuleLoadData: neither PTX text nor an ELF cubin");
+        free(m);
+        return ERR_INVALID_IMAGE;
+    }
+    *module = m;
+    return OK;
+}
+
+CUresult cuModuleUnload(void *module) {
+    Module *m = module;
+    if (!m) return ERR_INVALID_HANDLE;
+    free(m->text);
+    free(m->elf);
+    free(m);
+    return OK;
+}
+
+CUresult cuModuleGetFunction(void **fn, void *module, const char *name) {
+    Module *m = module;
+    Func f = {0};
+    snprintf(f.name, sizeof f.name, "%s", name);
+    bool found = m->text ? ptx_entry(m->text, name, &f) : elf_has_name(m, name);
+    if (!found) {
+        violation("cuModuleGetFunction: the module has no kernel '%s'", name);
+        return ERR_NOT_FOUND;
+    }
+    if (mock.n_funcs == sizeof mock.funcs / sizeof *mock.funcs) return ERR_INVALID_VALUE;
+    Func *copy_of = malloc(sizeof *copy_of);
+    *copy_of = f;
+    mock.funcs[mock.n_funcs++] = copy_of;
+    *fn = copy_of;
+    return OK;
+}
+
+CUresult cuFuncSetAttribute(void *fn, int attr, int value) {
+    Func *f = fn;
+    if (attr != 8) return ERR_INVALID_VALUE; // max dynamic shared memory
+    if (value > 227 * 1024) {
+        violation("cuFuncSetAttribute(%s): %d bytes of dynamic shared memory (at most 227 KiB)", f->name, value);
+        return ERR_INVALID_VALUE;
+    }
+    f->max_dyn_smem = value;
+    return OK;
+}
+
+// ----------------------------------------------------------------------------
+// launches
+
+static bool known_func(const Func *f) {
+    for (size_t i = 0; i < mock.n_funcs; i++)
+        if (mock.funcs[i] == f) return true;
+    return false;
+}
+
+static bool check_launch(const Launch *l) {
+    const Func *f = l->f;
+    unsigned threads = l->block[0] * l->block[1] * l->block[2];
+    if (threads == 0 || threads > 1024 || l->grid[0] == 0 || l->grid[1] == 0 || l->grid[2] == 0 ||
+        l->grid[1] > 65535 || l->grid[2] > 65535) {
+        violation("launch %s: grid %ux%ux%u, block %ux%ux%u", f->name, l->grid[0], l->grid[1], l->grid[2], l->block[0],
+                  l->block[1], l->block[2]);
+        return false;
+    }
+    unsigned limit = f->max_dyn_smem > 48 * 1024 ? (unsigned)f->max_dyn_smem : 48 * 1024;
+    if (l->smem > limit) {
+        violation("launch %s: %u bytes of dynamic shared memory, over its limit of %u", f->name, l->smem, limit);
+        return false;
+    }
+    for (int i = 0; i < f->n_params; i++)
+        for (int off = 0; off + 8 <= f->param_size[i]; off += 8) {
+            CUdeviceptr word;
+            memcpy(&word, l->params[i] + off, 8);
+            if (in_range(word) && !find_alloc(word)) {
+                violation("launch %s: parameter %d, bytes %d..%d: 0x%llx points into device memory that is not "
+                          "allocated (freed, or past an allocation)",
+                          f->name, i, off, off + 7, word);
+                return false;
+            }
+        }
+    return true;
+}
+
+CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned smem, void *stream, void **params, void **extra) {
+    Func *f = fn;
+    if (!known_func(f)) {
+        violation("cuLaunchKernel: not a function of a loaded module");
+        return ERR_INVALID_HANDLE;
+    }
+    if (extra || (f->n_params > 0 && !params)) {
+        violation("launch %s: parameters missing", f->name);
+        return ERR_INVALID_VALUE;
+    }
+    Launch l = {.f = f, .grid = {gx, gy, gz}, .block = {bx, by, bz}, .smem = smem};
+    for (int i = 0; i < f->n_params; i++) {
+        if (f->param_size[i] > (int)sizeof l.params[i]) return ERR_INVALID_VALUE;
+        memcpy(l.params[i], params[i], (size_t)f->param_size[i]); // read at the declared size: ASan sees a short one
+    }
+    if (!check_launch(&l)) return ERR_LAUNCH;
+    if (mock.capturing && stream == mock.capturing) {
+        Graph *g = mock.capture;
+        g->launches = grow(g->launches, &g->cap, g->n + 1, sizeof *g->launches);
+        g->launches[g->n++] = l;
+    } else {
+        mock.launches++;
+    }
+    return OK;
+}
+
+// ----------------------------------------------------------------------------
+// streams, graphs, events
+
+static int stream_token[64];
+static size_t n_streams;
+
+CUresult cuStreamCreate(void **stream, unsigned flags) {
+    (void)flags;
+    if (n_streams == 64) return ERR_INVALID_VALUE;
+    *stream = &stream_token[n_streams++];
+    return OK;
+}
+CUresult cuStreamDestroy_v2(void *stream) { return stream ? OK : ERR_INVALID_HANDLE; }
+CUresult cuStreamSynchronize(void *stream) {
+    (void)stream;
+    return capture_forbids("cuStreamSynchronize") ? ERR_CAPTURE_UNSUPPORTED : OK;
+}
+
+CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
+    if (!stream) {
+        violation("cuStreamBeginCapture on the legacy default stream");
+        return ERR_INVALID_VALUE;
+    }
+    if (mock.capturing) return ERR_INVALID_VALUE;
+    (void)mode;
+    mock.capturing = stream;
+    mock.capture = calloc(1, sizeof *mock.capture);
+    return OK;
+}
+
+CUresult cuStreamEndCapture(void *stream, void **graph) {
+    if (stream != mock.capturing) return ERR_INVALID_VALUE;
+    *graph = mock.capture;
+    mock.capturing = NULL;
+    mock.capture = NULL;
+    return OK;
+}
+
+CUresult cuGraphInstantiateWithFlags(void **exec, void *graph, unsigned long long flags) {
+    (void)flags;
+    Graph *g = graph;
+    if (!g || g->n == 0) {
+        violation("cuGraphInstantiate: an empty graph");
+        return ERR_INVALID_VALUE;
+    }
+    *exec = g;
+    return OK;
+}
+
+CUresult cuGraphLaunch(void *exec, void *stream) {
+    (void)stream;
+    Graph *g = exec;
+    for (size_t i = 0; i < g->n; i++)
+        if (!check_launch(&g->launches[i])) return ERR_LAUNCH;
+    mock.launches += g->n;
+    mock.graph_launches++;
+    return OK;
+}
+CUresult cuGraphExecDestroy(void *exec) { return exec ? OK : ERR_INVALID_HANDLE; }
+CUresult cuGraphDestroy(void *graph) {
+    Graph *g = graph;
+    if (!g) return ERR_INVALID_HANDLE;
+    free(g->launches);
+    free(g);
+    return OK;
+}
+
+static int event_token[64];
+static size_t n_events;
+CUresult cuEventCreate(void **event, unsigned flags) {
+    (void)flags;
+    *event = &event_token[n_events++ % 64];
+    return OK;
+}
+CUresult cuEventRecord(void *event, void *stream) { (void)stream; return event ? OK : ERR_INVALID_HANDLE; }
+CUresult cuEventSynchronize(void *event) { return event ? OK : ERR_INVALID_HANDLE; }
+CUresult cuEventElapsedTime(float *ms, void *a, void *b) {
+    if (!a || !b) return ERR_INVALID_HANDLE;
+    *ms = 1.0f; // no time passes on the mock: a fixed millisecond
+    return OK;
+}
+CUresult cuEventDestroy_v2(void *event) { return event ? OK : ERR_INVALID_HANDLE; }
+
+// NVRTC looks for the driver's private tables when libcuda.so.1 is loaded
+// and gets along without them; without this symbol it crashes.
+CUresult cuGetExportTable(const void **table, const void *id) {
+    (void)id;
+    *table = NULL;
+    return 801; // CUDA_ERROR_NOT_SUPPORTED
+}
+
+CUresult cuDriverGetVersion(int *version) {
+    *version = 13000;
+    return OK;
+}
+
+CUresult cuGetErrorString(CUresult r, const char **s) {
+    static const struct { CUresult code; const char *text; } names[] = {
+        {OK, "no error"}, {ERR_INVALID_VALUE, "invalid argument (mock)"}, {2, "out of memory (mock)"},
+        {ERR_INVALID_IMAGE, "invalid image (mock)"}, {ERR_INVALID_HANDLE, "invalid handle (mock)"},
+        {ERR_NOT_FOUND, "named symbol not found (mock)"}, {ERR_LAUNCH, "launch failed (mock)"},
+        {ERR_CAPTURE_UNSUPPORTED, "operation not permitted when stream is capturing (mock)"}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].code == r) return *s = names[i].text, OK;
+    *s = "unknown error (mock)";
+    return OK;
+}
+
+// ----------------------------------------------------------------------------
+// the summary
+
+__attribute__((destructor)) static void summary(void) {
+    if (!mock.range) return;
+    size_t live = 0, n_live = 0;
+    for (size_t i = 0; i < mock.n_allocs; i++)
+        if (mock.allocs[i].live) live += mock.allocs[i].size, n_live++;
+    char line[256];
+    snprintf(line, sizeof line,
+             "mock-cuda: %llu launches, %zu kernels, %llu graph launches, %zu allocations live (%zu bytes), "
+             "%llu violations\n",
+             mock.launches, mock.n_funcs, mock.graph_launches, n_live, live, mock.violations);
+    fputs(line, stderr);
+    const char *log = getenv("AWQC_MOCK_CUDA_LOG");
+    FILE *f = log ? fopen(log, "a") : NULL;
+    if (f) fputs(line, f), fclose(f);
+    // dlclose runs this too: the next dlopen starts from nothing.
+    for (size_t i = 0; i < mock.n_funcs; i++) free(mock.funcs[i]);
+    free(mock.allocs);
+    munmap(mock.range, DEVICE_RANGE);
+    memset(&mock, 0, sizeof mock);
+}
