@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
+#include "common/strmap.h"
 #include "frontend/ckpt/safetensors_write.h"
 
 static const char *const synth_help =
@@ -17,8 +20,8 @@ static const char *const synth_help =
     "the tokenizer files of DIR) for speed measurements, e.g. Llama-2-7B:\n"
     "  awqc synth --dim 4096 --layers 32 --heads 32 --ffn 11008 --vocab 32000 --group 128 \\\n"
     "             --tokenizer TOKDIR -o llama2-7b-synth\n"
-    "The tokenizer is copied as is: ids it makes beyond --vocab are refused at run time\n"
-    "(benchmarks feed token ids directly).\n";
+    "A tokenizer larger than --vocab is trimmed to its first V tokens and the merges\n"
+    "that make them (a byte-level BPE still encodes any text), so the model loads.\n";
 
 typedef struct {
     int dim, layers, heads, kv_heads, ffn, vocab, bits, group;
@@ -147,17 +150,108 @@ static void write_config(const SynthOpts *o) {
     free(path);
 }
 
+
+// ----------------------------------------------------------------------------
+// the tokenizer, trimmed to --vocab (Llama-2's 32000 with SmolLM2's 49152-token
+// tokenizer): the model loader refuses ids the embedding table cannot hold.
+
+static bool fits(const StrMap *vocab, const char *token) {
+    return strmap_get(vocab, token, (uint32_t)strlen(token)) >= 0;
+}
+
+// A merge ("a b", or ["a", "b"]) survives when both parts and their join do.
+static bool merge_fits(const StrMap *vocab, const cJSON *merge) {
+    char a[512], b[512];
+    if (cJSON_IsString(merge)) {
+        const char *sp = strchr(merge->valuestring, ' ');
+        if (!sp || (size_t)(sp - merge->valuestring) >= sizeof a || strlen(sp + 1) >= sizeof b) return false;
+        snprintf(a, sizeof a, "%.*s", (int)(sp - merge->valuestring), merge->valuestring);
+        snprintf(b, sizeof b, "%s", sp + 1);
+    } else if (cJSON_GetArraySize(merge) == 2 && cJSON_IsString(cJSON_GetArrayItem(merge, 0)) &&
+               cJSON_IsString(cJSON_GetArrayItem(merge, 1))) {
+        snprintf(a, sizeof a, "%s", cJSON_GetArrayItem(merge, 0)->valuestring);
+        snprintf(b, sizeof b, "%s", cJSON_GetArrayItem(merge, 1)->valuestring);
+    } else {
+        return false;
+    }
+    char joined[1024];
+    snprintf(joined, sizeof joined, "%s%s", a, b);
+    return fits(vocab, a) && fits(vocab, b) && fits(vocab, joined);
+}
+
+// Removes the items of array (or object) list that keep() refuses; returns how many stay.
+static int filter_items(cJSON *list, bool (*keep)(const cJSON *item, const void *ctx), const void *ctx) {
+    int kept = 0;
+    for (cJSON *it = list ? list->child : NULL, *next; it; it = next) {
+        next = it->next;
+        if (keep(it, ctx)) kept++;
+        else cJSON_Delete(cJSON_DetachItemViaPointer(list, it));
+    }
+    return kept;
+}
+
+static bool id_below(const cJSON *item, const void *ctx) {
+    const cJSON *id = cJSON_IsNumber(item) ? item : cJSON_GetObjectItemCaseSensitive(item, "id");
+    return cJSON_IsNumber(id) && id->valuedouble < *(const int *)ctx;
+}
+
+static bool key_below(const cJSON *item, const void *ctx) { return atoi(item->string) < *(const int *)ctx; }
+
+static bool merge_kept(const cJSON *item, const void *vocab) { return merge_fits(vocab, item); }
+
+// The kept tokens, for the merges' lookups (keys borrowed from the JSON tree).
+static void index_vocab(const cJSON *vocab, StrMap *m) {
+    strmap_init(m, (size_t)cJSON_GetArraySize(vocab));
+    for (const cJSON *it = vocab->child; it; it = it->next)
+        strmap_put(m, it->string, (uint32_t)strlen(it->string), (int32_t)it->valuedouble);
+}
+
+// tokenizer.json's model.vocab, model.merges and added_tokens, and
+// tokenizer_config.json's added_tokens_decoder, cut to ids below o->vocab.
+static char *trim_tokenizer(const SynthOpts *o, const char *name, const char *text, size_t *len) {
+    cJSON *root = cJSON_Parse(text);
+    if (!root) die("synth: --tokenizer: %s/%s is not JSON", o->tokenizer, name);
+    int limit = o->vocab, before = 0, kept = 0;
+    if (strcmp(name, "tokenizer.json") == 0) {
+        cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+        cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+        if (!cJSON_IsObject(vocab)) die("synth: --tokenizer: %s/%s has no model.vocab", o->tokenizer, name);
+        before = cJSON_GetArraySize(vocab);
+        kept = filter_items(vocab, id_below, &limit);
+        StrMap index = {0};
+        index_vocab(vocab, &index);
+        filter_items(cJSON_GetObjectItemCaseSensitive(model, "merges"), merge_kept, &index);
+        strmap_free(&index);
+        filter_items(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), id_below, &limit);
+    } else {
+        filter_items(cJSON_GetObjectItemCaseSensitive(root, "added_tokens_decoder"), key_below, &limit);
+    }
+    char *out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    *len = strlen(out);
+    if (before > kept) fprintf(stderr, "awqc: synth: tokenizer trimmed to %d of its %d tokens (--vocab)\n", kept, before);
+    return out;
+}
+
 static void copy_tokenizer_file(const SynthOpts *o, const char *name, bool required) {
     char *src = awqc_asprintf("%s/%s", o->tokenizer, name), *dst = awqc_asprintf("%s/%s", o->out, name);
     size_t len;
     AwqcError err;
     char *data = awqc_read_file(src, &len, &err);
     if (!data && required) die("synth: --tokenizer: %s", err.msg);
+    if (data && strcmp(name, "special_tokens_map.json") != 0) {
+        char *trimmed = trim_tokenizer(o, name, data, &len);
+        free(data);
+        data = trimmed;
+    }
     if (data && !awqc_write_file_atomic(dst, data, len, &err)) die_error(&err);
     free(data);
     free(src);
     free(dst);
 }
+
+// ----------------------------------------------------------------------------
+// the weights
 
 static void write_weights(const SynthOpts *o) {
     uint32_t s = o->seed ? o->seed : 0x9e3779b9u;
