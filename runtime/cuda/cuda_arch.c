@@ -76,8 +76,10 @@ static bool refuse(const char *const *names, size_t n, int device_sm, const char
     snprintf(gpu, sizeof gpu, "sm_%d (compute capability %d.%d)", device_sm, device_sm / 10, device_sm % 10);
     int target = target_sm_for(device_sm);
     if (!target)
-        return awqc_fail(err, "%s: this GPU is %s; awqc's CUDA kernels need compute capability 8.0 or newer "
-                              "(run it on the CPU: --engine compiled)", path, gpu);
+        return awqc_fail(err,
+                         "%s: this GPU is %s; awqc's CUDA kernels need compute capability 8.0 or newer (on the "
+                         "CPU: --engine compiled for an artifact with CPU code, else --engine interp)",
+                         path, gpu);
     snprintf(hint, sizeof hint, "--target cuda:sm_%d%s", target, target == 87 ? " (or --target orin)" : "");
     if (!archs[0]) return awqc_fail(err, "%s: holds no CUDA code: compile it with %s", path, hint);
     return awqc_fail(err, "%s: built for cuda %s; this GPU is %s: recompile with %s", path, archs, gpu, hint);

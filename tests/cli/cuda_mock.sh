@@ -43,6 +43,8 @@ expect sm100-ptx 0 "$clean" env AWQC_MOCK_CUDA_SM=100 LD_LIBRARY_PATH="$mock" \
   "$AWQC" run -m "$tmp/sm_90.awqx" --engine cuda -n 4 -p "$prompt" -t 2
 expect sm80-refused 1 'sm_90.awqx: built for cuda sm_90; this GPU is sm_80 \(compute capability 8.0\): recompile with --target cuda:sm_80' \
   env AWQC_MOCK_CUDA_SM=80 LD_LIBRARY_PATH="$mock" "$AWQC" run -m "$tmp/sm_90.awqx" --engine cuda -n 4 -p "$prompt"
+expect sm75-refused 1 'this GPU is sm_75 \(compute capability 7.5\); awqc.s CUDA kernels need compute capability 8.0 or newer' \
+  env AWQC_MOCK_CUDA_SM=75 LD_LIBRARY_PATH="$mock" "$AWQC" run -m "$tmp/sm_90.awqx" -n 4 -p "$prompt"
 expect orin-cubin 0 "$graph" env AWQC_MOCK_CUDA_SM=87 LD_LIBRARY_PATH="$mock" \
   "$AWQC" bench -m "$tmp/orin.awqx" --engine cuda -p 32 -n 8 -r 1
 # A checkpoint without CUDA code: NVRTC generates it at load (f32 matrices read as f16).

@@ -65,7 +65,7 @@ static void test_made_up(void) {
     expect_choice(multi, N_OF(multi), 90, CUDA_CODE_PTX, "code.cuda.sm_90.ptx");
     expect_refusal(multi, N_OF(multi), 75,
                    "X.awqx: this GPU is sm_75 (compute capability 7.5); awqc's CUDA kernels need compute "
-                   "capability 8.0 or newer (run it on the CPU: --engine compiled)");
+                   "capability 8.0 or newer (on the CPU: --engine compiled for an artifact with CPU code, else --engine interp)");
     // The hint names a target awqc has: sm_80's cubin for other 8.x GPUs, sm_90's PTX for newer ones.
     expect_refusal(full_90, N_OF(full_90), 86,
                    "X.awqx: built for cuda sm_90; this GPU is sm_86 (compute capability 8.6): recompile with "
@@ -73,7 +73,7 @@ static void test_made_up(void) {
     expect_refusal(cpu_only, N_OF(cpu_only), 120, "X.awqx: holds no CUDA code: compile it with --target cuda:sm_90");
     expect_refusal(cpu_only, N_OF(cpu_only), 61,
                    "X.awqx: this GPU is sm_61 (compute capability 6.1); awqc's CUDA kernels need compute "
-                   "capability 8.0 or newer (run it on the CPU: --engine compiled)");
+                   "capability 8.0 or newer (on the CPU: --engine compiled for an artifact with CPU code, else --engine interp)");
 }
 
 static void test_section_names(void) {
