@@ -229,7 +229,8 @@ static char *trim_tokenizer(const SynthOpts *o, const char *name, const char *te
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     *len = strlen(out);
-    if (before > kept) fprintf(stderr, "awqc: synth: tokenizer trimmed to %d of its %d tokens (--vocab)\n", kept, before);
+    if (before > kept)
+        fprintf(stderr, "awqc: synth: tokenizer trimmed to %d of its %d tokens (--vocab)\n", kept, before);
     return out;
 }
 

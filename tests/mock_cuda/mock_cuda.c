@@ -109,7 +109,8 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
 // device memory
 
 static bool in_range(CUdeviceptr p) {
-    return mock.range && p >= (CUdeviceptr)(uintptr_t)mock.range && p < (CUdeviceptr)(uintptr_t)mock.range + DEVICE_RANGE;
+    CUdeviceptr base = (CUdeviceptr)(uintptr_t)mock.range;
+    return mock.range && p >= base && p < base + DEVICE_RANGE;
 }
 
 static Alloc *find_alloc(CUdeviceptr p) {
@@ -146,7 +147,8 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
     if (mprotect(at, mapped, PROT_READ | PROT_WRITE) != 0) return 2;
     mock.used += mapped + PAGE; // a guard page between allocations
     mock.allocs = grow(mock.allocs, &mock.cap_allocs, mock.n_allocs + 1, sizeof *mock.allocs);
-    mock.allocs[mock.n_allocs++] = (Alloc){.base = (CUdeviceptr)(uintptr_t)at, .size = bytes, .mapped = mapped, .live = true};
+    mock.allocs[mock.n_allocs++] =
+        (Alloc){.base = (CUdeviceptr)(uintptr_t)at, .size = bytes, .mapped = mapped, .live = true};
     *p = (CUdeviceptr)(uintptr_t)at;
     return OK;
 }
