@@ -41,18 +41,8 @@ static Model *compile_and_load(const char *awq_dir) {
     return m;
 }
 
-// The largest |gpu - ref| of one step's logits, relative to the largest |ref|.
-static double logit_gap(const float *gpu, const float *ref, int64_t vocab) {
-    double diff = 0, scale = 0;
-    for (int64_t i = 0; i < vocab; i++) {
-        diff = fmax(diff, fabs((double)gpu[i] - ref[i]));
-        scale = fmax(scale, fabs((double)ref[i]));
-    }
-    return scale > 0 ? diff / scale : diff;
-}
-
 // Runs the prompt then N_GEN greedy steps on both; returns the first step that
-// differs, or -1; *gap is the largest logit_gap over the steps.
+// differs, or -1; *gap is the largest max |gpu - ref| / max |ref| over the steps.
 static int first_difference(CudaEngine *e, Interp *in, int64_t vocab, double *gap) {
     int32_t prompt[N_PROMPT];
     for (int i = 0; i < N_PROMPT; i++) prompt[i] = (int32_t)(1 + (i * 7919) % 40000);
@@ -63,7 +53,7 @@ static int first_difference(CudaEngine *e, Interp *in, int64_t vocab, double *ga
     const float *gl = cuda_engine_forward(e, prompt, N_PROMPT, false, &err);
     int32_t gpu = gl ? greedy(gl, vocab) : -2;
     for (int step = 0; step < N_GEN; step++) {
-        if (r && gl) *gap = fmax(*gap, logit_gap(gl, r, vocab));
+        if (r && gl) *gap = fmax(*gap, interp_relative_diff(r, gl, (size_t)vocab));
         if (ref != gpu) {
             fprintf(stderr, "step %d: reference %d, GPU %d (%s)\n", step, ref, gpu, r && gl ? "" : err.msg);
             return step;
