@@ -77,7 +77,7 @@ static void print_gpu_code(const Artifact *a) {
         if (!cuda_code_section_parse(artifact_section_at(a, i)->name, &sm, &kind) || kind != CUDA_CODE_PTX)
             continue; // one line per architecture, from its PTX
         char cubin[AWQX_NAME_MAX];
-        snprintf(cubin, sizeof cubin, "code.cuda.sm_%d.cubin", sm);
+        cuda_code_section_name(sm, CUDA_CODE_CUBIN, cubin);
         uint64_t cubin_size = 0;
         bool has_cubin = artifact_find(a, cubin, &cubin_size) != NULL;
         printf("gpu code      cuda sm_%d: PTX %.1f KiB", sm, (double)artifact_section_at(a, i)->size / 1024.0);

@@ -26,6 +26,10 @@ bool cuda_code_section_parse(const char *name, int *sm, CudaCodeKind *kind) {
     return *sm > 0;
 }
 
+void cuda_code_section_name(int sm, CudaCodeKind kind, char out[AWQX_NAME_MAX]) {
+    snprintf(out, AWQX_NAME_MAX, CODE_PREFIX "%d.%s", sm, kind == CUDA_CODE_CUBIN ? "cubin" : "ptx");
+}
+
 static bool cubin_runs_on(int code_sm, int device_sm) {
     return code_sm / 10 == device_sm / 10 && code_sm % 10 <= device_sm % 10;
 }

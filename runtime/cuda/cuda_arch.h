@@ -24,6 +24,8 @@ typedef struct {
 
 // "code.cuda.sm_87.cubin" -> 87, CUDA_CODE_CUBIN; false for any other name.
 bool cuda_code_section_parse(const char *name, int *sm, CudaCodeKind *kind);
+// The reverse: 87, CUDA_CODE_CUBIN -> "code.cuda.sm_87.cubin" into out.
+void cuda_code_section_name(int sm, CudaCodeKind kind, char out[AWQX_NAME_MAX]);
 
 // Among the section names, the code a GPU of compute capability device_sm
 // (10 * major + minor) runs: the cubin for exactly that arch; else a cubin of

@@ -9,7 +9,7 @@ set -u
 AWQC=${AWQC_BIN:?set by ctest}
 . "$(dirname "$0")/lib/expect.sh"
 
-model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
+model=$(default_model)
 if [ ! -f "$model" ]; then echo "SKIP: default model not cached at $model (run scripts/setup.sh)"; exit 77; fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 prompt="The capital of France is"

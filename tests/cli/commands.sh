@@ -28,7 +28,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 printf 'GGUF\x03\x00\x00\x00\x01' >"$tmp/short.gguf"
 expect truncated-gguf 1 'short.gguf: offset [0-9]+: ' "$AWQC" run -m "$tmp/short.gguf" -p hi
 
-model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
+model=$(default_model)
 if [ ! -f "$model" ]; then echo "SKIP: default model not cached at $model (run scripts/setup.sh)"; exit 77; fi
 
 long=$(printf 'word %.0s' $(seq 1 100))

@@ -15,7 +15,7 @@ mock=${AWQC_BUILD_DIR:?}/tests/mock-cuda
 [ -f "$mock/libcuda.so.1" ] || { echo "SKIP: no mock driver (built with the CUDA runtime only)"; exit 77; }
 "$AWQC" --version | grep -q 'cuda:sm_90' || { echo "SKIP: this awqc has no CUDA code generation"; exit 77; }
 awq=$(bash "$here/lib/awq_fixture.sh" --path) || { echo "SKIP: no AWQ fixture"; exit 77; }
-gguf=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
+gguf=$(default_model)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

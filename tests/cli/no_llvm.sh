@@ -8,7 +8,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib/expect.sh"
 src=${AWQC_SOURCE_DIR:?}
-model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
+model=$(default_model)
 [ -f "$model" ] || { echo "SKIP: the default model is not cached (run scripts/setup.sh)"; exit 77; }
 command -v nvcc >/dev/null || [ -d /usr/local/cuda ] || { echo "SKIP: no CUDA toolkit (NVRTC)"; exit 77; }
 

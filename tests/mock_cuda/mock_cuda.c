@@ -275,13 +275,10 @@ static void parse_params(const char *p, Func *f) {
     const char *end = strchr(p, ')');
     while (f->n_params < MAX_PARAMS && (p = strstr(p, ".param")) && (!end || p < end)) {
         const char *comma = strchr(p, ','), *stop = comma && (!end || comma < end) ? comma : end;
-        int size = 8;
-        const char *bracket = memchr(p, '[', stop ? (size_t)(stop - p) : strlen(p));
-        if (bracket) size = atoi(bracket + 1);
-        else if (strstr(p, ".u32") && strstr(p, ".u32") < stop) size = 4;
-        else if (strstr(p, ".f32") && strstr(p, ".f32") < stop) size = 4;
-        else if (strstr(p, ".b32") && strstr(p, ".b32") < stop) size = 4;
-        f->param_size[f->n_params++] = size;
+        size_t len = stop ? (size_t)(stop - p) : strlen(p);
+        const char *bracket = memchr(p, '[', len);
+        // .b8 name[N] is N bytes, a 32-bit scalar 4, anything else (.u64, .b64) 8
+        f->param_size[f->n_params++] = bracket ? atoi(bracket + 1) : memmem(p, len, "32 ", 3) ? 4 : 8;
         p += 6;
     }
 }

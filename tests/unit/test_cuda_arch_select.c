@@ -85,6 +85,11 @@ static void test_section_names(void) {
     CHECK(!cuda_code_section_parse("code.cuda.sm_.ptx", &sm, &kind));
     CHECK(!cuda_code_section_parse("code.cuda.sm_90a.cubin", &sm, &kind));
     CHECK(!cuda_code_section_parse("code.cuda.sm_90.ptx.bak", &sm, &kind));
+    char name[AWQX_NAME_MAX];
+    cuda_code_section_name(87, CUDA_CODE_CUBIN, name);
+    CHECK(strcmp(name, "code.cuda.sm_87.cubin") == 0 && cuda_code_section_parse(name, &sm, &kind) && sm == 87);
+    cuda_code_section_name(90, CUDA_CODE_PTX, name);
+    CHECK(strcmp(name, "code.cuda.sm_90.ptx") == 0 && cuda_code_section_parse(name, &sm, &kind) && kind == CUDA_CODE_PTX);
 }
 
 // ----------------------------------------------------------------------------

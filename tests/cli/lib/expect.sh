@@ -3,6 +3,11 @@
 # a script ends with `report`.
 fails=0; checks=0
 
+# The default model where scripts/setup.sh caches it ($AWQC_MODEL overrides).
+default_model() {
+  echo "${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}"
+}
+
 # expect NAME WANT_RC PATTERN CMD...: runs CMD, checks its exit code and that
 # its stdout+stderr match PATTERN (grep -E).
 expect() {
