@@ -63,8 +63,12 @@ install_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${todo[@]}" >/dev/null
 }
 
-# The OpenAI Python client, used by tests/cli/serve.sh when present (optional).
-install_python_client() {
+# The python3 on PATH may not be Debian's (pyenv), so python3-numpy does not
+# reach it: numpy writes the test inputs (bad checkpoints, fuzz seeds, the
+# GEMM reference); the OpenAI client is used by tests/cli/serve.sh when present.
+install_python_modules() {
+  python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy \
+    || { echo "setup: pip install numpy failed: tests that write inputs with numpy skip" >&2; }
   python3 -c 'import openai' 2>/dev/null && return
   python3 -m pip install --quiet openai || echo "setup: pip install openai failed; the serve test skips its openai half"
 }
@@ -89,10 +93,10 @@ fetch_model() (
 )
 
 case "${1:-all}" in
-  --deps) install_packages; install_cross; install_python_client ;;
+  --deps) install_packages; install_cross; install_python_modules ;;
   --model) fetch_model ;;
   --cross) install_cross ;;
-  all) install_packages; install_cross; install_python_client; fetch_model ;;
+  all) install_packages; install_cross; install_python_modules; fetch_model ;;
   -h|--help) sed -n '2,11p' "$0" ;;
   *) echo "setup: unknown option $1" >&2; exit 2 ;;
 esac
