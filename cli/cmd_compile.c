@@ -230,6 +230,9 @@ int cmd_compile(int argc, char **argv) {
     bool want_ll = o.emit && strcmp(o.emit, "ll") == 0;
     bool cpu_half = target_has_cpu_half(o.target) && (o.output || want_ll);
     if (cpu_half) require_cpu_codegen(o.target); // before minutes of loading and passes
+#ifdef AWQC_HAVE_CUDA
+    if (!cuda_compile_ready(o.target, &err)) die_error(&err);
+#endif
     Model *m = load_model_or_die(&o.common);
     if (m->artifact) die("compile: %s is already a compiled artifact; give the checkpoint it came from", m->path);
     PassContext ctx = {.target = o.target, .ctx = o.common.ctx > 0 ? o.common.ctx : 2048, .log = stderr};

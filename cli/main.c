@@ -1,8 +1,12 @@
 // main.c: the awqc command: dispatches to one subcommand per file.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#ifdef AWQC_HAVE_CUDA
+#include "codegen/cuda/cuda_codegen.h"
+#endif
 #ifdef AWQC_HAVE_CUDA_RUNTIME
 #include "runtime/cuda/cuda_engine.h"
 #endif
@@ -45,6 +49,11 @@ static void print_version(void) {
     printf(" cuda:sm_80, cuda:sm_87, cuda:sm_90 (no CPU code generator: built without LLVM)");
 #endif
     printf("\n");
+#ifdef AWQC_HAVE_CUDA
+    char *nvrtc = cuda_nvrtc_describe(); // loaded at first use: the cuda targets need it
+    printf("CUDA compiler: %s\n", nvrtc);
+    free(nvrtc);
+#endif
 #endif
 }
 

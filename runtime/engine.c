@@ -59,16 +59,16 @@ static Engine *new_compiled(const Model *m, const EngineOptions *o, const uint8_
     return e;
 }
 
-// ENGINE_CUDA, or AUTO on a model with GPU code: NULL with err when the GPU
-// cannot run it; *no_device when that is for want of a GPU here.
-static Engine *new_gpu(const Model *m, const EngineOptions *o, bool *no_device, AwqcError *err) {
-    *no_device = false;
+// ENGINE_CUDA, or AUTO on a model with GPU code: NULL with err and *why when
+// the GPU cannot run it.
+static Engine *new_gpu(const Model *m, const EngineOptions *o, GpuRefusal *why, AwqcError *err) {
+    *why = GPU_FAULT;
     if (!gpu_backend) {
         awqc_fail(err, "this awqc was built without the CUDA runtime: --engine cuda is not available "
                   "(build it where the CUDA toolkit is installed)");
         return NULL;
     }
-    void *b = gpu_backend->open(m, o, no_device, err);
+    void *b = gpu_backend->open(m, o, why, err);
     if (!b) return NULL;
     Engine *e = xcalloc(1, sizeof *e);
     e->gpu = b;
@@ -76,22 +76,28 @@ static Engine *new_gpu(const Model *m, const EngineOptions *o, bool *no_device, 
     return e;
 }
 
-// AUTO: the GPU when the model has code for it and a GPU is here. Without a
-// GPU the CPU code or the interpreter runs it (one line says so); with a GPU
-// that cannot run the code (another arch), the refusal is the answer.
+// AUTO: the GPU when the model has code for it and a GPU is here, and one
+// line on stderr when it falls back to the CPU instead:
+// - no driver or no GPU: the artifact's CPU code, else the interpreter;
+// - a GPU the artifact has no code for (an orin artifact on a Xavier): its
+//   CPU code when it has some. A GPU-only artifact is refused then, with the
+//   target to recompile for: the interpreter would be a silent slow fallback;
+// - a fault (out of memory, a module that does not load) is the answer.
 static Engine *try_gpu(const Model *m, const EngineOptions *o, bool *fall_back, AwqcError *err) {
     *fall_back = true;
     if (o->kind != ENGINE_AUTO || !gpu_backend || !gpu_backend->has_code(m)) return NULL;
-    bool no_device = false;
-    Engine *e = new_gpu(m, o, &no_device, err);
-    *fall_back = !e && no_device;
+    GpuRefusal why = GPU_FAULT;
+    uint64_t size = 0;
+    Engine *e = new_gpu(m, o, &why, err);
+    *fall_back = !e && (why == GPU_ABSENT || (why == GPU_OTHER_ARCH && cpu_code(m, &size)));
     if (*fall_back) fprintf(stderr, "awqc: %s: not running its GPU code: %s\n", m->path, err->msg);
     return e;
 }
 
 Engine *engine_new(const Model *m, const EngineOptions *o, AwqcError *err) {
-    bool fall_back, no_device;
-    if (o->kind == ENGINE_CUDA) return new_gpu(m, o, &no_device, err);
+    bool fall_back;
+    GpuRefusal why;
+    if (o->kind == ENGINE_CUDA) return new_gpu(m, o, &why, err);
     Engine *g = try_gpu(m, o, &fall_back, err);
     if (g || !fall_back) return g;
     uint64_t so_size = 0;

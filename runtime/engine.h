@@ -63,12 +63,18 @@ typedef struct {
     double bytes_per_token; // device bytes the weights of one decode step take (one embedding row)
 } EngineDeviceInfo;
 
+// Why a GPU backend could not open a model; AUTO's fallback depends on it.
+typedef enum {
+    GPU_FAULT,      // the model cannot run, or the GPU failed (memory, a module that does not load)
+    GPU_ABSENT,     // no driver or no device here
+    GPU_OTHER_ARCH, // the artifact's GPU code is for other GPUs only
+} GpuRefusal;
+
 typedef struct {
     // Whether m carries code for this backend (ENGINE_AUTO tries it then).
     bool (*has_code)(const Model *m);
-    // NULL with err when it cannot run m; *no_device is set when the reason
-    // is the machine (no driver, no GPU), not the model, so AUTO falls back.
-    void *(*open)(const Model *m, const EngineOptions *o, bool *no_device, AwqcError *err);
+    // NULL with err, and *why, when it cannot run m.
+    void *(*open)(const Model *m, const EngineOptions *o, GpuRefusal *why, AwqcError *err);
     void (*close)(void *b);
     const char *(*name)(const void *b); // "cuda sm_87 (NVIDIA Jetson AGX Orin)"
     int (*pos)(const void *b);

@@ -7,6 +7,12 @@
 
 static bool wants(const char *emit, const char *what) { return emit && strcmp(emit, what) == 0; }
 
+bool cuda_compile_ready(const char *target, AwqcError *err) {
+    if (!cuda_target_sm(target) || cuda_nvrtc_available(err)) return true;
+    awqc_error_prefix(err, "compile: --target %s", target);
+    return false;
+}
+
 bool cuda_compile_step(const Graph *g, const char *target, const char *emit, FILE *out, CudaCode *code,
                        ArtifactBlob *blobs, size_t *n_blobs, AwqcError *err) {
     memset(code, 0, sizeof *code);

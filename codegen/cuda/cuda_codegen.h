@@ -74,15 +74,19 @@ typedef struct {
     size_t size;
 } CudaBytes;
 
+// Whether NVRTC loads here (nvrtc.c loads it at first use); false with the
+// candidates tried in err.
+bool cuda_nvrtc_available(AwqcError *err);
 // NVRTC: source -> PTX for compute_<sm> (NUL-terminated; size excludes the
-// NUL). False with NVRTC's log in err.
+// NUL). False with NVRTC's log in err, or why NVRTC is not there.
 bool cuda_nvrtc_ptx(const char *source, int sm, CudaBytes *ptx, AwqcError *err);
 // The ptxas found on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin; NULL if none.
 const char *cuda_find_ptxas(void);
 // Assembles PTX for sm_<sm> with ptxas as a child process; false with its
 // output in err.
 bool cuda_ptxas_cubin(const char *ptxas, const CudaBytes *ptx, int sm, CudaBytes *cubin, AwqcError *err);
-// The NVRTC version and the real archs it can target ("13.0: sm_75 ...").
+// The NVRTC version and the real archs it can target ("NVRTC 13.0: sm_75 ..."),
+// or "NVRTC: not found (...)".
 char *cuda_nvrtc_describe(void);
 
 // ----------------------------------------------------------------------------

@@ -7,6 +7,10 @@
 #include "codegen/cuda/cuda_codegen.h"
 #include "runtime/artifact.h"
 
+// False with err when target is a CUDA target and NVRTC does not load here:
+// checked before the model loads, so a missing toolkit costs no minutes.
+bool cuda_compile_ready(const char *target, AwqcError *err);
+
 // For a target that is not CUDA: nothing (n_blobs = 0), or an error when emit
 // asks for cu/ptx. For cuda:sm_XX: generates code (kept alive in code, free
 // with cuda_code_free), writes the source or PTX to out when emit is "cu" or

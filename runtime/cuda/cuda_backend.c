@@ -12,8 +12,11 @@
 
 static bool has_code(const Model *m) { return m->artifact && cuda_artifact_has_code(m->artifact); }
 
-static void *open_engine(const Model *m, const EngineOptions *o, bool *no_device, AwqcError *err) {
-    return cuda_engine_open(m, o->n_ctx, no_device, err);
+static void *open_engine(const Model *m, const EngineOptions *o, GpuRefusal *why, AwqcError *err) {
+    bool no_gpu = false, other_arch = false;
+    void *e = cuda_engine_open(m, o->n_ctx, &no_gpu, &other_arch, err);
+    *why = no_gpu ? GPU_ABSENT : other_arch ? GPU_OTHER_ARCH : GPU_FAULT;
+    return e;
 }
 
 static void close_engine(void *b) { cuda_engine_free(b); }

@@ -51,6 +51,7 @@ struct CudaEngine {
     CUgraphExec graph_exec;
     char desc[256], name[160];
     double weight_bytes_per_token; // what the kernels read of the weights per decode step
+    bool no_code_for_gpu; // the artifact's CUDA code is for other GPUs only
 };
 
 // ----------------------------------------------------------------------------
@@ -203,7 +204,10 @@ static bool load_image(CudaEngine *e, const void *image, const char *how, AwqcEr
 
 static bool load_from_artifact(CudaEngine *e, const Model *m, AwqcError *err) {
     CudaCodeChoice c;
-    if (!cuda_select_artifact_code(m->artifact, m->path, e->d.sm, &c, err)) return false;
+    if (!cuda_select_artifact_code(m->artifact, m->path, e->d.sm, &c, err)) {
+        e->no_code_for_gpu = true;
+        return false;
+    }
     uint64_t size = 0;
     const uint8_t *code = artifact_find(m->artifact, c.section, &size);
     char how[AWQX_NAME_MAX + 48];
@@ -334,8 +338,8 @@ static bool setup(CudaEngine *e, const Model *m, AwqcError *err) {
            upload_weights(e, err) && alloc_state(e, err) && alloc_values(e, err);
 }
 
-CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, AwqcError *err) {
-    *no_gpu = false;
+CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *other_arch, AwqcError *err) {
+    *no_gpu = *other_arch = false;
     if (n_ctx <= 0) return awqc_fail(err, "context size must be positive, got %d", n_ctx), NULL;
     CudaEngine *e = xcalloc(1, sizeof *e);
     if (!cuda_driver_open(&e->d, err)) {
@@ -347,6 +351,7 @@ CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, AwqcError 
     e->n_ctx = n_ctx;
     snprintf(e->name, sizeof e->name, "cuda sm_%d (%s)", e->d.sm, e->d.name);
     if (!setup(e, m, err)) {
+        *other_arch = e->no_code_for_gpu;
         cuda_engine_free(e);
         return NULL;
     }
@@ -354,8 +359,8 @@ CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, AwqcError 
 }
 
 CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err) {
-    bool no_gpu;
-    return cuda_engine_open(m, n_ctx, &no_gpu, err);
+    bool no_gpu, other_arch;
+    return cuda_engine_open(m, n_ctx, &no_gpu, &other_arch, err);
 }
 
 void cuda_engine_free(CudaEngine *e) {

@@ -20,8 +20,10 @@ typedef struct CudaEngine CudaEngine;
 // (cuda_arch.h: "X.awqx: built for cuda sm_90; this GPU is sm_87 ...").
 // m must outlive the engine.
 CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err);
-// The same; *no_gpu tells a missing driver or device from a model that cannot run.
-CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, AwqcError *err);
+// The same; on failure *no_gpu tells a missing driver or device, and
+// *other_arch an artifact with code for other GPUs only, from a model that
+// cannot run or a GPU fault (--engine auto falls back to the CPU on the first two).
+CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *other_arch, AwqcError *err);
 void cuda_engine_free(CudaEngine *e);
 
 // Same contract as engine_forward (runtime/engine.h): n tokens at the current

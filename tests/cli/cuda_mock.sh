@@ -47,9 +47,27 @@ expect sm75-refused 1 'this GPU is sm_75 \(compute capability 7.5\); awqc.s CUDA
   env AWQC_MOCK_CUDA_SM=75 LD_LIBRARY_PATH="$mock" "$AWQC" run -m "$tmp/sm_90.awqx" -n 4 -p "$prompt"
 expect orin-cubin 0 "$graph" env AWQC_MOCK_CUDA_SM=87 LD_LIBRARY_PATH="$mock" \
   "$AWQC" bench -m "$tmp/orin.awqx" --engine cuda -p 32 -n 8 -r 1
+# auto on a GPU the artifact has no code for: an artifact with CPU code falls
+# back to it (here the orin one's aarch64 code, which this x86 host then
+# refuses: the CPU check ran); a GPU-only one stays refused (sm75-refused).
+out=$(env AWQC_MOCK_CUDA_SM=75 LD_LIBRARY_PATH="$mock" "$AWQC" run -m "$tmp/orin.awqx" -n 4 -p "$prompt" 2>&1)
+same orin-on-sm75-exit 1 "$?"
+expect orin-on-sm75-gpu-line 0 'orin.awqx: not running its GPU code: .*this GPU is sm_75' echo "$out"
+expect orin-on-sm75-cpu-check 0 'orin.awqx: built for aarch64 .*but this machine is x86-64' echo "$out"
+expect orin-on-sm75-cuda-refused 1 'this GPU is sm_75' env AWQC_MOCK_CUDA_SM=75 LD_LIBRARY_PATH="$mock" \
+  "$AWQC" run -m "$tmp/orin.awqx" --engine cuda -n 4 -p "$prompt"
 # A checkpoint without CUDA code: NVRTC generates it at load (f32 matrices read as f16).
 if [ -f "$gguf" ]; then
   expect gguf-nvrtc 0 "$clean" on_mock "$AWQC" run -m "$gguf" --engine cuda -c 64 -n 4 -p "$prompt" -t 2
+fi
+# NVRTC is loaded only to generate code: an artifact runs without it, a
+# checkpoint on --engine cuda says it is missing; awqc links no NVRTC.
+same links-no-nvrtc "" "$(ldd "$AWQC" | grep nvrtc)"
+expect sm90-without-nvrtc 0 "$clean" on_mock env AWQC_NVRTC=/nonexistent/libnvrtc.so.13 \
+  "$AWQC" run -m "$tmp/sm_90.awqx" --engine cuda -n 4 -p "$prompt" -t 2
+if [ -f "$gguf" ]; then
+  expect gguf-without-nvrtc 1 'NVRTC not found \(/nonexistent/libnvrtc.so.13' on_mock env AWQC_NVRTC=/nonexistent/libnvrtc.so.13 \
+    "$AWQC" run -m "$gguf" --engine cuda -c 64 -n 4 -p "$prompt" -t 2
 fi
 same no-violations-logged "" "$(grep -v ' 0 violations' "$tmp/mock.log")"
 report
