@@ -7,18 +7,15 @@
 #include "codegen/cuda/cuda_codegen.h"
 
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <nvrtc.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "codegen/tool_run.h"
 
 // ----------------------------------------------------------------------------
 // loading NVRTC
@@ -208,67 +205,26 @@ const char *cuda_find_ptxas(void) {
     return try_dir(fixed, strlen(fixed)) ? found_ptxas : NULL;
 }
 
-// Runs argv, its stdout and stderr into log_path; the exit status, -1 if it
-// could not start.
-static int run_logged(char *const argv[], const char *log_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
-    int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A fresh private directory for ptxas' files.
-static char *make_workdir(AwqcError *err) {
-    const char *tmp = getenv("TMPDIR");
-    char *dir = awqc_asprintf("%s/awqc-ptxas-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        awqc_fail(err, "ptxas: cannot create a temporary directory %s", dir);
-        free(dir);
-        return NULL;
-    }
-    return dir;
-}
-
-static bool assemble_in(const char *dir, const char *ptxas, const CudaBytes *ptx, int sm, CudaBytes *cubin,
-                        char *paths[3], AwqcError *err) {
-    paths[0] = awqc_asprintf("%s/plan.ptx", dir);
-    paths[1] = awqc_asprintf("%s/plan.cubin", dir);
-    paths[2] = awqc_asprintf("%s/ptxas.log", dir);
-    if (!awqc_write_file_atomic(paths[0], ptx->data, ptx->size, err)) return false;
-    char arch[32];
-    snprintf(arch, sizeof arch, "-arch=sm_%d", sm);
-    char *argv[] = {(char *)ptxas, arch, "-O3", "-o", paths[1], paths[0], NULL};
-    int rc = run_logged(argv, paths[2]);
-    if (rc != 0) {
-        char *log = awqc_read_file(paths[2], NULL, NULL);
-        awqc_fail(err, "ptxas -arch=sm_%d %s (exit %d):\n%.1800s", sm, rc < 0 ? "could not run" : "rejected the PTX",
-                  rc, log ? log : "");
-        free(log);
+bool cuda_ptxas_cubin(const char *ptxas, const CudaBytes *ptx, int sm, CudaBytes *cubin, AwqcError *err) {
+    ToolFiles f;
+    if (!tool_files_open(&f, "ptxas", "plan.ptx", ptx->data, ptx->size, "plan.cubin", err)) {
+        awqc_error_prefix(err, "ptxas");
         return false;
     }
-    size_t n;
-    cubin->data = awqc_read_file(paths[1], &n, err);
-    cubin->size = n;
-    return cubin->data != NULL;
-}
-
-bool cuda_ptxas_cubin(const char *ptxas, const CudaBytes *ptx, int sm, CudaBytes *cubin, AwqcError *err) {
-    char *dir = make_workdir(err);
-    if (!dir) return false;
-    char *paths[3] = {NULL, NULL, NULL};
-    bool ok = assemble_in(dir, ptxas, ptx, sm, cubin, paths, err);
-    for (int i = 0; i < 3; i++) {
-        if (paths[i]) unlink(paths[i]);
-        free(paths[i]);
+    char arch[32];
+    snprintf(arch, sizeof arch, "-arch=sm_%d", sm);
+    char *argv[] = {(char *)ptxas, arch, "-O3", "-o", f.output, f.input, NULL};
+    int rc = tool_spawn(argv, f.log);
+    bool ok = rc == 0;
+    if (!ok) {
+        char *log = tool_read_log(&f);
+        awqc_fail(err, "ptxas -arch=sm_%d %s (exit %d):\n%.1800s", sm, rc < 0 ? "could not run" : "rejected the PTX",
+                  rc, log);
+        free(log);
+    } else {
+        cubin->data = tool_read_output(&f, &cubin->size, err);
+        ok = cubin->data != NULL;
     }
-    rmdir(dir);
-    free(dir);
+    tool_files_close(&f);
     return ok;
 }
