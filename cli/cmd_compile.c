@@ -14,6 +14,7 @@
 #include "passes/manager.h"
 #include "quantizer/scale_import.h"
 #include "runtime/artifact.h"
+#include "runtime/cuda/cuda_arch.h" // the target a GPU runs (no driver)
 #ifdef AWQC_HAVE_CUDA
 #include "codegen/cuda/cuda_compile.h"
 #endif
@@ -31,7 +32,9 @@ static const char *const compile_help =
     "An AWQ folder (awqc quantize) compiles with its quantized codes.\n" COMMON_HELP
     "  -c, --ctx N             context length the memory plan is sized for (2048)\n"
     "      --target T          host, x86-64, x86-64-avx2, x86-64-avx512, x86-64-vnni,\n"
-    "                          aarch64, cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host)\n"
+    "                          aarch64, cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host);\n"
+    "                          cuda:sm_XY of another GPU (8.0 or newer, as nvidia-smi\n"
+    "                          --query-gpu=compute_cap prints X.Y) picks the one it runs\n"
     "  -o, --output FILE       write the artifact to FILE (e.g. model.awqx)\n"
     "      --quant FILE        AWQ scales from awqc quantize --dump-scales, applied to a\n"
     "                          floating-point model as awq_scale nodes (fold-awq-scales\n"
@@ -209,6 +212,24 @@ static bool target_has_cpu_half(const char *target) { return strncmp(target, "cu
 static void release_cpu_code(CpuCode *cpu) { (void)cpu; }
 #endif
 
+// --target cuda:sm_XY for a GPU awqc has no target of its own for: the one
+// whose code that GPU runs (cuda_arch.h), said on stderr; below 8.0, refused.
+static const char *gpu_target(const char *target, char out[32]) {
+    if (strncmp(target, "cuda:sm_", 8) != 0) return target;
+    char *end;
+    long sm = strtol(target + 8, &end, 10);
+    if (*end || end == target + 8 || sm < 10 || sm > 999) return target; // pass_check_target names it
+    int to = cuda_target_sm_for((int)sm);
+    if (to == sm) return target;
+    if (!to)
+        die("compile: --target %s: awqc's CUDA kernels need compute capability 8.0 or newer (sm_80): compile "
+            "for the CPU instead (--target host)", target);
+    snprintf(out, 32, "cuda:sm_%d", to);
+    fprintf(stderr, "awqc: --target %s: a GPU of sm_%ld runs awqc's %s code (%s); compiling for %s\n", target, sm,
+            out, to / 10 == sm / 10 ? "its cubin is binary compatible" : "the driver compiles its PTX at load", out);
+    return out;
+}
+
 static void write_artifact(const Model *m, const CompileOpts *o, int64_t ctx, const ArtifactBlob *extra,
                            size_t n_extra) {
     ArtifactInfo info = {.target = pass_target_name(o->target), .source = m->path, .awqc_version = AWQC_VERSION,
@@ -224,6 +245,8 @@ int cmd_compile(int argc, char **argv) {
     common_init(&o.common);
     o.common.keep_quant_codes = true;
     parse_compile_args(argc, argv, &o);
+    char gpu_target_name[32];
+    o.target = gpu_target(o.target, gpu_target_name);
     AwqcError err;
     if (!pass_check_target(o.target, &err)) die("compile: --target: %s", err.msg);
     if (o.output) check_output_writable("compile", o.output);

@@ -48,9 +48,8 @@ run() {
     echo "FAILED: $name"; failed=$((failed + 1))
   fi
 }
+# compile --target cuda:sm_XY picks the awqc target this GPU runs.
 gpu_sm() { nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .; }
-# The awqc target for this GPU: its own arch, sm_80 for other 8.x, sm_90 above.
-target_sm() { local sm; sm=$(gpu_sm); case $sm in 80|87|90) echo "$sm" ;; 8?) echo 80 ;; *) echo 90 ;; esac; }
 
 do_stage() {
   local a="$src/build-gpu-a"
@@ -86,8 +85,7 @@ do_smollm2() {
   run greedy "$home/tests/test_cuda_gpu_greedy"
   run kernels "$home/tests/test_cuda_gpu_kernels"
   local sm
-  sm=$(target_sm)
-  run compile "$awqc" compile -m "$awq" --target "cuda:sm_$sm" -c 512 -o "$home/smol.awqx"
+  run compile "$awqc" compile -m "$awq" --target "cuda:sm_$(gpu_sm)" -c 512 -o "$home/smol.awqx"
   run inspect "$awqc" inspect --gpu "$(gpu_sm)" "$home/smol.awqx"
   # The same artifact's plan on the GPU and in the reference interpreter: the
   # perplexities agree to the logits' tolerance.

@@ -64,11 +64,10 @@ static void list_archs(const char *const *names, size_t n, char *out, size_t cap
     }
 }
 
-// The --target that builds code a GPU of device_sm runs: its own arch where
-// awqc has that target; sm_80's cubin on any other 8.x GPU (binary
-// compatible); sm_90's PTX on newer ones (the driver compiles it at load).
-// 0 below 8.0: the prefill GEMM's mma.sync m16n8k16 needs sm_80.
-static int target_sm_for(int device_sm) {
+// Why each answer of cuda_target_sm_for (cuda_arch.h): sm_80's cubin is
+// binary compatible with every 8.x GPU; sm_90's PTX is compiled by the
+// driver at load for newer ones; the prefill GEMM's mma.sync m16n8k16 needs sm_80.
+int cuda_target_sm_for(int device_sm) {
     if (device_sm == 80 || device_sm == 87 || device_sm == 90) return device_sm;
     if (device_sm / 10 == 8) return 80;
     return device_sm > 90 ? 90 : 0;
@@ -78,7 +77,7 @@ static bool refuse(const char *const *names, size_t n, int device_sm, const char
     char archs[256], gpu[64], hint[96];
     list_archs(names, n, archs, sizeof archs);
     snprintf(gpu, sizeof gpu, "sm_%d (compute capability %d.%d)", device_sm, device_sm / 10, device_sm % 10);
-    int target = target_sm_for(device_sm);
+    int target = cuda_target_sm_for(device_sm);
     if (!target)
         return awqc_fail(err,
                          "%s: this GPU is %s; awqc's CUDA kernels need compute capability 8.0 or newer (on the "

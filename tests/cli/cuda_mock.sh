@@ -47,6 +47,16 @@ expect sm75-refused 1 'this GPU is sm_75 \(compute capability 7.5\); awqc.s CUDA
   env AWQC_MOCK_CUDA_SM=75 LD_LIBRARY_PATH="$mock" "$AWQC" run -m "$tmp/sm_90.awqx" -n 4 -p "$prompt"
 expect orin-cubin 0 "$graph" env AWQC_MOCK_CUDA_SM=87 LD_LIBRARY_PATH="$mock" \
   "$AWQC" bench -m "$tmp/orin.awqx" --engine cuda -p 32 -n 8 -r 1
+# compile --target for a GPU awqc has no target of its own for: the target
+# whose code it runs (an sm_86 GPU: sm_80's binary-compatible cubin), which a
+# mock sm_86 then runs; below 8.0, refused before anything loads.
+expect sm86-target 0 'a GPU of sm_86 runs awqc.s cuda:sm_80 code .*compiling for cuda:sm_80' \
+  "$AWQC" compile -m "$awq" --target cuda:sm_86 -c 128 -o "$tmp/sm_86.awqx"
+expect sm86-runs-sm80-cubin 0 "$clean" env AWQC_MOCK_CUDA_SM=86 LD_LIBRARY_PATH="$mock" AWQC_MOCK_CUDA_LOG="$tmp/mock.log" \
+  "$AWQC" run -m "$tmp/sm_86.awqx" --engine cuda -n 4 -p "$prompt" -t 2
+expect sm86-inspect 0 'on sm_86 +runs code.cuda.sm_80.cubin' "$AWQC" inspect --gpu 8.6 "$tmp/sm_86.awqx"
+expect sm75-target-refused 1 'compile: --target cuda:sm_75: awqc.s CUDA kernels need compute capability 8.0' \
+  "$AWQC" compile -m /nonexistent.gguf --target cuda:sm_75 -o "$tmp/sm_75.awqx"
 # auto on a GPU the artifact has no code for: an artifact with CPU code falls
 # back to it (here the orin one's aarch64 code, which this x86 host then
 # refuses: the CPU check ran); a GPU-only one stays refused (sm75-refused).
