@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/cuda/cuda_arch.h"
+
 // ----------------------------------------------------------------------------
 // code.cuda.kernels
 
@@ -72,15 +74,19 @@ static char *kernels_json(const Graph *g, const char *target, bool cubin, AwqcEr
 
 // ----------------------------------------------------------------------------
 
-static void add_section(CudaCode *c, const char *suffix, const void *data, size_t size) {
-    AWQC_ASSERT(c->n_sections < CUDA_MAX_SECTIONS);
+static void add_section(CudaCode *c, const char *name, const void *data, size_t size) {
+    AWQC_ASSERT(c->n_sections < CUDA_MAX_SECTIONS && strlen(name) < AWQX_NAME_MAX);
     int k = c->n_sections++;
-    if (strcmp(suffix, "kernels") == 0 || strcmp(suffix, "cu") == 0)
-        snprintf(c->names[k], sizeof c->names[k], "code.cuda.%s", suffix);
-    else
-        snprintf(c->names[k], sizeof c->names[k], "code.cuda.sm_%d.%s", c->sm, suffix);
+    snprintf(c->names[k], sizeof c->names[k], "%s", name);
     c->section_data[k] = data;
     c->section_size[k] = size;
+}
+
+// The arch's code under the names the runtime looks for (cuda_arch.h).
+static void add_code_section(CudaCode *c, CudaCodeKind kind, const CudaBytes *code) {
+    char name[AWQX_NAME_MAX];
+    cuda_code_section_name(c->sm, kind, name);
+    add_section(c, name, code->data, code->size);
 }
 
 bool cuda_codegen(const Graph *g, const char *target, CudaCode *out, AwqcError *err) {
@@ -93,10 +99,10 @@ bool cuda_codegen(const Graph *g, const char *target, CudaCode *out, AwqcError *
     if (ptxas && !cuda_ptxas_cubin(ptxas, &out->ptx, out->sm, &out->cubin, err)) goto fail;
     out->kernels_json = kernels_json(g, target, ptxas != NULL, err);
     if (!out->kernels_json) goto fail;
-    add_section(out, "ptx", out->ptx.data, out->ptx.size);
-    if (out->cubin.size) add_section(out, "cubin", out->cubin.data, out->cubin.size);
-    add_section(out, "kernels", out->kernels_json, strlen(out->kernels_json));
-    add_section(out, "cu", out->source, strlen(out->source));
+    add_code_section(out, CUDA_CODE_PTX, &out->ptx);
+    if (out->cubin.size) add_code_section(out, CUDA_CODE_CUBIN, &out->cubin);
+    add_section(out, AWQX_SEC_CUDA_KERNELS, out->kernels_json, strlen(out->kernels_json));
+    add_section(out, AWQX_SEC_CUDA_SOURCE, out->source, strlen(out->source));
     return true;
 fail:
     cuda_code_free(out);

@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "ir/ir.h"
+#include "runtime/artifact.h"
 
 // ----------------------------------------------------------------------------
 // launches: how the runtime runs one node. Every kernel takes the KArgs struct
@@ -92,6 +93,9 @@ char *cuda_nvrtc_describe(void);
 // ----------------------------------------------------------------------------
 // artifact sections
 
+// Beside code.cuda.sm_XY.ptx / .cubin (cuda_code_section_name, runtime/cuda/cuda_arch.h):
+#define AWQX_SEC_CUDA_KERNELS "code.cuda.kernels" // JSON: per node, kernels and launch shapes
+#define AWQX_SEC_CUDA_SOURCE "code.cuda.cu"       // the generated CUDA C
 #define CUDA_MAX_SECTIONS 4
 typedef struct {
     int sm;
@@ -99,7 +103,7 @@ typedef struct {
     CudaBytes ptx;  // for compute_<sm>
     CudaBytes cubin; // for sm_<sm>; size 0 when ptxas was not found
     char *kernels_json; // "code.cuda.kernels": kernel names and launch shapes per node
-    char names[CUDA_MAX_SECTIONS][32];
+    char names[CUDA_MAX_SECTIONS][AWQX_NAME_MAX];
     int n_sections;
     const void *section_data[CUDA_MAX_SECTIONS];
     size_t section_size[CUDA_MAX_SECTIONS];

@@ -21,7 +21,7 @@ static const char *awqc_bin(void) {
 
 static void check_kernel_index(const Artifact *a) {
     AwqcError err;
-    cJSON *k = artifact_section_json(a, "code.cuda.kernels", &err);
+    cJSON *k = artifact_section_json(a, AWQX_SEC_CUDA_KERNELS, &err);
     CHECK_MSG(k != NULL, "%s", err.msg);
     if (!k) return;
     CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(k, "target")), "cuda:sm_87") == 0);
@@ -44,7 +44,7 @@ static void check_sections(const char *path) {
     CHECK(ptx != NULL && size > 1000);
     if (ptx) CHECK(memmem(ptx, size, ".target sm_87", 13) != NULL && memmem(ptx, size, ".entry gemv_h16_", 16) != NULL);
     CHECK((artifact_find(a, "code.cuda.sm_87.cubin", &size) != NULL) == (cuda_find_ptxas() != NULL));
-    CHECK(artifact_find(a, "code.cuda.cu", &size) != NULL);
+    CHECK(artifact_find(a, AWQX_SEC_CUDA_SOURCE, &size) != NULL);
     CHECK(strcmp(artifact_meta_string(a, "target"), "cuda:sm_87") == 0);
     check_kernel_index(a);
     artifact_close(a);
