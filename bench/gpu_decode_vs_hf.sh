@@ -5,7 +5,8 @@
 # the HBM bound (bytes read per token / measured device copy bandwidth).
 # Usage: bench/gpu_decode_vs_hf.sh [BUILD_DIR] (default build-release); env
 # TOKENIZER=DIR (a folder with tokenizer.json; default /tmp/ref/awq4), SHAPE
-# overrides (DIM LAYERS HEADS KV FFN VOCAB GROUP), TOKENS (128), SM (auto).
+# overrides (DIM LAYERS HEADS KV FFN VOCAB GROUP), TOKENS (128), SM (default:
+# this GPU's, --target cuda:native).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-release}
@@ -16,12 +17,12 @@ work=${WORK:-/tmp/awqc-gpu-bench}
 mkdir -p "$work"
 if ! nvidia-smi -L >/dev/null 2>&1; then echo "SKIP: no GPU (nvidia-smi failed)"; exit 77; fi
 [ -x "$awqc" ] || { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$build" -j"$(nproc)" --target awqc; }
-SM=${SM:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}
+if [ -n "${SM:-}" ]; then target=cuda:sm_$SM; else target=cuda:native; fi
 
 model=$work/llama2-7b-w4g$GROUP
 [ -f "$model/model.safetensors" ] || "$awqc" synth --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
     --ffn "$FFN" --vocab "$VOCAB" --group "$GROUP" --tokenizer "$TOKENIZER" -o "$model"
-"$awqc" compile -m "$model" --target "cuda:sm_$SM" -c 512 -o "$work/model.awqx"
+"$awqc" compile -m "$model" --target "$target" -c 512 -o "$work/model.awqx"
 
 # awqc: decode tok/s (the tg row's median of the CSV), and from stderr the
 # device copy bandwidth and the device bytes a decode step reads (awqc bench

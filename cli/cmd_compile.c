@@ -15,6 +15,9 @@
 #include "quantizer/scale_import.h"
 #include "runtime/artifact.h"
 #include "runtime/cuda/cuda_arch.h" // the target a GPU runs (no driver)
+#ifdef AWQC_HAVE_CUDA_RUNTIME
+#include "runtime/cuda/cuda_engine.h" // cuda_device_sm, for --target cuda:native
+#endif
 #ifdef AWQC_HAVE_CUDA
 #include "codegen/cuda/cuda_compile.h"
 #endif
@@ -34,7 +37,8 @@ static const char *const compile_help =
     "      --target T          host, x86-64, x86-64-avx2, x86-64-avx512, x86-64-vnni,\n"
     "                          aarch64, cuda:sm_80, cuda:sm_87, cuda:sm_90, orin (default host);\n"
     "                          cuda:sm_XY of another GPU (8.0 or newer, as nvidia-smi\n"
-    "                          --query-gpu=compute_cap prints X.Y) picks the one it runs\n"
+    "                          --query-gpu=compute_cap prints X.Y) picks the one it runs;\n"
+    "                          cuda:native: this machine's GPU (asks the driver)\n"
     "  -o, --output FILE       write the artifact to FILE (e.g. model.awqx)\n"
     "      --quant FILE        AWQ scales from awqc quantize --dump-scales, applied to a\n"
     "                          floating-point model as awq_scale nodes (fold-awq-scales\n"
@@ -212,15 +216,37 @@ static bool target_has_cpu_half(const char *target) { return strncmp(target, "cu
 static void release_cpu_code(CpuCode *cpu) { (void)cpu; }
 #endif
 
+// --target cuda:native: cuda:sm_XY of this machine's GPU, asked of the driver.
+static const char *native_gpu(char out[32]) {
+#ifdef AWQC_HAVE_CUDA_RUNTIME
+    char name[128];
+    AwqcError err;
+    int sm = cuda_device_sm(name, sizeof name, &err);
+    if (!sm) die("compile: --target cuda:native: %s", err.msg);
+    snprintf(out, 32, "cuda:sm_%d", sm);
+    fprintf(stderr, "awqc: --target cuda:native: this machine's GPU is %s (sm_%d)\n", name, sm);
+    return out;
+#else
+    (void)out;
+    die("compile: --target cuda:native needs the CUDA runtime to ask the driver, and this awqc was built without "
+        "it: name the GPU (--target cuda:sm_XY)");
+#endif
+}
+
 // --target cuda:sm_XY for a GPU awqc has no target of its own for: the one
 // whose code that GPU runs (cuda_arch.h), said on stderr; below 8.0, refused.
 static const char *gpu_target(const char *target, char out[32]) {
+    char native[32];
+    if (strcmp(target, "cuda:native") == 0) target = native_gpu(native);
     if (strncmp(target, "cuda:sm_", 8) != 0) return target;
     char *end;
     long sm = strtol(target + 8, &end, 10);
     if (*end || end == target + 8 || sm < 10 || sm > 999) return target; // pass_check_target names it
     int to = cuda_target_sm_for((int)sm);
-    if (to == sm) return target;
+    if (to == sm) {
+        snprintf(out, 32, "%s", target); // target may be native's, gone on return
+        return out;
+    }
     if (!to)
         die("compile: --target %s: awqc's CUDA kernels need compute capability 8.0 or newer (sm_80): compile "
             "for the CPU instead (--target host)", target);

@@ -431,12 +431,16 @@ void cuda_engine_rewind(CudaEngine *e, int pos) {
 // ----------------------------------------------------------------------------
 // probes
 
-bool cuda_available(AwqcError *err) {
+int cuda_device_sm(char *name, size_t cap, AwqcError *err) {
     CudaDriver d;
-    if (!cuda_driver_open(&d, err)) return false;
+    if (!cuda_driver_open(&d, err)) return 0;
+    if (name && cap) snprintf(name, cap, "%s", d.name);
+    int sm = d.sm;
     cuda_driver_close(&d);
-    return true;
+    return sm;
 }
+
+bool cuda_available(AwqcError *err) { return cuda_device_sm(NULL, 0, err) > 0; }
 
 static double time_copies(CudaDriver *d, CUdeviceptr a, CUdeviceptr b, size_t bytes, AwqcError *err) {
     CUevent t0, t1;

@@ -49,6 +49,11 @@ double cuda_engine_weight_bytes_per_token(const CudaEngine *e);
 // and ENGINE_AUTO for artifacts with CUDA code). The awqc command calls it once at start.
 void cuda_engine_register(void);
 
+// The compute capability (10 * major + minor) of the GPU the engine would use,
+// and its name into name[cap] (name may be NULL); 0 with err ("no CUDA driver
+// ...", "no GPU: ...") when there is none. compile --target cuda:native asks it.
+int cuda_device_sm(char *name, size_t cap, AwqcError *err);
+
 // Whether a GPU can be used here: false with the reason ("no CUDA driver ...",
 // "no GPU: ...") in err. Tests use it to skip.
 bool cuda_available(AwqcError *err);

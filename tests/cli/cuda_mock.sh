@@ -55,6 +55,16 @@ expect sm86-target 0 'a GPU of sm_86 runs awqc.s cuda:sm_80 code .*compiling for
 expect sm86-runs-sm80-cubin 0 "$clean" env AWQC_MOCK_CUDA_SM=86 LD_LIBRARY_PATH="$mock" AWQC_MOCK_CUDA_LOG="$tmp/mock.log" \
   "$AWQC" run -m "$tmp/sm_86.awqx" --engine cuda -n 4 -p "$prompt" -t 2
 expect sm86-inspect 0 'on sm_86 +runs code.cuda.sm_80.cubin' "$AWQC" inspect --gpu 8.6 "$tmp/sm_86.awqx"
+# cuda:native asks the driver which GPU this is (the mock says sm_86).
+out=$(env AWQC_MOCK_CUDA_SM=86 LD_LIBRARY_PATH="$mock" "$AWQC" compile -m "$awq" --target cuda:native -c 128 \
+  --emit=ir --filter layer.0 2>&1)
+same native-exit 0 "$?"
+expect native-asks-driver 0 'this machine.s GPU is awqc mock GPU .*\(sm_86\)' echo "$out"
+expect native-target 0 'compiling for cuda:sm_80' echo "$out"
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
+  expect native-no-driver 1 'compile: --target cuda:native: no CUDA driver' \
+    "$AWQC" compile -m /nonexistent.gguf --target cuda:native
+fi
 expect sm75-target-refused 1 'compile: --target cuda:sm_75: awqc.s CUDA kernels need compute capability 8.0' \
   "$AWQC" compile -m /nonexistent.gguf --target cuda:sm_75 -o "$tmp/sm_75.awqx"
 # auto on a GPU the artifact has no code for: an artifact with CPU code falls
