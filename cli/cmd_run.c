@@ -1,10 +1,12 @@
-// cmd_run.c: `awqc run`: generate text from a prompt, streaming tokens as they
-// come; with --chat the prompt is wrapped in the model's chat template.
+// cmd_run.c: `awqc run`: generate text from a prompt, streaming it as it
+// comes (runtime/generate.c's loop); with --chat the prompt is wrapped in the
+// model's chat template.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "runtime/generate.h"
 #include "runtime/sampler.h"
 
 static const char run_help[] =
@@ -89,42 +91,31 @@ static char *render_prompt(const RunOpts *o, const Model *m) {
     return text;
 }
 
-static void print_token(const RunOpts *o, const Tokenizer *tok, int32_t id) {
-    if (o->print_ids) {
-        printf("%d ", id);
-        fflush(stdout);
-        return;
-    }
-    char buf[256];
-    size_t n = tok_decode(tok, id, buf, sizeof buf);
-    fwrite(buf, 1, n, stdout);
+static void print_text(const char *text, size_t len, void *user) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
     fflush(stdout);
 }
 
-typedef struct {
-    int n_prompt, n_gen;
-    double t_prompt, t_gen;
-} RunStats;
+static void print_id(int32_t id, void *user) {
+    (void)user;
+    printf("%d ", id);
+    fflush(stdout);
+}
 
-static void generate(const RunOpts *o, const Model *m, Engine *in, const int32_t *ids, int n_ids, RunStats *st) {
-    Sampler *s = sampler_new(o->sampling, engine_vocab(in));
-    double t0 = awqc_now();
-    const float *logits = forward_or_die(in, ids, n_ids);
-    st->t_prompt = awqc_now() - t0;
-    t0 = awqc_now();
-    for (st->n_gen = 0; o->n_predict < 0 || st->n_gen < o->n_predict; st->n_gen++) {
-        int32_t next = sampler_sample(s, logits);
-        if (tok_is_eog(m->tok, next)) break;
-        print_token(o, m->tok, next);
-        if (engine_pos(in) >= engine_n_ctx(in)) {
-            fprintf(stderr, "\nawqc: context full (%d tokens); stopping\n", engine_n_ctx(in));
-            st->n_gen++;
-            break;
-        }
-        logits = forward_or_die(in, &next, 1);
-    }
-    st->t_gen = awqc_now() - t0;
-    sampler_free(s);
+// Streams the answer to stdout (text, or ids with --print-ids) through the
+// loop chat and serve use; what ended it, and the timings, land in r.
+static void generate(const RunOpts *o, Engine *e, const Tokenizer *tok, const int32_t *ids, int n_ids, GenResult *r) {
+    GenParams p = {.sampling = o->sampling, .max_tokens = o->n_predict};
+    if (o->print_ids) p.on_token = print_id;
+    else p.emit = print_text;
+    KvSession kv;
+    kv_init(&kv, e);
+    AwqcError err;
+    bool ok = gen_run(&kv, tok, ids, n_ids, &p, r, &err);
+    kv_free(&kv);
+    if (!ok) die_error(&err);
+    if (r->end == GEN_END_CTX_FULL) fprintf(stderr, "\nawqc: context full (%d tokens); stopping\n", engine_n_ctx(e));
 }
 
 int cmd_run(int argc, char **argv) {
@@ -144,13 +135,13 @@ int cmd_run(int argc, char **argv) {
             n_ids, n_ctx);
     Engine *in = new_engine_or_die(m, n_ctx, &o.common);
     if (!o.chat && !o.print_ids) fputs(o.prompt, stdout);
-    RunStats st = {.n_prompt = n_ids};
-    generate(&o, m, in, ids, n_ids, &st);
+    GenResult r;
+    generate(&o, in, m->tok, ids, n_ids, &r);
     fputc('\n', stdout);
     fflush(stdout); // the statistics go to stderr, after the text
     fprintf(stderr, "awqc: prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s)\n",
-            st.n_prompt, st.t_prompt, st.n_prompt / st.t_prompt, st.n_gen, st.t_gen,
-            st.n_gen > 0 ? st.n_gen / st.t_gen : 0.0);
+            r.n_prompt, r.t_prompt, r.n_prompt / r.t_prompt, r.n_gen, r.t_gen, r.n_gen > 0 ? r.n_gen / r.t_gen : 0.0);
+    free(r.text);
     engine_free(in);
     free(ids);
     free(text);

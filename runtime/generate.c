@@ -156,6 +156,7 @@ static GenEnd generate_tokens(KvSession *kv, const Tokenizer *tok, const float *
         int32_t next = sampler_sample(s, logits);
         if (tok_is_eog(tok, next)) { end = GEN_END_EOG; break; }
         (*n_gen)++;
+        if (p->on_token) p->on_token(next, p->user);
         char buf[512];
         size_t nb = tok_decode(tok, next, buf, sizeof buf);
         if (stream_push(ts, buf, nb)) { end = GEN_END_STOP; break; }

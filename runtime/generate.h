@@ -1,4 +1,4 @@
-// generate.h: the token generation loop shared by `awqc chat` and `awqc serve`:
+// generate.h: the token generation loop shared by `awqc run`, `chat` and `serve`:
 // a KV session that remembers which tokens the engine's cache holds (so a new
 // prompt only runs the part beyond the common prefix), and text streaming that
 // only hands out complete UTF-8 and honours stop strings.
@@ -63,6 +63,8 @@ typedef enum {
 typedef void (*GenEmitFn)(const char *text, size_t len, void *user);
 // Asked before every token; false stops generation (GEN_END_CANCELLED).
 typedef bool (*GenKeepGoingFn)(void *user);
+// Each generated token's id, as it is sampled (awqc run --print-ids).
+typedef void (*GenTokenFn)(int32_t id, void *user);
 
 typedef struct {
     SamplerParams sampling;
@@ -71,6 +73,7 @@ typedef struct {
     int n_stop;
     GenEmitFn emit;                 // may be NULL
     GenKeepGoingFn keep_going;      // may be NULL
+    GenTokenFn on_token;            // may be NULL
     void *user;
 } GenParams;
 

@@ -40,6 +40,9 @@ expect prompt-too-long 1 'prompt has [0-9]+ tokens, which does not fit the conte
   "$AWQC" run -m "$model" --ctx 32 -p "$long"
 expect run-greedy 0 'Paris' "$AWQC" run -m "$model" -t 2 -p "The capital of France is" -n 8
 expect run-chat 0 'Paris' "$AWQC" run -m "$model" -t 2 --chat -p "What is the capital of France?" -n 24
+# --print-ids: the greedy ids of the same run, one line; a full context ends the answer.
+expect run-print-ids 0 '^([0-9]+ ){8}$' "$AWQC" run -m "$model" -t 2 -p "The capital of France is" -n 8 --print-ids
+expect run-ctx-full 0 'context full \(16 tokens\); stopping' "$AWQC" run -m "$model" -t 2 -p "Hi" -n -1 -c 16
 expect run-sampled 0 'prompt 4 tokens' "$AWQC" run -m "$model" -t 2 -p "Once upon a time" -n 8 --temp 0.8 -s 1
 # The same seed gives the same text; sampling at a high temperature differs from greedy.
 checks=$((checks + 1))
