@@ -363,8 +363,17 @@ CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err) {
     return cuda_engine_open(m, n_ctx, &no_gpu, &other_arch, err);
 }
 
+// A CUDA context is current per host thread, and awqc serve opens the engine
+// on its main thread but runs it on a worker: every entry point that calls
+// the driver makes the engine's context current on the calling thread first.
+static bool use_context(CudaEngine *e, AwqcError *err) {
+    return cuda_check(&e->d, e->d.CtxSetCurrent(e->d.ctx), "cuCtxSetCurrent", err);
+}
+
 void cuda_engine_free(CudaEngine *e) {
     if (!e) return;
+    AwqcError ignored;
+    use_context(e, &ignored);
     if (e->graph_exec) e->d.GraphExecDestroy(e->graph_exec);
     if (e->graph) e->d.GraphDestroy(e->graph);
     for (size_t i = 0; i < e->n_allocs; i++) e->d.MemFree(e->allocs[i]);
@@ -389,7 +398,7 @@ static bool run_step(CudaEngine *e, int n, AwqcError *err) {
 }
 
 const float *cuda_engine_forward(CudaEngine *e, const int32_t *ids, int n, bool all_rows, AwqcError *err) {
-    if (!step_check_tokens(ids, n, e->pos, e->n_ctx, e->id_limit, err)) return NULL;
+    if (!step_check_tokens(ids, n, e->pos, e->n_ctx, e->id_limit, err) || !use_context(e, err)) return NULL;
     int pos = e->pos;
     if (!cuda_check(&e->d, e->d.MemcpyHtoDAsync(e->ids, ids, sizeof(int32_t) * (size_t)n, e->stream), "ids", err) ||
         !cuda_check(&e->d, e->d.MemcpyHtoDAsync(e->pos_dev, &pos, sizeof pos, e->stream), "position", err) ||
@@ -410,7 +419,7 @@ bool cuda_engine_argmax(CudaEngine *e, int32_t *id, AwqcError *err) {
     CudaLaunch l;
     cuda_argmax_launch(e->vocab, &l);
     KArgsHost a = {.in = {e->value_dev[e->g->outputs[0]]}, .out_i = e->argmax_dev, .T = 1};
-    return launch(e, &l, &a, 1, err) &&
+    return use_context(e, err) && launch(e, &l, &a, 1, err) &&
            cuda_check(&e->d, e->d.MemcpyDtoHAsync(id, e->argmax_dev, sizeof *id, e->stream), "argmax", err) &&
            cuda_check(&e->d, e->d.StreamSynchronize(e->stream), "argmax", err);
 }

@@ -18,7 +18,9 @@
 //     allocation;
 //   - during stream capture (thread-local mode) no synchronous copy, memset,
 //     allocation, free or synchronisation; captured launches are checked
-//     again at each graph launch.
+//     again at each graph launch;
+//   - the calling thread has the context current (cuCtxSetCurrent is per
+//     thread: a server's worker thread must set it too).
 // At exit it prints a summary line (launches, kernels, graph launches, bytes
 // live, violations) to stderr, and to $AWQC_MOCK_CUDA_LOG when that is set.
 // The compute capability is $AWQC_MOCK_CUDA_SM (default 90). Kernel results
@@ -38,6 +40,7 @@ enum {
     OK = 0,
     ERR_INVALID_VALUE = 1,
     ERR_INVALID_IMAGE = 200,
+    ERR_INVALID_CONTEXT = 201,
     ERR_INVALID_HANDLE = 400,
     ERR_NOT_FOUND = 500,
     ERR_LAUNCH = 719,
@@ -132,6 +135,20 @@ static bool span_ok(CUdeviceptr p, size_t n, const char *call) {
     return false;
 }
 
+static int ctx_token;
+static __thread bool ctx_current; // cuCtxSetCurrent(the primary context) on this thread
+
+// True (and a violation) when the calling thread has no current context.
+static bool no_context(const char *call) {
+    if (ctx_current) return false;
+    violation("%s on a thread with no current context (cuCtxSetCurrent is per thread)", call);
+    return true;
+}
+#define NEED_CONTEXT(call) \
+    do { \
+        if (no_context(call)) return ERR_INVALID_CONTEXT; \
+    } while (0)
+
 static bool capture_forbids(const char *call) {
     if (!mock.capturing) return false;
     violation("%s while a stream is being captured (not allowed in thread-local capture mode)", call);
@@ -139,6 +156,7 @@ static bool capture_forbids(const char *call) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
+    NEED_CONTEXT("cuMemAlloc");
     if (capture_forbids("cuMemAlloc")) return ERR_CAPTURE_UNSUPPORTED;
     if (!p || bytes == 0) return ERR_INVALID_VALUE;
     size_t mapped = (bytes + PAGE - 1) / PAGE * PAGE;
@@ -154,6 +172,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr p) {
+    NEED_CONTEXT("cuMemFree");
     if (capture_forbids("cuMemFree")) return ERR_CAPTURE_UNSUPPORTED;
     Alloc *a = find_alloc(p);
     if (!a || a->base != p) {
@@ -172,16 +191,19 @@ static CUresult copy(void *dst, const void *src, size_t n) {
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    NEED_CONTEXT("cuMemcpyHtoD");
     if (capture_forbids("cuMemcpyHtoD (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
     return span_ok(dst, n, "cuMemcpyHtoD") ? copy((void *)(uintptr_t)dst, src, n) : ERR_INVALID_VALUE;
 }
 
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    NEED_CONTEXT("cuMemcpyDtoH");
     if (capture_forbids("cuMemcpyDtoH (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
     return span_ok(src, n, "cuMemcpyDtoH") ? copy(dst, (const void *)(uintptr_t)src, n) : ERR_INVALID_VALUE;
 }
 
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+    NEED_CONTEXT("cuMemcpyDtoD");
     if (capture_forbids("cuMemcpyDtoD (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
     if (!span_ok(dst, n, "cuMemcpyDtoD") || !span_ok(src, n, "cuMemcpyDtoD")) return ERR_INVALID_VALUE;
     memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
@@ -191,16 +213,19 @@ CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
 // Asynchronous copies during capture become graph nodes on a GPU; here they
 // happen at once (the mock runs nothing later that could read them).
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
+    NEED_CONTEXT("cuMemcpyHtoDAsync");
     (void)stream;
     return span_ok(dst, n, "cuMemcpyHtoDAsync") ? copy((void *)(uintptr_t)dst, src, n) : ERR_INVALID_VALUE;
 }
 
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
+    NEED_CONTEXT("cuMemcpyDtoHAsync");
     (void)stream;
     return span_ok(src, n, "cuMemcpyDtoHAsync") ? copy(dst, (const void *)(uintptr_t)src, n) : ERR_INVALID_VALUE;
 }
 
 CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) {
+    NEED_CONTEXT("cuMemsetD8");
     if (capture_forbids("cuMemsetD8 (synchronous)")) return ERR_CAPTURE_UNSUPPORTED;
     if (!span_ok(p, n, "cuMemsetD8")) return ERR_INVALID_VALUE;
     memset((void *)(uintptr_t)p, v, n);
@@ -252,14 +277,17 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev) {
     return OK;
 }
 
-static int ctx_token;
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) {
     (void)dev;
     *ctx = &ctx_token;
     return OK;
 }
 CUresult cuDevicePrimaryCtxRelease_v2(int dev) { (void)dev; return OK; }
-CUresult cuCtxSetCurrent(void *ctx) { return ctx == &ctx_token ? OK : ERR_INVALID_HANDLE; }
+CUresult cuCtxSetCurrent(void *ctx) {
+    if (ctx && ctx != &ctx_token) return ERR_INVALID_HANDLE;
+    ctx_current = ctx != NULL;
+    return OK;
+}
 
 // ----------------------------------------------------------------------------
 // modules: the entries of a PTX text, or the names a cubin's ELF holds
@@ -304,6 +332,7 @@ static bool elf_has_name(const Module *m, const char *name) {
 }
 
 CUresult cuModuleLoadData(void **module, const void *image) {
+    NEED_CONTEXT("cuModuleLoadData");
     const unsigned char *b = image;
     Module *m = calloc(1, sizeof *m);
     if (b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F') {
@@ -404,6 +433,7 @@ static bool check_launch(const Launch *l) {
 
 CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned smem, void *stream, void **params, void **extra) {
+    NEED_CONTEXT("cuLaunchKernel");
     Func *f = fn;
     if (!known_func(f)) {
         violation("cuLaunchKernel: not a function of a loaded module");
@@ -436,6 +466,7 @@ static int stream_token[64];
 static size_t n_streams;
 
 CUresult cuStreamCreate(void **stream, unsigned flags) {
+    NEED_CONTEXT("cuStreamCreate");
     (void)flags;
     if (n_streams == 64) return ERR_INVALID_VALUE;
     *stream = &stream_token[n_streams++];
@@ -443,11 +474,13 @@ CUresult cuStreamCreate(void **stream, unsigned flags) {
 }
 CUresult cuStreamDestroy_v2(void *stream) { return stream ? OK : ERR_INVALID_HANDLE; }
 CUresult cuStreamSynchronize(void *stream) {
+    NEED_CONTEXT("cuStreamSynchronize");
     (void)stream;
     return capture_forbids("cuStreamSynchronize") ? ERR_CAPTURE_UNSUPPORTED : OK;
 }
 
 CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
+    NEED_CONTEXT("cuStreamBeginCapture");
     if (!stream) {
         violation("cuStreamBeginCapture on the legacy default stream");
         return ERR_INVALID_VALUE;
@@ -479,6 +512,7 @@ CUresult cuGraphInstantiateWithFlags(void **exec, void *graph, unsigned long lon
 }
 
 CUresult cuGraphLaunch(void *exec, void *stream) {
+    NEED_CONTEXT("cuGraphLaunch");
     (void)stream;
     Graph *g = exec;
     for (size_t i = 0; i < g->n; i++)
