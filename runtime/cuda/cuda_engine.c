@@ -277,16 +277,26 @@ static KArgsHost node_args(const CudaEngine *e, int i, int T) {
     return a;
 }
 
-static bool launch(CudaEngine *e, const CudaLaunch *l, KArgsHost *a, int T, AwqcError *err) {
+// The launch's kernel, with its dynamic shared memory limit raised where it
+// needs more than the default 48 KiB; NULL with err.
+static KernelFn *ready_kernel(CudaEngine *e, const CudaLaunch *l, unsigned smem, AwqcError *err) {
     KernelFn *k = kernel(e, l->name, err);
+    if (!k || smem <= 48 * 1024 || k->smem_set >= (int)smem) return k;
+    if (!cuda_check(&e->d, e->d.FuncSetAttribute(k->f, CUDA_FUNC_ATTR_MAX_DYN_SMEM, (int)smem),
+                    "cuFuncSetAttribute (attention scores for the context)", err))
+        return NULL;
+    k->smem_set = (int)smem;
+    return k;
+}
+
+static unsigned launch_smem(const CudaEngine *e, const CudaLaunch *l) {
+    return l->smem_ctx ? 4u * (unsigned)(l->smem_head_dim + e->n_ctx) : 0;
+}
+
+static bool launch(CudaEngine *e, const CudaLaunch *l, KArgsHost *a, int T, AwqcError *err) {
+    unsigned smem = launch_smem(e, l);
+    KernelFn *k = ready_kernel(e, l, smem, err);
     if (!k) return false;
-    unsigned smem = l->smem_ctx ? 4u * (unsigned)(l->smem_head_dim + e->n_ctx) : 0;
-    if (smem > 48 * 1024 && k->smem_set < (int)smem) {
-        if (!cuda_check(&e->d, e->d.FuncSetAttribute(k->f, CUDA_FUNC_ATTR_MAX_DYN_SMEM, (int)smem),
-                        "cuFuncSetAttribute (attention scores for the context)", err))
-            return false;
-        k->smem_set = (int)smem;
-    }
     unsigned gy = l->grid_y == CUDA_GRID_T ? (unsigned)T : l->grid_y == CUDA_GRID_T64 ? (unsigned)(T + 63) / 64 : 1;
     void *params[] = {a};
     return cuda_check(&e->d, e->d.LaunchKernel(k->f, (unsigned)l->grid_x, gy, 1, (unsigned)l->block_x,
@@ -305,9 +315,23 @@ static bool run_nodes(CudaEngine *e, int T, AwqcError *err) {
     return true;
 }
 
+// Looks up every kernel of the T-token step and sets its attributes, so that
+// none of it happens while a stream is captured: with lazy loading (the
+// default since CUDA 12.2) cuModuleGetFunction is where a kernel is loaded.
+static bool ready_step_kernels(CudaEngine *e, int T, AwqcError *err) {
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        CudaNodeLaunches nl;
+        if (!cuda_node_launches(e->g, (int)i, T, &nl, err)) return false;
+        for (int k = 0; k < nl.n; k++)
+            if (!ready_kernel(e, &nl.l[k], launch_smem(e, &nl.l[k]), err)) return false;
+    }
+    return true;
+}
+
 // The decode step (T = 1) recorded once; the ids and position it reads are
 // device memory written before each replay.
 static bool capture_decode(CudaEngine *e, AwqcError *err) {
+    if (!ready_step_kernels(e, 1, err)) return false;
     if (!cuda_check(&e->d, e->d.StreamBeginCapture(e->stream, CUDA_CAPTURE_THREAD_LOCAL), "cuStreamBeginCapture", err))
         return false;
     AwqcError launch_err = {{0}};

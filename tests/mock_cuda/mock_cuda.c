@@ -19,6 +19,8 @@
 //   - during stream capture (thread-local mode) no synchronous copy, memset,
 //     allocation, free or synchronisation; captured launches are checked
 //     again at each graph launch;
+//   - awqc's own rule: no kernel is looked up (cuModuleGetFunction, where
+//     lazy loading loads it) while a stream is captured;
 //   - the calling thread has the context current (cuCtxSetCurrent is per
 //     thread: a server's worker thread must set it too).
 // At exit it prints a summary line (launches, kernels, graph launches, bytes
@@ -367,6 +369,7 @@ CUresult cuModuleUnload(void *module) {
 }
 
 CUresult cuModuleGetFunction(void **fn, void *module, const char *name) {
+    if (capture_forbids("cuModuleGetFunction (lazy loading loads the kernel here)")) return ERR_CAPTURE_UNSUPPORTED;
     Module *m = module;
     Func f = {0};
     snprintf(f.name, sizeof f.name, "%s", name);
