@@ -18,7 +18,8 @@ static const DriverSym SYMS[] = {
     SYM(Init, "cuInit"), SYM(DeviceGet, "cuDeviceGet"), SYM(DeviceGetAttribute, "cuDeviceGetAttribute"),
     SYM(DeviceGetName, "cuDeviceGetName"), SYM(DeviceTotalMem, "cuDeviceTotalMem_v2"),
     SYM(PrimaryCtxRetain, "cuDevicePrimaryCtxRetain"), SYM(PrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2"),
-    SYM(CtxSetCurrent, "cuCtxSetCurrent"), SYM(ModuleLoadData, "cuModuleLoadData"),
+    SYM(CtxSetCurrent, "cuCtxSetCurrent"), SYM(CtxSynchronize, "cuCtxSynchronize"),
+    SYM(ModuleLoadData, "cuModuleLoadData"),
     SYM(ModuleUnload, "cuModuleUnload"), SYM(ModuleGetFunction, "cuModuleGetFunction"),
     SYM(FuncSetAttribute, "cuFuncSetAttribute"), SYM(MemAlloc, "cuMemAlloc_v2"), SYM(MemFree, "cuMemFree_v2"),
     SYM(MemcpyHtoD, "cuMemcpyHtoD_v2"), SYM(MemcpyDtoH, "cuMemcpyDtoH_v2"), SYM(MemcpyDtoD, "cuMemcpyDtoD_v2"),
@@ -60,7 +61,9 @@ static bool open_device(CudaDriver *d, AwqcError *err) {
     int major = 0, minor = 0;
     if (!cuda_check(d, d->DeviceGet(&d->dev, 0), "no GPU: cuDeviceGet(0)", err) ||
         !cuda_check(d, d->DeviceGetAttribute(&major, CUDA_ATTR_CC_MAJOR, d->dev), "cuDeviceGetAttribute", err) ||
-        !cuda_check(d, d->DeviceGetAttribute(&minor, CUDA_ATTR_CC_MINOR, d->dev), "cuDeviceGetAttribute", err))
+        !cuda_check(d, d->DeviceGetAttribute(&minor, CUDA_ATTR_CC_MINOR, d->dev), "cuDeviceGetAttribute", err) ||
+        !cuda_check(d, d->DeviceGetAttribute(&d->smem_optin, CUDA_ATTR_SMEM_OPTIN, d->dev), "cuDeviceGetAttribute",
+                    err))
         return false;
     d->sm = 10 * major + minor;
     d->DeviceGetName(d->name, (int)sizeof d->name, d->dev);
@@ -80,8 +83,11 @@ bool cuda_driver_open(CudaDriver *d, AwqcError *err) {
     return false;
 }
 
+// The library stays loaded (no dlclose): after cuInit the driver runs threads
+// of its own, and unloading it under them (cuda_available or --target
+// cuda:native before an engine opens, the bandwidth probe) can crash.
+// dlopen of it again returns the same handle.
 void cuda_driver_close(CudaDriver *d) {
     if (d->ctx) d->PrimaryCtxRelease(d->dev);
-    if (d->lib) dlclose(d->lib);
     memset(d, 0, sizeof *d);
 }

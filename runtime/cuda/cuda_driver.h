@@ -23,6 +23,7 @@ typedef struct CUevent_st *CUevent;
 
 #define CUDA_ATTR_CC_MAJOR 75
 #define CUDA_ATTR_CC_MINOR 76
+#define CUDA_ATTR_SMEM_OPTIN 97 // most shared memory a block may opt in to
 #define CUDA_FUNC_ATTR_MAX_DYN_SMEM 8
 #define CUDA_CAPTURE_THREAD_LOCAL 1
 #define CUDA_STREAM_NON_BLOCKING 1
@@ -37,6 +38,7 @@ typedef struct {
     CUresult (*PrimaryCtxRetain)(CUcontext *, CUdevice);
     CUresult (*PrimaryCtxRelease)(CUdevice);
     CUresult (*CtxSetCurrent)(CUcontext);
+    CUresult (*CtxSynchronize)(void);
     CUresult (*ModuleLoadData)(CUmodule *, const void *);
     CUresult (*ModuleUnload)(CUmodule);
     CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
@@ -70,6 +72,7 @@ typedef struct {
     CUdevice dev;
     CUcontext ctx;
     int sm; // 10 * major + minor
+    int smem_optin; // bytes of shared memory a block may use, static + dynamic
     char name[128];
 } CudaDriver;
 

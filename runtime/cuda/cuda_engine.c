@@ -52,6 +52,7 @@ struct CudaEngine {
     char desc[256], name[160];
     double weight_bytes_per_token; // what the kernels read of the weights per decode step
     bool no_code_for_gpu; // the artifact's CUDA code is for other GPUs only
+    int last_n;           // tokens of the last forward
 };
 
 // ----------------------------------------------------------------------------
@@ -277,11 +278,12 @@ static KArgsHost node_args(const CudaEngine *e, int i, int T) {
     return a;
 }
 
-// The launch's kernel, with its dynamic shared memory limit raised where it
-// needs more than the default 48 KiB; NULL with err.
+// The launch's kernel, with its dynamic shared memory limit set; NULL with err.
+// Raised whenever there is dynamic shared memory at all: the default 48 KiB
+// counts the kernel's static shared memory too.
 static KernelFn *ready_kernel(CudaEngine *e, const CudaLaunch *l, unsigned smem, AwqcError *err) {
     KernelFn *k = kernel(e, l->name, err);
-    if (!k || smem <= 48 * 1024 || k->smem_set >= (int)smem) return k;
+    if (!k || smem == 0 || k->smem_set >= (int)smem) return k;
     if (!cuda_check(&e->d, e->d.FuncSetAttribute(k->f, CUDA_FUNC_ATTR_MAX_DYN_SMEM, (int)smem),
                     "cuFuncSetAttribute (attention scores for the context)", err))
         return NULL;
@@ -356,10 +358,34 @@ static bool check_plan(CudaEngine *e, AwqcError *err) {
     return true;
 }
 
+// Attention keeps a row of scores for the whole context in shared memory:
+// refuse a context this GPU cannot hold before anything is allocated.
+#define ATTN_STATIC_SMEM 1024 // bytes the attention kernel declares itself (384), rounded up
+static bool check_ctx_fits(CudaEngine *e, AwqcError *err) {
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        CudaNodeLaunches nl;
+        if (!cuda_node_launches(e->g, (int)i, 1, &nl, err)) return false;
+        for (int k = 0; k < nl.n; k++) {
+            if (!nl.l[k].smem_ctx) continue;
+            long need = (long)launch_smem(e, &nl.l[k]) + ATTN_STATIC_SMEM;
+            if (need <= e->d.smem_optin) continue;
+            long most = ((long)e->d.smem_optin - ATTN_STATIC_SMEM) / 4 - nl.l[k].smem_head_dim;
+            return awqc_fail(err, "a context of %d tokens needs %ld bytes of shared memory in attention, and this GPU "
+                             "(%s) gives a block at most %d: use --ctx %ld or less", e->n_ctx, need, e->d.name,
+                             e->d.smem_optin, most);
+        }
+    }
+    return true;
+}
+
+// The allocations' zeroing and the weight copies run on the legacy stream,
+// which the engine's non-blocking stream does not wait for: they must be
+// done before the first forward.
 static bool setup(CudaEngine *e, const Model *m, AwqcError *err) {
-    return check_plan(e, err) && load_module(e, m, err) &&
+    return check_plan(e, err) && check_ctx_fits(e, err) && load_module(e, m, err) &&
            cuda_check(&e->d, e->d.StreamCreate(&e->stream, CUDA_STREAM_NON_BLOCKING), "cuStreamCreate", err) &&
-           upload_weights(e, err) && alloc_state(e, err) && alloc_values(e, err);
+           upload_weights(e, err) && alloc_state(e, err) && alloc_values(e, err) &&
+           cuda_check(&e->d, e->d.CtxSynchronize(), "cuCtxSynchronize (after the uploads)", err);
 }
 
 CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *other_arch, AwqcError *err) {
@@ -436,13 +462,15 @@ const float *cuda_engine_forward(CudaEngine *e, const int32_t *ids, int n, bool 
         !cuda_check(&e->d, e->d.StreamSynchronize(e->stream), "forward", err))
         return NULL;
     e->pos += n;
+    e->last_n = n; // argmax reads the last of these rows
     return e->logits;
 }
 
 bool cuda_engine_argmax(CudaEngine *e, int32_t *id, AwqcError *err) {
+    if (!e->last_n) return awqc_fail(err, "argmax before any forward");
     CudaLaunch l;
     cuda_argmax_launch(e->vocab, &l);
-    KArgsHost a = {.in = {e->value_dev[e->g->outputs[0]]}, .out_i = e->argmax_dev, .T = 1};
+    KArgsHost a = {.in = {e->value_dev[e->g->outputs[0]]}, .out_i = e->argmax_dev, .T = e->last_n};
     return use_context(e, err) && launch(e, &l, &a, 1, err) &&
            cuda_check(&e->d, e->d.MemcpyDtoHAsync(id, e->argmax_dev, sizeof *id, e->stream), "argmax", err) &&
            cuda_check(&e->d, e->d.StreamSynchronize(e->stream), "argmax", err);

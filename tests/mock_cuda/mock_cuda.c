@@ -263,6 +263,7 @@ CUresult cuDeviceGetAttribute(int *v, int attr, int dev) {
     (void)dev;
     if (attr == 75) *v = mock_sm() / 10; // compute capability major
     else if (attr == 76) *v = mock_sm() % 10;
+    else if (attr == 97) *v = mock_sm() == 87 ? 163 * 1024 : mock_sm() / 10 == 8 && mock_sm() != 80 ? 99 * 1024 : 227 * 1024;
     else return ERR_INVALID_VALUE;
     return OK;
 }
@@ -476,6 +477,10 @@ CUresult cuStreamCreate(void **stream, unsigned flags) {
     return OK;
 }
 CUresult cuStreamDestroy_v2(void *stream) { return stream ? OK : ERR_INVALID_HANDLE; }
+CUresult cuCtxSynchronize(void) {
+    NEED_CONTEXT("cuCtxSynchronize");
+    return capture_forbids("cuCtxSynchronize") ? ERR_CAPTURE_UNSUPPORTED : OK;
+}
 CUresult cuStreamSynchronize(void *stream) {
     NEED_CONTEXT("cuStreamSynchronize");
     (void)stream;

@@ -22,6 +22,23 @@ static void compare(const float *gpu, const float *ref, size_t n, double tol, co
     CHECK_MSG(d < tol, "%s step %d: max |dlogit| / max |logit| = %.3g (tolerance %.3g)", what, step, d, tol);
 }
 
+static int32_t host_argmax(const float *x, int64_t n) {
+    int32_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = (int32_t)i;
+    return best;
+}
+
+// The device argmax picks what the host picks from the same logits (those of
+// the last forward's last row).
+static void check_argmax(CudaEngine *e, const float *last_row, int64_t vocab, const char *what) {
+    AwqcError err;
+    int32_t pick = -1;
+    CHECK_MSG(cuda_engine_argmax(e, &pick, &err), "%s", err.msg);
+    CHECK_MSG(pick == host_argmax(last_row, vocab), "%s: device argmax %d, host %d", what, pick,
+              host_argmax(last_row, vocab));
+}
+
 static void run_plan(Graph *g, const char *what) {
     AwqcError err;
     Model m = {.path = "random plan", .graph = g};
@@ -35,14 +52,14 @@ static void run_plan(Graph *g, const char *what) {
         const float *ref = interp_forward(in, ids, PROMPT, true, &err), *gpu = cuda_engine_forward(e, ids, PROMPT, true, &err);
         CHECK_MSG(ref && gpu, "%s", err.msg);
         if (ref && gpu) compare(gpu, ref, (size_t)(PROMPT * vocab), 3e-2, what, 0); // f16 tensor-core inputs
+        if (gpu) check_argmax(e, gpu + (size_t)(PROMPT - 1) * (size_t)vocab, vocab, what); // the prompt's last row
         for (int s = 1; s <= DECODE; s++) {
             int32_t id = (int32_t)((s * 101) % vocab);
             ref = interp_forward(in, &id, 1, false, &err), gpu = cuda_engine_forward(e, &id, 1, false, &err);
             CHECK_MSG(ref && gpu, "%s", err.msg);
             if (ref && gpu) compare(gpu, ref, (size_t)vocab, 1e-3, what, s);
+            if (gpu) check_argmax(e, gpu, vocab, what);
         }
-        int32_t pick_id = -1;
-        CHECK(cuda_engine_argmax(e, &pick_id, &err) && pick_id >= 0 && pick_id < vocab);
     }
     cuda_engine_free(e);
     interp_free(in);
