@@ -11,6 +11,7 @@
 
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/interp.h"
+#include "runtime/sampler.h"
 #include "test_cuda_gpu.h"
 #include "test_support.h"
 
@@ -18,13 +19,6 @@
 #ifdef AWQC_CUDA_NVRTC
 
 enum { N_PROMPT = 12, N_GEN = 64, CTX = 128 };
-
-static int32_t greedy(const float *logits, int64_t vocab) {
-    int32_t best = 0;
-    for (int64_t i = 1; i < vocab; i++)
-        if (logits[i] > logits[best]) best = (int32_t)i;
-    return best;
-}
 
 static Model *compile_and_load(const char *awq_dir) {
     const char *bin = getenv("AWQC_BIN");
@@ -49,9 +43,9 @@ static int first_difference(CudaEngine *e, Interp *in, int64_t vocab, double *ga
     AwqcError err;
     *gap = 0;
     const float *r = interp_forward(in, prompt, N_PROMPT, false, &err);
-    int32_t ref = r ? greedy(r, vocab) : -1;
+    int32_t ref = r ? argmax(r, vocab) : -1;
     const float *gl = cuda_engine_forward(e, prompt, N_PROMPT, false, &err);
-    int32_t gpu = gl ? greedy(gl, vocab) : -2;
+    int32_t gpu = gl ? argmax(gl, vocab) : -2;
     for (int step = 0; step < N_GEN; step++) {
         if (r && gl) *gap = fmax(*gap, interp_relative_diff(r, gl, (size_t)vocab));
         if (ref != gpu) {
@@ -59,7 +53,7 @@ static int first_difference(CudaEngine *e, Interp *in, int64_t vocab, double *ga
             return step;
         }
         r = interp_forward(in, &ref, 1, false, &err), gl = cuda_engine_forward(e, &gpu, 1, false, &err);
-        ref = r ? greedy(r, vocab) : -1, gpu = gl ? greedy(gl, vocab) : -2;
+        ref = r ? argmax(r, vocab) : -1, gpu = gl ? argmax(gl, vocab) : -2;
     }
     return -1;
 }

@@ -8,6 +8,7 @@
 
 #include "runtime/cuda/cuda_engine.h"
 #include "runtime/interp.h"
+#include "runtime/sampler.h"
 #include "test_cuda_plans.h"
 #include "test_cuda_gpu.h"
 #include "test_support.h"
@@ -22,21 +23,14 @@ static void compare(const float *gpu, const float *ref, size_t n, double tol, co
     CHECK_MSG(d < tol, "%s step %d: max |dlogit| / max |logit| = %.3g (tolerance %.3g)", what, step, d, tol);
 }
 
-static int32_t host_argmax(const float *x, int64_t n) {
-    int32_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = (int32_t)i;
-    return best;
-}
-
 // The device argmax picks what the host picks from the same logits (those of
 // the last forward's last row).
 static void check_argmax(CudaEngine *e, const float *last_row, int64_t vocab, const char *what) {
     AwqcError err;
     int32_t pick = -1;
     CHECK_MSG(cuda_engine_argmax(e, &pick, &err), "%s", err.msg);
-    CHECK_MSG(pick == host_argmax(last_row, vocab), "%s: device argmax %d, host %d", what, pick,
-              host_argmax(last_row, vocab));
+    int32_t host = argmax(last_row, vocab);
+    CHECK_MSG(pick == host, "%s: device argmax %d, host %d", what, pick, host);
 }
 
 static void run_plan(Graph *g, const char *what) {
