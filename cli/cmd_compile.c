@@ -216,43 +216,38 @@ static bool target_has_cpu_half(const char *target) { return strncmp(target, "cu
 static void release_cpu_code(CpuCode *cpu) { (void)cpu; }
 #endif
 
-// --target cuda:native: cuda:sm_XY of this machine's GPU, asked of the driver.
-static const char *native_gpu(char out[32]) {
+// --target cuda:native: the compute capability of this machine's GPU, asked of the driver.
+static int native_gpu_sm(void) {
 #ifdef AWQC_HAVE_CUDA_RUNTIME
     char name[128];
     AwqcError err;
     int sm = cuda_device_sm(name, sizeof name, &err);
     if (!sm) die("compile: --target cuda:native: %s", err.msg);
-    snprintf(out, 32, "cuda:sm_%d", sm);
     fprintf(stderr, "awqc: --target cuda:native: this machine's GPU is %s (sm_%d)\n", name, sm);
-    return out;
+    return sm;
 #else
-    (void)out;
     die("compile: --target cuda:native needs the CUDA runtime to ask the driver, and this awqc was built without "
         "it: name the GPU (--target cuda:sm_XY)");
 #endif
 }
 
-// --target cuda:sm_XY for a GPU awqc has no target of its own for: the one
-// whose code that GPU runs (cuda_arch.h), said on stderr; below 8.0, refused.
+// --target cuda:sm_XY (or cuda:native) for any GPU: the awqc target whose code
+// that GPU runs (cuda_arch.h) into out, said on stderr when it is another one;
+// below 8.0, refused. Other targets come back as they are.
 static const char *gpu_target(const char *target, char out[32]) {
-    char native[32];
-    if (strcmp(target, "cuda:native") == 0) target = native_gpu(native);
-    if (strncmp(target, "cuda:sm_", 8) != 0) return target;
-    char *end;
-    long sm = strtol(target + 8, &end, 10);
-    if (*end || end == target + 8 || sm < 10 || sm > 999) return target; // pass_check_target names it
-    int to = cuda_target_sm_for((int)sm);
-    if (to == sm) {
-        snprintf(out, 32, "%s", target); // target may be native's, gone on return
-        return out;
-    }
+    int sm = strcmp(target, "cuda:native") == 0 ? native_gpu_sm()
+             : strncmp(target, "cuda:", 5) == 0 ? cuda_target_sm(target)
+                                                : 0; // orin has a CPU half: it stays itself
+    if (!sm) return target; // pass_check_target names a malformed one
+    int to = cuda_target_sm_for(sm);
     if (!to)
-        die("compile: --target %s: awqc's CUDA kernels need compute capability 8.0 or newer (sm_80): compile "
-            "for the CPU instead (--target host)", target);
+        die("compile: --target cuda:sm_%d: awqc's CUDA kernels need compute capability 8.0 or newer (sm_80): "
+            "compile for the CPU instead (--target host)", sm);
     snprintf(out, 32, "cuda:sm_%d", to);
-    fprintf(stderr, "awqc: --target %s: a GPU of sm_%ld runs awqc's %s code (%s); compiling for %s\n", target, sm,
-            out, to / 10 == sm / 10 ? "its cubin is binary compatible" : "the driver compiles its PTX at load", out);
+    if (to != sm)
+        fprintf(stderr, "awqc: --target cuda:sm_%d: a GPU of sm_%d runs awqc's %s code (%s); compiling for %s\n", sm,
+                sm, out, to / 10 == sm / 10 ? "its cubin is binary compatible" : "the driver compiles its PTX at load",
+                out);
     return out;
 }
 

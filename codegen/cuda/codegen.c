@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/cuda/cuda_arch.h"
-
 // ----------------------------------------------------------------------------
 // code.cuda.kernels
 

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "ir/ir.h"
 #include "runtime/artifact.h"
+#include "runtime/cuda/cuda_arch.h"
 
 // ----------------------------------------------------------------------------
 // launches: how the runtime runs one node. Every kernel takes the KArgs struct
@@ -67,8 +68,7 @@ char *cuda_emit_source(const Graph *g, AwqcError *err);
 // ----------------------------------------------------------------------------
 // compiling
 
-// "cuda:sm_87" -> 87; 0 when target is not a CUDA target.
-int cuda_target_sm(const char *target);
+// cuda_target_sm ("cuda:sm_87" -> 87) is in runtime/cuda/cuda_arch.h.
 
 typedef struct {
     void *data;

@@ -162,13 +162,6 @@ char *cuda_nvrtc_describe(void) {
     return sb_finish(&b);
 }
 
-int cuda_target_sm(const char *target) {
-    if (target && strcmp(target, "orin") == 0) return 87; // Jetson AGX Orin
-    if (!target || strncmp(target, "cuda:sm_", 8) != 0) return 0;
-    char *end;
-    long sm = strtol(target + 8, &end, 10);
-    return *end == 0 && sm >= 50 && sm < 1000 ? (int)sm : 0;
-}
 
 // ----------------------------------------------------------------------------
 // ptxas

@@ -64,6 +64,14 @@ static void list_archs(const char *const *names, size_t n, char *out, size_t cap
     }
 }
 
+int cuda_target_sm(const char *target) {
+    if (target && strcmp(target, "orin") == 0) return 87;
+    if (!target || strncmp(target, "cuda:sm_", 8) != 0) return 0;
+    char *end;
+    long sm = strtol(target + 8, &end, 10);
+    return *end == 0 && sm >= 10 && sm < 1000 ? (int)sm : 0;
+}
+
 // Why each answer of cuda_target_sm_for (cuda_arch.h): sm_80's cubin is
 // binary compatible with every 8.x GPU; sm_90's PTX is compiled by the
 // driver at load for newer ones; the prefill GEMM's mma.sync m16n8k16 needs sm_80.

@@ -27,6 +27,9 @@ bool cuda_code_section_parse(const char *name, int *sm, CudaCodeKind *kind);
 // The reverse: 87, CUDA_CODE_CUBIN -> "code.cuda.sm_87.cubin" into out.
 void cuda_code_section_name(int sm, CudaCodeKind kind, char out[AWQX_NAME_MAX]);
 
+// "cuda:sm_87" -> 87, "orin" -> 87 (Jetson AGX Orin); 0 when target names no GPU.
+int cuda_target_sm(const char *target);
+
 // The awqc target (80, 87 or 90) whose code a GPU of compute capability
 // device_sm runs: its own arch where awqc has it, 80 for other 8.x GPUs, 90
 // for newer ones; 0 below 8.0, where awqc's kernels do not run.
