@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <nvrtc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,21 @@ static bool nvrtc_loaded;
 static char nvrtc_problem[1024]; // why it is not loaded
 static pthread_once_t nvrtc_once = PTHREAD_ONCE_INIT;
 
+// Adds one candidate's reason to nvrtc_problem ("a; b; c").
+__attribute__((format(printf, 1, 2))) static void note_problem(const char *fmt, ...) {
+    size_t len = strlen(nvrtc_problem);
+    if (len) snprintf(nvrtc_problem + len, sizeof nvrtc_problem - len, "; "), len = strlen(nvrtc_problem);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(nvrtc_problem + len, sizeof nvrtc_problem - len, fmt, ap);
+    va_end(ap);
+}
+
 static bool resolve_nvrtc(void *lib, const char *path) {
     for (size_t i = 0; i < sizeof NVRTC_SYMS / sizeof *NVRTC_SYMS; i++) {
         void *f = dlsym(lib, NVRTC_SYMS[i].symbol);
         if (!f) {
-            snprintf(nvrtc_problem, sizeof nvrtc_problem, "%s lacks %s", path, NVRTC_SYMS[i].symbol);
+            note_problem("%s lacks %s", path, NVRTC_SYMS[i].symbol);
             return false;
         }
         memcpy((char *)&nvrtc + NVRTC_SYMS[i].offset, &f, sizeof f); // function pointer from dlsym's void *
@@ -69,8 +80,7 @@ static bool try_nvrtc(const char *path) {
     if (lib) dlclose(lib);
     else {
         const char *why = dlerror();
-        size_t len = strlen(nvrtc_problem);
-        snprintf(nvrtc_problem + len, sizeof nvrtc_problem - len, "%s%s", len ? "; " : "", why ? why : path);
+        note_problem("%s", why ? why : path);
     }
     return false;
 }
@@ -93,14 +103,12 @@ static void load_nvrtc(void) {
     free(built);
 }
 
-static bool nvrtc_ready(AwqcError *err) {
+bool cuda_nvrtc_available(AwqcError *err) {
     pthread_once(&nvrtc_once, load_nvrtc);
     if (nvrtc_loaded) return true;
     return awqc_fail(err, "NVRTC not found (%s): generating CUDA code needs the CUDA toolkit's NVRTC; put its "
                      "folder on LD_LIBRARY_PATH or set AWQC_NVRTC to the library", nvrtc_problem);
 }
-
-bool cuda_nvrtc_available(AwqcError *err) { return nvrtc_ready(err); }
 
 // ----------------------------------------------------------------------------
 // NVRTC
@@ -114,7 +122,7 @@ static char *program_log(nvrtcProgram prog) {
 }
 
 bool cuda_nvrtc_ptx(const char *source, int sm, CudaBytes *ptx, AwqcError *err) {
-    if (!nvrtc_ready(err)) return false;
+    if (!cuda_nvrtc_available(err)) return false;
     nvrtcProgram prog;
     nvrtcResult r = nvrtc.CreateProgram(&prog, source, "awqc_plan.cu", 0, NULL, NULL);
     if (r != NVRTC_SUCCESS) return awqc_fail(err, "NVRTC: cannot create the program: %s", nvrtc.GetErrorString(r));
@@ -142,7 +150,7 @@ bool cuda_nvrtc_ptx(const char *source, int sm, CudaBytes *ptx, AwqcError *err) 
 
 char *cuda_nvrtc_describe(void) {
     AwqcError err = {0};
-    if (!nvrtc_ready(&err)) return awqc_asprintf("NVRTC: not found (%s)", nvrtc_problem);
+    if (!cuda_nvrtc_available(&err)) return awqc_asprintf("NVRTC: not found (%s)", nvrtc_problem);
     int major = 0, minor = 0, n = 0;
     nvrtc.Version(&major, &minor);
     StrBuf b = {0};
