@@ -13,10 +13,7 @@
 static bool has_code(const Model *m) { return m->artifact && cuda_artifact_has_code(m->artifact); }
 
 static void *open_engine(const Model *m, const EngineOptions *o, GpuRefusal *why, AwqcError *err) {
-    bool no_gpu = false, other_arch = false;
-    void *e = cuda_engine_open(m, o->n_ctx, &no_gpu, &other_arch, err);
-    *why = no_gpu ? GPU_ABSENT : other_arch ? GPU_OTHER_ARCH : GPU_FAULT;
-    return e;
+    return cuda_engine_open(m, o->n_ctx, why, err);
 }
 
 static void close_engine(void *b) { cuda_engine_free(b); }

@@ -51,7 +51,7 @@ struct CudaEngine {
     CUgraphExec graph_exec;
     char desc[256], name[160];
     double weight_bytes_per_token; // what the kernels read of the weights per decode step
-    bool no_code_for_gpu; // the artifact's CUDA code is for other GPUs only
+    GpuRefusal refusal;   // why setup failed, when it did
     int last_n;           // tokens of the last forward
 };
 
@@ -206,7 +206,7 @@ static bool load_image(CudaEngine *e, const void *image, const char *how, AwqcEr
 static bool load_from_artifact(CudaEngine *e, const Model *m, AwqcError *err) {
     CudaCodeChoice c;
     if (!cuda_select_artifact_code(m->artifact, m->path, e->d.sm, &c, err)) {
-        e->no_code_for_gpu = true;
+        e->refusal = GPU_OTHER_ARCH;
         return false;
     }
     uint64_t size = 0;
@@ -278,10 +278,15 @@ static KArgsHost node_args(const CudaEngine *e, int i, int T) {
     return a;
 }
 
+static unsigned launch_smem(const CudaEngine *e, const CudaLaunch *l) {
+    return l->smem_ctx ? 4u * (unsigned)(l->smem_head_dim + e->n_ctx) : 0;
+}
+
 // The launch's kernel, with its dynamic shared memory limit set; NULL with err.
 // Raised whenever there is dynamic shared memory at all: the default 48 KiB
 // counts the kernel's static shared memory too.
-static KernelFn *ready_kernel(CudaEngine *e, const CudaLaunch *l, unsigned smem, AwqcError *err) {
+static KernelFn *ready_kernel(CudaEngine *e, const CudaLaunch *l, AwqcError *err) {
+    unsigned smem = launch_smem(e, l);
     KernelFn *k = kernel(e, l->name, err);
     if (!k || smem == 0 || k->smem_set >= (int)smem) return k;
     if (!cuda_check(&e->d, e->d.FuncSetAttribute(k->f, CUDA_FUNC_ATTR_MAX_DYN_SMEM, (int)smem),
@@ -291,14 +296,10 @@ static KernelFn *ready_kernel(CudaEngine *e, const CudaLaunch *l, unsigned smem,
     return k;
 }
 
-static unsigned launch_smem(const CudaEngine *e, const CudaLaunch *l) {
-    return l->smem_ctx ? 4u * (unsigned)(l->smem_head_dim + e->n_ctx) : 0;
-}
-
 static bool launch(CudaEngine *e, const CudaLaunch *l, KArgsHost *a, int T, AwqcError *err) {
-    unsigned smem = launch_smem(e, l);
-    KernelFn *k = ready_kernel(e, l, smem, err);
+    KernelFn *k = ready_kernel(e, l, err);
     if (!k) return false;
+    unsigned smem = launch_smem(e, l);
     unsigned gy = l->grid_y == CUDA_GRID_T ? (unsigned)T : l->grid_y == CUDA_GRID_T64 ? (unsigned)(T + 63) / 64 : 1;
     void *params[] = {a};
     return cuda_check(&e->d, e->d.LaunchKernel(k->f, (unsigned)l->grid_x, gy, 1, (unsigned)l->block_x,
@@ -317,23 +318,28 @@ static bool run_nodes(CudaEngine *e, int T, AwqcError *err) {
     return true;
 }
 
-// Looks up every kernel of the T-token step and sets its attributes, so that
-// none of it happens while a stream is captured: with lazy loading (the
-// default since CUDA 12.2) cuModuleGetFunction is where a kernel is loaded.
-static bool ready_step_kernels(CudaEngine *e, int T, AwqcError *err) {
+// Calls visit on every launch of the T-token step, in order; false at the
+// first that fails.
+typedef bool (*LaunchVisit)(CudaEngine *e, const CudaLaunch *l, AwqcError *err);
+static bool each_step_launch(CudaEngine *e, int T, LaunchVisit visit, AwqcError *err) {
     for (size_t i = 0; i < e->g->n_nodes; i++) {
         CudaNodeLaunches nl;
         if (!cuda_node_launches(e->g, (int)i, T, &nl, err)) return false;
         for (int k = 0; k < nl.n; k++)
-            if (!ready_kernel(e, &nl.l[k], launch_smem(e, &nl.l[k]), err)) return false;
+            if (!visit(e, &nl.l[k], err)) return false;
     }
     return true;
 }
 
+// Looks a launch's kernel up and sets its attributes ahead of a capture: with
+// lazy loading (the default since CUDA 12.2) cuModuleGetFunction is where a
+// kernel is loaded, which must not happen while a stream is captured.
+static bool ready_launch(CudaEngine *e, const CudaLaunch *l, AwqcError *err) { return ready_kernel(e, l, err) != NULL; }
+
 // The decode step (T = 1) recorded once; the ids and position it reads are
 // device memory written before each replay.
 static bool capture_decode(CudaEngine *e, AwqcError *err) {
-    if (!ready_step_kernels(e, 1, err)) return false;
+    if (!each_step_launch(e, 1, ready_launch, err)) return false;
     if (!cuda_check(&e->d, e->d.StreamBeginCapture(e->stream, CUDA_CAPTURE_THREAD_LOCAL), "cuStreamBeginCapture", err))
         return false;
     AwqcError launch_err = {{0}};
@@ -359,41 +365,33 @@ static bool check_plan(CudaEngine *e, AwqcError *err) {
 }
 
 // Attention keeps a row of scores for the whole context in shared memory:
-// refuse a context this GPU cannot hold before anything is allocated.
+// a context this GPU cannot hold is refused before anything is allocated.
 #define ATTN_STATIC_SMEM 1024 // bytes the attention kernel declares itself (384), rounded up
-static bool check_ctx_fits(CudaEngine *e, AwqcError *err) {
-    for (size_t i = 0; i < e->g->n_nodes; i++) {
-        CudaNodeLaunches nl;
-        if (!cuda_node_launches(e->g, (int)i, 1, &nl, err)) return false;
-        for (int k = 0; k < nl.n; k++) {
-            if (!nl.l[k].smem_ctx) continue;
-            long need = (long)launch_smem(e, &nl.l[k]) + ATTN_STATIC_SMEM;
-            if (need <= e->d.smem_optin) continue;
-            long most = ((long)e->d.smem_optin - ATTN_STATIC_SMEM) / 4 - nl.l[k].smem_head_dim;
-            return awqc_fail(err, "a context of %d tokens needs %ld bytes of shared memory in attention, and this GPU "
-                             "(%s) gives a block at most %d: use --ctx %ld or less", e->n_ctx, need, e->d.name,
-                             e->d.smem_optin, most);
-        }
-    }
-    return true;
+static bool ctx_fits(CudaEngine *e, const CudaLaunch *l, AwqcError *err) {
+    long need = (long)launch_smem(e, l) + ATTN_STATIC_SMEM;
+    if (!l->smem_ctx || need <= e->d.smem_optin) return true;
+    long most = ((long)e->d.smem_optin - ATTN_STATIC_SMEM) / 4 - l->smem_head_dim;
+    return awqc_fail(err, "a context of %d tokens needs %ld bytes of shared memory in attention, and this GPU (%s) "
+                     "gives a block at most %d: use --ctx %ld or less", e->n_ctx, need, e->d.name, e->d.smem_optin,
+                     most);
 }
 
 // The allocations' zeroing and the weight copies run on the legacy stream,
 // which the engine's non-blocking stream does not wait for: they must be
 // done before the first forward.
 static bool setup(CudaEngine *e, const Model *m, AwqcError *err) {
-    return check_plan(e, err) && check_ctx_fits(e, err) && load_module(e, m, err) &&
+    return check_plan(e, err) && each_step_launch(e, 1, ctx_fits, err) && load_module(e, m, err) &&
            cuda_check(&e->d, e->d.StreamCreate(&e->stream, CUDA_STREAM_NON_BLOCKING), "cuStreamCreate", err) &&
            upload_weights(e, err) && alloc_state(e, err) && alloc_values(e, err) &&
            cuda_check(&e->d, e->d.CtxSynchronize(), "cuCtxSynchronize (after the uploads)", err);
 }
 
-CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *other_arch, AwqcError *err) {
-    *no_gpu = *other_arch = false;
+CudaEngine *cuda_engine_open(const Model *m, int n_ctx, GpuRefusal *why, AwqcError *err) {
+    *why = GPU_FAULT;
     if (n_ctx <= 0) return awqc_fail(err, "context size must be positive, got %d", n_ctx), NULL;
     CudaEngine *e = xcalloc(1, sizeof *e);
     if (!cuda_driver_open(&e->d, err)) {
-        *no_gpu = true;
+        *why = GPU_ABSENT;
         free(e);
         return NULL;
     }
@@ -401,7 +399,7 @@ CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *othe
     e->n_ctx = n_ctx;
     snprintf(e->name, sizeof e->name, "cuda sm_%d (%s)", e->d.sm, e->d.name);
     if (!setup(e, m, err)) {
-        *other_arch = e->no_code_for_gpu;
+        *why = e->refusal;
         cuda_engine_free(e);
         return NULL;
     }
@@ -409,8 +407,8 @@ CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *othe
 }
 
 CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err) {
-    bool no_gpu, other_arch;
-    return cuda_engine_open(m, n_ctx, &no_gpu, &other_arch, err);
+    GpuRefusal why;
+    return cuda_engine_open(m, n_ctx, &why, err);
 }
 
 // A CUDA context is current per host thread, and awqc serve opens the engine

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/util.h"
+#include "runtime/engine.h"
 #include "runtime/model.h"
 
 typedef struct CudaEngine CudaEngine;
@@ -20,10 +21,10 @@ typedef struct CudaEngine CudaEngine;
 // (cuda_arch.h: "X.awqx: built for cuda sm_90; this GPU is sm_87 ...").
 // m must outlive the engine.
 CudaEngine *cuda_engine_new(const Model *m, int n_ctx, AwqcError *err);
-// The same; on failure *no_gpu tells a missing driver or device, and
-// *other_arch an artifact with code for other GPUs only, from a model that
-// cannot run or a GPU fault (--engine auto falls back to the CPU on the first two).
-CudaEngine *cuda_engine_open(const Model *m, int n_ctx, bool *no_gpu, bool *other_arch, AwqcError *err);
+// The same; on failure *why tells a missing driver or device, or an artifact
+// with code for other GPUs only, from a model that cannot run or a GPU fault
+// (engine.h: --engine auto falls back to the CPU on the first two).
+CudaEngine *cuda_engine_open(const Model *m, int n_ctx, GpuRefusal *why, AwqcError *err);
 void cuda_engine_free(CudaEngine *e);
 
 // Same contract as engine_forward (runtime/engine.h): n tokens at the current
