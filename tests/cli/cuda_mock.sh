@@ -98,12 +98,8 @@ fi
 if command -v curl >/dev/null && ! "$AWQC" serve --port 0 -m /nonexistent.gguf 2>&1 | grep -q 'without libmicrohttpd'; then
   env LD_LIBRARY_PATH="$mock" AWQC_MOCK_CUDA_LOG="$tmp/mock.log" "$AWQC" serve -m "$tmp/sm_90.awqx" --engine cuda -c 128 \
     --port 0 2>"$tmp/serve.log" &
-  spid=$! port=
-  for _ in $(seq 1 300); do
-    port=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$tmp/serve.log" | grep -oE '[0-9]+$') && break
-    kill -0 "$spid" 2>/dev/null || break
-    sleep 0.1
-  done
+  spid=$!
+  port=$(served_port "$tmp/serve.log" "$spid")
   status=$(curl -sS -o "$tmp/body" -w '%{http_code}' --max-time 120 -H 'Content-Type: application/json' \
     -d '{"prompt":"The capital of France is","max_tokens":2,"temperature":0}' "http://127.0.0.1:${port:-1}/v1/completions")
   kill -TERM "$spid" 2>/dev/null; wait "$spid" 2>/dev/null

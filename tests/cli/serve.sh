@@ -23,13 +23,7 @@ trap 'stop_server; rm -rf "$tmp"' EXIT
 # --port 0 takes a free port; the server prints it once it listens.
 "$AWQC" serve -m "$model" -t 2 --ctx 256 --port 0 --max-body 4096 --name smol 2>"$tmp/server.log" &
 pid=$!
-port=
-for _ in $(seq 1 600); do
-  port=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$tmp/server.log" | grep -oE '[0-9]+$')
-  [ -n "$port" ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
+port=$(served_port "$tmp/server.log" "$pid")
 if [ -z "$port" ]; then echo "FAIL: the server did not start:"; cat "$tmp/server.log"; exit 1; fi
 url=http://127.0.0.1:$port
 

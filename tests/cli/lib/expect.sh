@@ -8,6 +8,18 @@ default_model() {
   echo "${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}"
 }
 
+# served_port LOG PID: waits (at most 60 s) for `awqc serve --port 0`, its
+# stderr going to LOG, to print the port it listens on; echoes the port, or
+# nothing when the server exits first.
+served_port() {
+  local log=$1 pid=$2 port
+  for _ in $(seq 1 600); do
+    port=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$') && { echo "$port"; return; }
+    kill -0 "$pid" 2>/dev/null || return
+    sleep 0.1
+  done
+}
+
 # expect NAME WANT_RC PATTERN CMD...: runs CMD, checks its exit code and that
 # its stdout+stderr match PATTERN (grep -E).
 expect() {
