@@ -73,6 +73,7 @@ static Engine *new_gpu(const Model *m, const EngineOptions *o, GpuRefusal *why, 
     Engine *e = xcalloc(1, sizeof *e);
     e->gpu = b;
     e->name = xstrdup(gpu_backend->name(b));
+    fprintf(stderr, "awqc: GPU: %s\n", gpu_backend->describe(b)); // which code runs: a cubin, or PTX the driver compiles
     return e;
 }
 

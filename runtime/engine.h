@@ -77,6 +77,8 @@ typedef struct {
     void *(*open)(const Model *m, const EngineOptions *o, GpuRefusal *why, AwqcError *err);
     void (*close)(void *b);
     const char *(*name)(const void *b); // "cuda sm_87 (NVIDIA Jetson AGX Orin)"
+    // The device and the code it runs: "NVIDIA H100 (sm_90), module from the artifact's code.cuda.sm_90.cubin"
+    const char *(*describe)(const void *b);
     int (*pos)(const void *b);
     int (*n_ctx)(const void *b);
     int64_t (*vocab)(const void *b);

@@ -3,6 +3,9 @@
 // instantiates them with the plan's constants. Self-contained CUDA C++ for
 // NVRTC: no system headers, f16 decoded with one PTX instruction.
 // Activations are f32 [T, width] rows; accumulation in f32 (norms in f64).
+// The GPU tests also run these kernels on the CPU (AWQC_EMU, with
+// tests/mock_cuda/cuda_emu.hpp providing the built-ins and the three PTX
+// instructions below).
 
 typedef unsigned int u32;
 typedef unsigned short u16;
@@ -24,16 +27,23 @@ struct KArgs {
 };
 
 #define FULL_MASK 0xffffffffu
+#ifndef INFINITY
 #define INFINITY __int_as_float(0x7f800000)
+#endif
+#ifndef DYNAMIC_SHARED
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
 
 // ----------------------------------------------------------------------------
 // helpers
 
+#ifndef AWQC_EMU
 __device__ __forceinline__ float h2f(u16 h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
     return f;
 }
+#endif
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
@@ -219,6 +229,7 @@ __device__ void gemv_h16(const KArgs &a) {
 // 4 warps (each 16 tokens x 64 rows). X comes from scratch when NORM (the
 // rms_norm kernel ran first), else from operand 0.
 
+#ifndef AWQC_EMU
 __device__ __forceinline__ u32 pack_h2(float lo, float hi) {
     u16 l, h;
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(l) : "f"(lo));
@@ -232,6 +243,7 @@ __device__ __forceinline__ void mma_16816(float *d, const u32 *a, const u32 *b) 
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+#endif
 
 template <int N, int K, int G, bool NORM, bool RES, bool BIAS>
 __device__ void gemm_q4_mma(const KArgs &a) {
@@ -343,7 +355,7 @@ __device__ void qkv_store(const KArgs &a) {
 template <int H, int KVH, int HD>
 __device__ void attention(const KArgs &a) {
     constexpr int QD = H * HD, KVD = KVH * HD;
-    extern __shared__ float smem[];
+    DYNAMIC_SHARED(float, smem);
     __shared__ double redd[32];
     __shared__ float redf[32];
     float *qs = smem, *sc = smem + HD;

@@ -18,6 +18,7 @@ static void *open_engine(const Model *m, const EngineOptions *o, GpuRefusal *why
 
 static void close_engine(void *b) { cuda_engine_free(b); }
 static const char *name(const void *b) { return cuda_engine_name(b); }
+static const char *describe(const void *b) { return cuda_engine_describe(b); }
 static int pos(const void *b) { return cuda_engine_pos(b); }
 static int n_ctx(const void *b) { return cuda_engine_n_ctx(b); }
 static int64_t vocab(const void *b) { return cuda_engine_vocab(b); }
@@ -40,6 +41,7 @@ static const EngineGpuBackend cuda_backend = {
     .open = open_engine,
     .close = close_engine,
     .name = name,
+    .describe = describe,
     .pos = pos,
     .n_ctx = n_ctx,
     .vocab = vocab,

@@ -25,8 +25,11 @@
 //     thread: a server's worker thread must set it too).
 // At exit it prints a summary line (launches, kernels, graph launches, bytes
 // live, violations) to stderr, and to $AWQC_MOCK_CUDA_LOG when that is set.
-// The compute capability is $AWQC_MOCK_CUDA_SM (default 90). Kernel results
-// are not computed: device memory keeps what was copied or set.
+// The compute capability is $AWQC_MOCK_CUDA_SM (default 90).
+// Kernel results are not computed unless $AWQC_MOCK_CUDA_EMU names a folder:
+// then every launch runs the kernel on the CPU (mock_emu.c, cuda_emu.hpp) at
+// once, and a graph launch runs its captured launches in order, so device
+// memory holds what a GPU would have computed.
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "mock_emu.h"
 
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
@@ -213,16 +218,22 @@ CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
 }
 
 // Asynchronous copies during capture become graph nodes on a GPU; here they
-// happen at once (the mock runs nothing later that could read them).
+// happen at once and are not replayed. The engine copies nothing while it
+// captures; with emulation such a copy would make the results differ from a
+// GPU's, so it is refused then.
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
     NEED_CONTEXT("cuMemcpyHtoDAsync");
     (void)stream;
+    if (emu_on() && capture_forbids("cuMemcpyHtoDAsync with kernel emulation (the mock does not replay copies)"))
+        return ERR_CAPTURE_UNSUPPORTED;
     return span_ok(dst, n, "cuMemcpyHtoDAsync") ? copy((void *)(uintptr_t)dst, src, n) : ERR_INVALID_VALUE;
 }
 
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
     NEED_CONTEXT("cuMemcpyDtoHAsync");
     (void)stream;
+    if (emu_on() && capture_forbids("cuMemcpyDtoHAsync with kernel emulation (the mock does not replay copies)"))
+        return ERR_CAPTURE_UNSUPPORTED;
     return span_ok(src, n, "cuMemcpyDtoHAsync") ? copy(dst, (const void *)(uintptr_t)src, n) : ERR_INVALID_VALUE;
 }
 
@@ -270,7 +281,7 @@ CUresult cuDeviceGetAttribute(int *v, int attr, int dev) {
 
 CUresult cuDeviceGetName(char *name, int len, int dev) {
     (void)dev;
-    snprintf(name, (size_t)len, "awqc mock GPU (no kernels run)");
+    snprintf(name, (size_t)len, emu_on() ? "awqc mock GPU (kernels emulated on the CPU)" : "awqc mock GPU (no kernels run)");
     return OK;
 }
 
@@ -334,6 +345,46 @@ static bool elf_has_name(const Module *m, const char *name) {
     return false;
 }
 
+// With emulation, every kernel of a module is compiled in one batch: the
+// PTX's entries, or a cubin's function symbols.
+static void emu_want_ptx(const char *text) {
+    for (const char *p = text; (p = strstr(p, ".entry ")); p += 7) {
+        const char *n = p + 7;
+        while (*n == ' ') n++;
+        char name[128];
+        size_t len = strcspn(n, "( \n");
+        if (len > 0 && len < sizeof name) memcpy(name, n, len), name[len] = '\0', emu_want(name);
+    }
+}
+
+static void emu_want_cubin(const Module *m) {
+    const unsigned char *b = m->elf;
+    uint64_t shoff;
+    uint16_t shentsize, shnum;
+    memcpy(&shoff, b + 0x28, 8), memcpy(&shentsize, b + 0x3a, 2), memcpy(&shnum, b + 0x3c, 2);
+    for (unsigned i = 0; i < shnum; i++) {
+        const unsigned char *sh = b + shoff + (size_t)i * shentsize;
+        uint32_t type, link;
+        uint64_t off, size, entsize;
+        memcpy(&type, sh + 4, 4), memcpy(&off, sh + 0x18, 8), memcpy(&size, sh + 0x20, 8);
+        memcpy(&link, sh + 0x28, 4), memcpy(&entsize, sh + 0x38, 8);
+        if (type != 2 || entsize < 24 || link >= shnum) continue; // SHT_SYMTAB of Elf64_Sym
+        uint64_t stroff;
+        memcpy(&stroff, b + shoff + (size_t)link * shentsize + 0x18, 8);
+        for (uint64_t s = off; s + 24 <= off + size; s += entsize) {
+            uint32_t name;
+            memcpy(&name, b + s, 4);
+            if ((b[s + 4] & 15) == 2 && stroff + name < m->elf_size) // STT_FUNC
+                emu_want((const char *)b + stroff + name);
+        }
+    }
+}
+
+static void emu_want_module(const Module *m) {
+    if (m->text) emu_want_ptx(m->text);
+    else emu_want_cubin(m);
+}
+
 CUresult cuModuleLoadData(void **module, const void *image) {
     NEED_CONTEXT("cuModuleLoadData");
     const unsigned char *b = image;
@@ -356,6 +407,7 @@ CUresult cuModuleLoadData(void **module, const void *image) {
         free(m);
         return ERR_INVALID_IMAGE;
     }
+    if (emu_on()) emu_want_module(m);
     *module = m;
     return OK;
 }
@@ -380,6 +432,7 @@ CUresult cuModuleGetFunction(void **fn, void *module, const char *name) {
         return ERR_NOT_FOUND;
     }
     if (mock.n_funcs == sizeof mock.funcs / sizeof *mock.funcs) return ERR_INVALID_VALUE;
+    if (emu_on()) emu_want(name);
     Func *copy_of = malloc(sizeof *copy_of);
     *copy_of = f;
     mock.funcs[mock.n_funcs++] = copy_of;
@@ -400,6 +453,31 @@ CUresult cuFuncSetAttribute(void *fn, int attr, int value) {
 
 // ----------------------------------------------------------------------------
 // launches
+
+// With emulation, the kernel's one parameter (KArgs) has the size the
+// compiled kernels give it; a cubin does not declare it, PTX must agree.
+static bool emu_params(Func *f) {
+    char why[512];
+    size_t size = emu_args_size(why, sizeof why);
+    if (size == 0) {
+        violation("kernel emulation: %s", why);
+        return false;
+    }
+    if (f->n_params == 0) f->n_params = 1, f->param_size[0] = (int)size;
+    if (f->n_params != 1 || f->param_size[0] != (int)size) {
+        violation("launch %s: %d parameters, the first of %d bytes; the kernels take one KArgs of %zu", f->name,
+                  f->n_params, f->param_size[0], size);
+        return false;
+    }
+    return true;
+}
+
+static bool emu_run(const Launch *l) {
+    char why[1024];
+    if (emu_launch(l->f->name, l->grid, l->block, l->smem, l->params[0], why, sizeof why)) return true;
+    violation("launch %s (emulated): %s", l->f->name, why);
+    return false;
+}
 
 static bool known_func(const Func *f) {
     for (size_t i = 0; i < mock.n_funcs; i++)
@@ -443,6 +521,7 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
         violation("cuLaunchKernel: not a function of a loaded module");
         return ERR_INVALID_HANDLE;
     }
+    if (emu_on() && !emu_params(f)) return ERR_LAUNCH;
     if (extra || (f->n_params > 0 && !params)) {
         violation("launch %s: parameters missing", f->name);
         return ERR_INVALID_VALUE;
@@ -459,6 +538,7 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
         g->launches[g->n++] = l;
     } else {
         mock.launches++;
+        if (emu_on() && !emu_run(&l)) return ERR_LAUNCH;
     }
     return OK;
 }
@@ -524,7 +604,7 @@ CUresult cuGraphLaunch(void *exec, void *stream) {
     (void)stream;
     Graph *g = exec;
     for (size_t i = 0; i < g->n; i++)
-        if (!check_launch(&g->launches[i])) return ERR_LAUNCH;
+        if (!check_launch(&g->launches[i]) || (emu_on() && !emu_run(&g->launches[i]))) return ERR_LAUNCH;
     mock.launches += g->n;
     mock.graph_launches++;
     return OK;

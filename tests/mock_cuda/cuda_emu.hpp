@@ -1,0 +1,309 @@
+// cuda_emu.hpp: runs the kernels of codegen/cuda/kernels.cuh on the CPU, so
+// the mock driver (mock_emu.c) can compute what a GPU would and the GPU tests
+// compare every kernel with the reference interpreter on machines without one.
+// The mock compiles kernels.cuh as C++ with this header included first
+// (-DAWQC_EMU), plus one extern "C" entry per kernel the runtime looked up.
+//
+// Each CUDA thread of a block is a fiber on the calling thread; blocks run
+// one after another, so `__shared__` can be a function-local static. A fiber
+// is made once (makecontext) and then runs the kernel body of block after
+// block, switched with _setjmp/_longjmp (swapcontext would cost a system
+// call per switch). A fiber runs until it reaches a barrier: __syncthreads waits for
+// every live thread of the block, a warp operation (shuffle, mma) for the 32
+// lanes of its warp. A barrier that can never open (threads of one block or
+// warp waiting at different barriers, or a warp operation in a warp that lost
+// lanes) fails the launch with a message instead of hanging: on a GPU it is
+// undefined behaviour. Between barriers the fibers run one after another,
+// in thread order in even blocks and in reverse order in odd ones, so a
+// kernel that reads what another thread writes without a barrier between
+// them computes different results in the two kinds of block (and fails its
+// comparison with the reference) instead of passing by luck of the order.
+// Shuffles and mma exchange values through a per-warp
+// buffer, two of them used in turn, so a lane's next warp operation cannot
+// overwrite what a slower lane has still to read.
+#ifndef AWQC_CUDA_EMU_HPP
+#define AWQC_CUDA_EMU_HPP
+
+#include <cmath>
+#include <csetjmp>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#define __device__
+#define __global__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+#define DYNAMIC_SHARED(type, name) type *name = (type *)awqc_emu::dyn_smem
+
+struct AwqcDim3 {
+    unsigned x, y, z;
+};
+inline AwqcDim3 threadIdx, blockIdx, blockDim, gridDim;
+
+namespace awqc_emu {
+
+enum Wait { RUNNABLE, AT_SYNCTHREADS, AT_WARP_OP, DONE };
+enum { MAX_THREADS = 1024, WARP = 32, STACK = 64 * 1024, SLOT_WORDS = 8, DYN_SMEM = 228 * 1024 };
+
+struct Fiber {
+    ucontext_t ctx; // where it starts
+    jmp_buf at;     // where it stopped
+    bool started;
+    AwqcDim3 tid;
+    Wait wait;
+    unsigned long long warp_ops; // parity picks the exchange buffer
+};
+
+inline Fiber fibers[MAX_THREADS];
+inline int n_fibers, n_made, current;
+inline jmp_buf scheduler;
+inline char *stacks;
+alignas(16) inline unsigned char dyn_smem[DYN_SMEM];
+inline uint32_t exchange[2][MAX_THREADS / WARP][WARP][SLOT_WORDS];
+inline char failure[512];
+inline void (*kernel)(const void *);
+inline const void *kernel_args;
+
+inline void fail(const char *fmt, ...) {
+    if (failure[0]) return; // the first problem is the one to report
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(failure, sizeof failure, fmt, ap);
+    va_end(ap);
+}
+
+inline int flat_id(const AwqcDim3 &t) { return (int)(t.x + blockDim.x * (t.y + blockDim.y * t.z)); }
+
+inline void to_scheduler() {
+    if (_setjmp(fibers[current].at) == 0) _longjmp(scheduler, 1);
+}
+
+// Parks the running fiber at a barrier and returns once the scheduler opens it.
+inline void wait_at(Wait w) {
+    fibers[current].wait = w;
+    to_scheduler();
+}
+
+// The exchange slot this lane writes for its next warp operation, and the
+// buffer of the warp to read from after the barrier.
+inline uint32_t *my_slot(uint32_t (**warp_buf)[SLOT_WORDS]) {
+    Fiber &f = fibers[current];
+    int id = flat_id(f.tid), parity = (int)(f.warp_ops++ & 1);
+    *warp_buf = exchange[parity][id / WARP];
+    return exchange[parity][id / WARP][id % WARP];
+}
+
+// A fiber's life: the kernel's body for each block it is given.
+inline void fiber_main() {
+    for (;;) {
+        kernel(kernel_args);
+        fibers[current].wait = DONE;
+        to_scheduler();
+    }
+}
+
+inline void make_fiber(Fiber &f, int i) {
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = stacks + (size_t)i * STACK;
+    f.ctx.uc_stack.ss_size = STACK;
+    f.ctx.uc_link = nullptr;
+    makecontext(&f.ctx, fiber_main, 0);
+    f.started = false;
+}
+
+// Runs fiber i until it waits or finishes its block.
+inline void resume(int i) {
+    current = i;
+    threadIdx = fibers[i].tid;
+    if (_setjmp(scheduler) != 0) return; // it came back
+    if (fibers[i].started) _longjmp(fibers[i].at, 1);
+    fibers[i].started = true;
+    ucontext_t here;
+    swapcontext(&here, &fibers[i].ctx); // returns through the _setjmp above
+}
+
+// Opens the barriers that every thread they concern has reached; false when
+// some threads wait and none can go on.
+inline bool open_barriers() {
+    bool opened = false;
+    for (int w0 = 0; w0 < n_fibers; w0 += WARP) {
+        int lanes = n_fibers - w0 < WARP ? n_fibers - w0 : WARP, at_op = 0, other = -1;
+        for (int l = 0; l < lanes; l++) {
+            if (fibers[w0 + l].wait == AT_WARP_OP) at_op++;
+            else other = w0 + l;
+        }
+        if (at_op == 0) continue;
+        if (at_op < WARP) {
+            fail("warp %d: %d of its lanes are at a shuffle or mma, but thread %d %s (every lane of the warp "
+                 "must take part)", w0 / WARP, at_op, other < 0 ? w0 + lanes : other,
+                 other < 0 ? "does not exist (a partial warp)"
+                           : fibers[other].wait == DONE ? "has returned" : "waits at __syncthreads");
+            return false;
+        }
+        for (int l = 0; l < WARP; l++) fibers[w0 + l].wait = RUNNABLE;
+        opened = true;
+    }
+    if (opened) return true;
+    int at_sync = 0, done = 0;
+    for (int i = 0; i < n_fibers; i++) at_sync += fibers[i].wait == AT_SYNCTHREADS, done += fibers[i].wait == DONE;
+    if (at_sync == 0) return done == n_fibers;
+    // Threads that returned no longer count, as on the GPU.
+    for (int i = 0; i < n_fibers; i++)
+        if (fibers[i].wait == AT_SYNCTHREADS) fibers[i].wait = RUNNABLE;
+    return true;
+}
+
+inline bool run_block(bool backwards) {
+    for (; n_made < n_fibers; n_made++) make_fiber(fibers[n_made], n_made);
+    for (int i = 0; i < n_fibers; i++) {
+        Fiber &f = fibers[i];
+        f.tid = {(unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y)};
+        f.wait = RUNNABLE;
+        f.warp_ops = 0;
+    }
+    for (;;) {
+        for (int k = 0; k < n_fibers; k++) {
+            int i = backwards ? n_fibers - 1 - k : k;
+            if (fibers[i].wait == RUNNABLE) resume(i);
+        }
+        if (failure[0]) return false;
+        int done = 0;
+        for (int i = 0; i < n_fibers; i++) done += fibers[i].wait == DONE;
+        if (done == n_fibers) return true;
+        if (!open_barriers()) {
+            if (!failure[0]) fail("threads wait at barriers that cannot open");
+            return false;
+        }
+    }
+}
+
+} // namespace awqc_emu
+
+// ----------------------------------------------------------------------------
+// CUDA built-ins the kernels use
+
+inline void __syncthreads() { awqc_emu::wait_at(awqc_emu::AT_SYNCTHREADS); }
+
+template <class T> inline T __ldg(const T *p) { return *p; }
+
+inline float __int_as_float(int i) {
+    float f;
+    memcpy(&f, &i, 4);
+    return f;
+}
+
+template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int offset) {
+    static_assert(sizeof(T) <= 4 * awqc_emu::SLOT_WORDS, "value too large to exchange");
+    if (mask != 0xffffffffu) awqc_emu::fail("__shfl_xor_sync with mask 0x%x: the emulator knows the full mask only", mask);
+    uint32_t(*warp)[awqc_emu::SLOT_WORDS];
+    memcpy(awqc_emu::my_slot(&warp), &v, sizeof v);
+    awqc_emu::wait_at(awqc_emu::AT_WARP_OP);
+    int lane = awqc_emu::flat_id(threadIdx) % awqc_emu::WARP;
+    T r;
+    memcpy(&r, warp[lane ^ offset], sizeof r);
+    return r;
+}
+
+// IEEE binary16 <-> binary32, as cvt.f32.f16 and cvt.rn.f16.f32 do.
+inline float h2f(unsigned short h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 31u, man = h & 0x3ffu, bits;
+    if (exp == 31) bits = sign | 0x7f800000u | (man << 13); // inf, nan
+    else if (exp != 0) bits = sign | ((exp + 112) << 23) | (man << 13);
+    else if (man == 0) bits = sign;
+    else { // subnormal: normalise
+        int e = -1;
+        do man <<= 1, e++;
+        while (!(man & 0x400u));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+inline unsigned short f2h(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (unsigned short)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+    if (ax >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u); // rounds past 65504
+    if (ax < 0x38800000u) { // subnormal or zero: scale to units of 2^-24, round to even
+        float mag;
+        memcpy(&mag, &ax, 4);
+        return (unsigned short)(sign | (unsigned)std::nearbyint(mag * 16777216.0f));
+    }
+    uint32_t r = ax - 0x38000000u; // rebias the exponent by 127 - 15, keep 23 mantissa bits
+    uint32_t h = r >> 13, rest = r & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
+    return (unsigned short)(sign | h);
+}
+
+inline unsigned pack_h2(float lo, float hi) { return (unsigned)f2h(lo) | ((unsigned)f2h(hi) << 16); }
+
+// mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 with the fragment layout
+// of the PTX ISA: lane = 4 * groupID + threadID_in_group; A (16x16, row
+// major) register r holds row groupID (+8 when r is odd), columns
+// 2*tig, 2*tig+1 (+8 when r >= 2); B (16x8, column major) register r holds
+// rows 2*tig, 2*tig+1 (+8 when r = 1) of column groupID; C/D element h is
+// row groupID (+8 when h >= 2), column 2*tig + (h & 1).
+inline float mma_a(uint32_t (*warp)[awqc_emu::SLOT_WORDS], int row, int k) {
+    uint32_t reg = warp[(row % 8) * 4 + (k % 8) / 2][(row / 8) + 2 * (k / 8)];
+    return h2f((unsigned short)(reg >> (16 * (k & 1))));
+}
+inline float mma_b(uint32_t (*warp)[awqc_emu::SLOT_WORDS], int k, int col) {
+    uint32_t reg = warp[col * 4 + (k % 8) / 2][4 + k / 8];
+    return h2f((unsigned short)(reg >> (16 * (k & 1))));
+}
+inline void mma_16816(float *d, const unsigned *a, const unsigned *b) {
+    uint32_t(*warp)[awqc_emu::SLOT_WORDS];
+    uint32_t *slot = awqc_emu::my_slot(&warp);
+    memcpy(slot, a, 16);
+    memcpy(slot + 4, b, 8);
+    awqc_emu::wait_at(awqc_emu::AT_WARP_OP);
+    int lane = awqc_emu::flat_id(threadIdx) % awqc_emu::WARP, g = lane >> 2, t = lane & 3;
+    for (int h = 0; h < 4; h++) {
+        int row = g + 8 * (h >> 1), col = 2 * t + (h & 1);
+        float s = d[h];
+        for (int k = 0; k < 16; k++) s += mma_a(warp, row, k) * mma_b(warp, k, col);
+        d[h] = s;
+    }
+}
+
+// The mock's entry: runs kernel(args) over the grid; 0, or -1 with the
+// reason in why.
+extern "C" int awqc_emu_launch(void (*k)(const void *), const unsigned grid[3], const unsigned block[3],
+                               unsigned smem, const void *args, char *why, size_t why_size) {
+    using namespace awqc_emu;
+    int threads = (int)(block[0] * block[1] * block[2]);
+    if (threads <= 0 || threads > MAX_THREADS || smem > DYN_SMEM) {
+        snprintf(why, why_size, "block of %d threads with %u bytes of shared memory", threads, smem);
+        return -1;
+    }
+    if (!stacks) {
+        void *p = mmap(nullptr, (size_t)MAX_THREADS * STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return snprintf(why, why_size, "no memory for the fibers' stacks"), -1;
+        stacks = (char *)p;
+    }
+    failure[0] = '\0';
+    kernel = k, kernel_args = args, n_fibers = threads;
+    blockDim = {block[0], block[1], block[2]};
+    gridDim = {grid[0], grid[1], grid[2]};
+    for (unsigned z = 0; z < grid[2]; z++)
+        for (unsigned y = 0; y < grid[1]; y++)
+            for (unsigned x = 0; x < grid[0]; x++) {
+                blockIdx = {x, y, z};
+                if (!run_block((x + y + z) & 1)) {
+                    n_made = 0; // fibers stopped inside the kernel start afresh next time
+                    snprintf(why, why_size, "block (%u,%u,%u): %s", x, y, z, failure);
+                    return -1;
+                }
+            }
+    return 0;
+}
+
+#endif
