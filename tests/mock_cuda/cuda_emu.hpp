@@ -6,9 +6,11 @@
 //
 // Each CUDA thread of a block is a fiber on the calling thread; blocks run
 // one after another, so `__shared__` can be a function-local static. A fiber
-// is made once (makecontext) and then runs the kernel body of block after
-// block, switched with _setjmp/_longjmp (swapcontext would cost a system
-// call per switch). A fiber runs until it reaches a barrier: __syncthreads waits for
+// is made once (makecontext, started with setcontext) and then runs the
+// kernel body of block after block, switched with GCC's __builtin_setjmp and
+// __builtin_longjmp: swapcontext would cost a system call per switch, and
+// both it and libc's longjmp are intercepted by AddressSanitizer, which warns
+// about (and slows down on) stacks it does not know. A fiber runs until it reaches a barrier: __syncthreads waits for
 // every live thread of the block, a warp operation (shuffle, mma) for the 32
 // lanes of its warp. A barrier that can never open (threads of one block or
 // warp waiting at different barriers, or a warp operation in a warp that lost
@@ -25,7 +27,6 @@
 #define AWQC_CUDA_EMU_HPP
 
 #include <cmath>
-#include <csetjmp>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -52,7 +53,7 @@ enum { MAX_THREADS = 1024, WARP = 32, STACK = 64 * 1024, SLOT_WORDS = 8, DYN_SME
 
 struct Fiber {
     ucontext_t ctx; // where it starts
-    jmp_buf at;     // where it stopped
+    void *at[5];    // where it stopped (a __builtin_setjmp buffer)
     bool started;
     AwqcDim3 tid;
     Wait wait;
@@ -61,7 +62,7 @@ struct Fiber {
 
 inline Fiber fibers[MAX_THREADS];
 inline int n_fibers, n_made, current;
-inline jmp_buf scheduler;
+inline void *scheduler[5];
 inline char *stacks;
 alignas(16) inline unsigned char dyn_smem[DYN_SMEM];
 inline uint32_t exchange[2][MAX_THREADS / WARP][WARP][SLOT_WORDS];
@@ -79,8 +80,11 @@ inline void fail(const char *fmt, ...) {
 
 inline int flat_id(const AwqcDim3 &t) { return (int)(t.x + blockDim.x * (t.y + blockDim.y * t.z)); }
 
+// __builtin_longjmp may not be called in the function that set its buffer.
+__attribute__((noinline)) inline void jump_to(void **buf) { __builtin_longjmp(buf, 1); }
+
 inline void to_scheduler() {
-    if (_setjmp(fibers[current].at) == 0) _longjmp(scheduler, 1);
+    if (__builtin_setjmp(fibers[current].at) == 0) jump_to(scheduler);
 }
 
 // Parks the running fiber at a barrier and returns once the scheduler opens it.
@@ -120,11 +124,10 @@ inline void make_fiber(Fiber &f, int i) {
 inline void resume(int i) {
     current = i;
     threadIdx = fibers[i].tid;
-    if (_setjmp(scheduler) != 0) return; // it came back
-    if (fibers[i].started) _longjmp(fibers[i].at, 1);
+    if (__builtin_setjmp(scheduler) != 0) return; // it came back
+    if (fibers[i].started) jump_to(fibers[i].at);
     fibers[i].started = true;
-    ucontext_t here;
-    swapcontext(&here, &fibers[i].ctx); // returns through the _setjmp above
+    setcontext(&fibers[i].ctx); // returns through the __builtin_setjmp above
 }
 
 // Opens the barriers that every thread they concern has reached; false when
