@@ -78,7 +78,8 @@ inline void fail(const char *fmt, ...) {
     va_end(ap);
 }
 
-inline int flat_id(const AwqcDim3 &t) { return (int)(t.x + blockDim.x * (t.y + blockDim.y * t.z)); }
+// A fiber's index is its thread's flat id (x fastest), so lane = current % WARP.
+inline int lane() { return current % WARP; }
 
 // __builtin_longjmp may not be called in the function that set its buffer.
 __attribute__((noinline)) inline void jump_to(void **buf) { __builtin_longjmp(buf, 1); }
@@ -96,10 +97,9 @@ inline void wait_at(Wait w) {
 // The exchange slot this lane writes for its next warp operation, and the
 // buffer of the warp to read from after the barrier.
 inline uint32_t *my_slot(uint32_t (**warp_buf)[SLOT_WORDS]) {
-    Fiber &f = fibers[current];
-    int id = flat_id(f.tid), parity = (int)(f.warp_ops++ & 1);
-    *warp_buf = exchange[parity][id / WARP];
-    return exchange[parity][id / WARP][id % WARP];
+    int parity = (int)(fibers[current].warp_ops++ & 1);
+    *warp_buf = exchange[parity][current / WARP];
+    return exchange[parity][current / WARP][lane()];
 }
 
 // A fiber's life: the kernel's body for each block it is given.
@@ -130,8 +130,8 @@ inline void resume(int i) {
     setcontext(&fibers[i].ctx); // returns through the __builtin_setjmp above
 }
 
-// Opens the barriers that every thread they concern has reached; false when
-// some threads wait and none can go on.
+// Opens the barriers that every thread they concern has reached (some thread
+// still waits: run_block returns once all are done); false when none can open.
 inline bool open_barriers() {
     bool opened = false;
     for (int w0 = 0; w0 < n_fibers; w0 += WARP) {
@@ -152,13 +152,10 @@ inline bool open_barriers() {
         opened = true;
     }
     if (opened) return true;
-    int at_sync = 0, done = 0;
-    for (int i = 0; i < n_fibers; i++) at_sync += fibers[i].wait == AT_SYNCTHREADS, done += fibers[i].wait == DONE;
-    if (at_sync == 0) return done == n_fibers;
-    // Threads that returned no longer count, as on the GPU.
+    // __syncthreads: threads that returned no longer count, as on the GPU.
     for (int i = 0; i < n_fibers; i++)
-        if (fibers[i].wait == AT_SYNCTHREADS) fibers[i].wait = RUNNABLE;
-    return true;
+        if (fibers[i].wait == AT_SYNCTHREADS) fibers[i].wait = RUNNABLE, opened = true;
+    return opened;
 }
 
 inline bool run_block(bool backwards) {
@@ -206,9 +203,8 @@ template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int offset) {
     uint32_t(*warp)[awqc_emu::SLOT_WORDS];
     memcpy(awqc_emu::my_slot(&warp), &v, sizeof v);
     awqc_emu::wait_at(awqc_emu::AT_WARP_OP);
-    int lane = awqc_emu::flat_id(threadIdx) % awqc_emu::WARP;
     T r;
-    memcpy(&r, warp[lane ^ offset], sizeof r);
+    memcpy(&r, warp[awqc_emu::lane() ^ offset], sizeof r);
     return r;
 }
 
@@ -268,7 +264,7 @@ inline void mma_16816(float *d, const unsigned *a, const unsigned *b) {
     memcpy(slot, a, 16);
     memcpy(slot + 4, b, 8);
     awqc_emu::wait_at(awqc_emu::AT_WARP_OP);
-    int lane = awqc_emu::flat_id(threadIdx) % awqc_emu::WARP, g = lane >> 2, t = lane & 3;
+    int g = awqc_emu::lane() >> 2, t = awqc_emu::lane() & 3;
     for (int h = 0; h < 4; h++) {
         int row = g + 8 * (h >> 1), col = 2 * t + (h & 1);
         float s = d[h];

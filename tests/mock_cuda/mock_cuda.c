@@ -72,6 +72,7 @@ typedef struct {
     int n_params;
     int param_size[MAX_PARAMS]; // bytes, from the PTX; 0 when unknown (a cubin)
     int max_dyn_smem;
+    bool emu_checked; // its parameter agrees with the emulated kernels' KArgs
 } Func;
 
 typedef struct {
@@ -325,17 +326,29 @@ static void parse_params(const char *p, Func *f) {
     }
 }
 
+// The name of the first .entry at or after p, and its length; NULL when none.
+static const char *next_entry(const char *p, size_t *len) {
+    if (!(p = strstr(p, ".entry "))) return NULL;
+    for (p += 7; *p == ' ';) p++;
+    *len = strcspn(p, "( \n");
+    return p;
+}
+
 static bool ptx_entry(const char *text, const char *name, Func *f) {
-    size_t len = strlen(name);
-    for (const char *p = text; (p = strstr(p, ".entry ")); p += 7) {
-        const char *n = p + 7;
-        while (*n == ' ') n++;
-        if (strncmp(n, name, len) == 0 && (n[len] == '(' || n[len] == ' ' || n[len] == '\n')) {
+    size_t len = strlen(name), n_len;
+    for (const char *n = text; (n = next_entry(n, &n_len)); n += n_len)
+        if (n_len == len && strncmp(n, name, len) == 0) {
             parse_params(n + len, f);
             return true;
         }
-    }
     return false;
+}
+
+// Where an ELF64 image's section headers are, from its header.
+static void elf_section_table(const unsigned char *b, uint64_t *shoff, uint16_t *shentsize, uint16_t *shnum) {
+    memcpy(shoff, b + 0x28, 8);
+    memcpy(shentsize, b + 0x3a, 2);
+    memcpy(shnum, b + 0x3c, 2);
 }
 
 static bool elf_has_name(const Module *m, const char *name) {
@@ -348,11 +361,9 @@ static bool elf_has_name(const Module *m, const char *name) {
 // With emulation, every kernel of a module is compiled in one batch: the
 // PTX's entries, or a cubin's function symbols.
 static void emu_want_ptx(const char *text) {
-    for (const char *p = text; (p = strstr(p, ".entry ")); p += 7) {
-        const char *n = p + 7;
-        while (*n == ' ') n++;
+    size_t len;
+    for (const char *n = text; (n = next_entry(n, &len)); n += len) {
         char name[128];
-        size_t len = strcspn(n, "( \n");
         if (len > 0 && len < sizeof name) memcpy(name, n, len), name[len] = '\0', emu_want(name);
     }
 }
@@ -361,7 +372,7 @@ static void emu_want_cubin(const Module *m) {
     const unsigned char *b = m->elf;
     uint64_t shoff;
     uint16_t shentsize, shnum;
-    memcpy(&shoff, b + 0x28, 8), memcpy(&shentsize, b + 0x3a, 2), memcpy(&shnum, b + 0x3c, 2);
+    elf_section_table(b, &shoff, &shentsize, &shnum);
     for (unsigned i = 0; i < shnum; i++) {
         const unsigned char *sh = b + shoff + (size_t)i * shentsize;
         uint32_t type, link;
@@ -391,12 +402,9 @@ CUresult cuModuleLoadData(void **module, const void *image) {
     Module *m = calloc(1, sizeof *m);
     if (b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F') {
         // The ELF header says where the section headers end: the image's size.
-        const unsigned char *h = b;
         uint64_t shoff;
         uint16_t shentsize, shnum;
-        memcpy(&shoff, h + 0x28, 8);
-        memcpy(&shentsize, h + 0x3a, 2);
-        memcpy(&shnum, h + 0x3c, 2);
+        elf_section_table(b, &shoff, &shentsize, &shnum);
         m->elf_size = shoff + (size_t)shentsize * shnum;
         m->elf = malloc(m->elf_size);
         memcpy(m->elf, b, m->elf_size);
@@ -432,7 +440,6 @@ CUresult cuModuleGetFunction(void **fn, void *module, const char *name) {
         return ERR_NOT_FOUND;
     }
     if (mock.n_funcs == sizeof mock.funcs / sizeof *mock.funcs) return ERR_INVALID_VALUE;
-    if (emu_on()) emu_want(name);
     Func *copy_of = malloc(sizeof *copy_of);
     *copy_of = f;
     mock.funcs[mock.n_funcs++] = copy_of;
@@ -457,6 +464,7 @@ CUresult cuFuncSetAttribute(void *fn, int attr, int value) {
 // With emulation, the kernel's one parameter (KArgs) has the size the
 // compiled kernels give it; a cubin does not declare it, PTX must agree.
 static bool emu_params(Func *f) {
+    if (f->emu_checked) return true;
     char why[512];
     size_t size = emu_args_size(why, sizeof why);
     if (size == 0) {
@@ -469,7 +477,7 @@ static bool emu_params(Func *f) {
                   f->n_params, f->param_size[0], size);
         return false;
     }
-    return true;
+    return f->emu_checked = true;
 }
 
 static bool emu_run(const Launch *l) {
