@@ -40,6 +40,8 @@ typedef struct {
     int n;
     CudaLaunch l[CUDA_MAX_LAUNCHES];
     int64_t scratch_per_token; // floats of scratch per token the kernels use
+    int64_t part_per_token;    // floats of partial sums per token (a q4 GEMV splitting K), below CUDA_MMA_MIN_T
+    int64_t done_per_token;    // and u32 arrival counts, zero between launches
     bool uses_kv;              // the node owns a KV cache (attention)
 } CudaNodeLaunches;
 

@@ -100,12 +100,21 @@ static void add_launch(NodePlan *p, const char *tmpl, int gx, CudaGridY gy, int 
 
 static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
-// Words per block of the q4 GEMV: as wide as keeps >= 256 blocks, never
-// under 8 words (a 32-byte sector per k row).
-static int gemv_columns(int64_t words) {
-    int cw = 32;
-    while (cw > 8 && ceil_div(words, cw) < 256) cw /= 2;
-    return cw;
+// The q4 GEMV's thread shape (gemv_q4 in kernels.cuh): VW words per load,
+// the widest that divides the row; R rows per thread, the most (the fewest
+// partial sums) that still give >= 256 blocks per token, at least 8 and a
+// divisor of the group; S blocks splitting K (1 unless split).
+typedef struct {
+    int vw, rows, splits, col_blocks;
+} GemvShape;
+
+static GemvShape gemv_shape(int64_t N, int64_t K, int G, bool split) {
+    int64_t words = N / 8;
+    GemvShape s = {.vw = words % 4 == 0 ? 4 : words % 2 == 0 ? 2 : 1, .rows = G, .col_blocks = ceil_div(words, 32)};
+    int64_t per_block = 8 * s.vw; // units of R rows a block's threads take at once
+    while (split && s.rows > 8 && s.rows % 2 == 0 && s.col_blocks * ceil_div(K, per_block * s.rows) < 256) s.rows /= 2;
+    s.splits = split ? ceil_div(K, per_block * s.rows) : 1;
+    return s;
 }
 
 static const char *tf(bool b) { return b ? "true" : "false"; }
@@ -138,9 +147,12 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
                    (long long)N, (long long)K, G, tf(norm), tf(res), tf(bias));
         return true;
     }
-    int cw = gemv_columns(N / 8);
-    add_launch(p, "gemv_q4", ceil_div(N / 8, cw), CUDA_GRID_T, cw, 256 / cw, "%lld, %lld, %d, %d, %d, %s, %s, %s",
-               (long long)N, (long long)K, G, cw, 256 / cw, tf(norm), tf(res), tf(bias));
+    // Split K only below the GEMM's T: the partials buffer holds CUDA_MMA_MIN_T - 1 tokens.
+    GemvShape s = gemv_shape(N, K, G, T < CUDA_MMA_MIN_T);
+    add_launch(p, "gemv_q4", s.col_blocks * s.splits, CUDA_GRID_T, 32 / s.vw, 8 * s.vw,
+               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s", (long long)N, (long long)K, G, s.vw, s.rows, s.splits,
+               tf(norm), tf(res), tf(bias));
+    if (s.splits > 1) p->out->part_per_token = (int64_t)s.splits * s.col_blocks * 256, p->out->done_per_token = s.col_blocks;
     return true;
 }
 

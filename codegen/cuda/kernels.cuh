@@ -4,8 +4,8 @@
 // NVRTC: no system headers, f16 decoded with one PTX instruction.
 // Activations are f32 [T, width] rows; accumulation in f32 (norms in f64).
 // The GPU tests also run these kernels on the CPU (AWQC_EMU, with
-// tests/mock_cuda/cuda_emu.hpp providing the built-ins and the three PTX
-// instructions below).
+// tests/mock_cuda/cuda_emu.hpp providing the built-ins and the PTX
+// instructions below: cvt f16 both ways, mma.sync, cp.async and its wait).
 
 typedef unsigned int u32;
 typedef unsigned short u16;
@@ -19,6 +19,8 @@ struct KArgs {
     const void *in[4];
     float *kc, *vc;
     float *scratch;
+    float *part; // the q4 GEMV's partial sums, and their arrival counts
+    u32 *done;   // (zero between launches)
     const int *ids;
     const int *pos;
     int *out_i;
@@ -137,53 +139,154 @@ __device__ void layer_norm(const KArgs &a) {
 }
 
 // ----------------------------------------------------------------------------
-// W4A16-style GEMV on the awq-gemm bytes: qweight u32 [K, N/8] (nibble i of
-// word (k, c) is row 8c + order(i)), qzeros u32 [K/G, N/8] alike, scales f16
-// [K/G, N]. A block covers CW words (8*CW rows) with CW x KS threads; the KS
-// threads of a column split the groups and their partials are added in order.
+// W4A16 GEMV on the awq-gemm bytes: qweight u32 [K, N/8] (nibble i of word
+// (k, c) is row 8c + order(i)), qzeros u32 [K/G, N/8] alike, scales f16
+// [K/G, N]. Decode is bound by reading the weights once per token, so the
+// shape keeps many loads in flight and few instructions per weight:
+// - a thread loads VW words of a k row at once (a 4-, 8- or 16-byte load),
+//   for R consecutive rows of one group (a "unit"); a block of 32/VW x 8*VW
+//   threads covers 32 words (256 outputs) and 8*VW units, every warp reading
+//   whole 128-byte lines;
+// - S blocks split K's units. Each block adds its threads' sums in a fixed
+//   order and writes a partial; the last of the S to arrive adds the S
+//   partials in order (the same result every run). So N = 4096 still gives
+//   hundreds of blocks;
+// - a nibble becomes a float with no conversion instruction: or-ed into the
+//   mantissa of 2^23 (0x4b000000) it reads 2^23 + q * 16^p, minus the zero
+//   made the same way leaves (q - z) * 16^p exactly, and x comes scaled by
+//   16^-p: an and/or, a subtract and an fma per weight. Nibbles 0..4 sit at
+//   p = i of the word, 5..7 at p = i - 3 of the word shifted by 12.
 // Operands: x, (gain when NORM), packed W, residual when RES, bias when BIAS.
-// One token per blockIdx.y: decode reads the weights exactly once.
+// A norm's 1/rms is one factor of the whole sum, applied at the end; the
+// gain is applied to x. One token per blockIdx.y.
 
 __device__ __forceinline__ int gemm_order(int i) { return (i & 3) * 2 + (i >> 2); }
 
-template <int N, int K, int G, int CW, int KS, bool NORM, bool RES, bool BIAS>
+// VW consecutive words in one load (the caller keeps them VW-aligned).
+template <int VW>
+__device__ __forceinline__ void load_words(const u32 *p, u32 *w) {
+    if (VW == 4) {
+        uint4 v = __ldg((const uint4 *)p);
+        w[0] = v.x, w[1] = v.y, w[VW > 2 ? 2 : 0] = v.z, w[VW > 3 ? 3 : 0] = v.w;
+    } else if (VW == 2) {
+        uint2 v = __ldg((const uint2 *)p);
+        w[0] = v.x, w[VW > 1 ? 1 : 0] = v.y;
+    } else {
+        w[0] = __ldg(p);
+    }
+}
+
+// cp.async of VW words (4, 8 or 16 bytes) from global to shared memory, and
+// the wait for this thread's copies (sm_80 and later).
+#ifndef AWQC_EMU
+template <int VW>
+__device__ __forceinline__ void copy_async(u32 *dst, const u32 *src) {
+    u32 d = (u32)__cvta_generic_to_shared(dst);
+    if (VW == 4) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src));
+    else if (VW == 2) asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src));
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src));
+}
+
+__device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+#endif
+
+// 2^23 + nibble i of w * 16^p (p = i, or i - 3 for i >= 5), as a float.
+__device__ __forceinline__ float nibble_f(u32 w, int i) {
+    u32 m = i < 5 ? w & (15u << (4 * i)) : (w >> 12) & (15u << (4 * (i - 3)));
+    return __int_as_float((int)(0x4b000000u | m));
+}
+
+__device__ __forceinline__ int nibble_pos(int i) { return i < 5 ? i : i - 3; }
+
+// One unit: rows k0 .. k0+R-1 (one group) of the thread's VW words, scaled
+// and added to acc[8 * VW] (word j, nibble i at 8j + i).
+template <int N, int G, int VW, int R, bool NORM>
+__device__ __forceinline__ void gemv_unit(const float *x, const float *g, const u32 *qw, const u32 *qz,
+                                          const u16 *sc, int c, int k0, u32 *buf, float *acc) {
+    constexpr int NW = N / 8;
+    int grp = k0 / G;
+    u32 z[VW], sw[4 * VW];
+    float zf[8 * VW], part[8 * VW];
+    load_words<VW>(qz + (size_t)grp * NW + c, z);
+    for (int j = 0; j < VW; j++)
+        for (int i = 0; i < 8; i++) zf[8 * j + i] = nibble_f(z[j], i), part[8 * j + i] = 0.0f;
+    // Rows in batches of B, copied to shared memory asynchronously: all B
+    // loads are in flight at once (a compiler schedules register loads next
+    // to their use). Each thread reads back only its own copies.
+    constexpr int B = R % 8 == 0 ? 8 : R % 4 == 0 ? 4 : R % 2 == 0 ? 2 : 1;
+    u32 *mine = buf + flat_tid() * VW;
+    for (int b = 0; b < R; b += B) {
+        for (int kk = 0; kk < B; kk++) copy_async<VW>(mine + kk * 256 * VW, qw + (size_t)(k0 + b + kk) * NW + c);
+        copy_async_wait();
+#pragma unroll
+        for (int kk = 0; kk < B; kk++) {
+            int k = k0 + b + kk;
+            float xs[5];
+            xs[0] = NORM ? __ldg(x + k) * __ldg(g + k) : __ldg(x + k);
+            for (int p = 1; p < 5; p++) xs[p] = xs[p - 1] * 0.0625f; // exact: a power of two
+            u32 w[VW];
+            for (int j = 0; j < VW; j++) w[j] = mine[kk * 256 * VW + j];
+            for (int j = 0; j < VW; j++)
+                for (int i = 0; i < 8; i++)
+                    part[8 * j + i] = fmaf(nibble_f(w[j], i) - zf[8 * j + i], xs[nibble_pos(i)], part[8 * j + i]);
+        }
+    }
+    // the 8*VW scales of the row, VW words at a time (half r of the thread's at r)
+    const u32 *sp = (const u32 *)(sc + (size_t)grp * N + 8 * c);
+    for (int q = 0; q < 4; q++) load_words<VW>(sp + q * VW, sw + q * VW);
+    for (int j = 0; j < VW; j++)
+        for (int i = 0; i < 8; i++) {
+            int r = 8 * j + gemm_order(i);
+            acc[8 * j + i] = fmaf(h2f((u16)(sw[r >> 1] >> (16 * (r & 1)))), part[8 * j + i], acc[8 * j + i]);
+        }
+}
+
+template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS>
 __device__ void gemv_q4(const KArgs &a) {
-    constexpr int NW = N / 8, NG = K / G;
-    __shared__ double red[32];
-    __shared__ float part[KS][8][CW + 1];
-    int t = blockIdx.y, wi = NORM ? 2 : 1;
+    constexpr int NW = N / 8, NG = K / G, TX = 32 / VW, TY = 8 * VW, CB = (NW + 31) / 32;
+    constexpr int UNITS = K / R, UPT = (UNITS + S * TY - 1) / (S * TY); // units per thread
+    constexpr int BUF = 8 * 256 * VW, RED = 256 * (8 * VW + 1);
+    __shared__ u32 smem[BUF > RED ? BUF : RED]; // gemv_unit's rows, then the threads' sums
+    __shared__ double nred[32];
+    __shared__ int last;
+    int t = blockIdx.y, cb = blockIdx.x % CB, s = blockIdx.x / CB, wi = NORM ? 2 : 1, tid = flat_tid();
     const float *x = (const float *)a.in[0] + (size_t)t * K;
     const float *g = NORM ? (const float *)a.in[1] : 0;
     const u32 *qw = (const u32 *)a.in[wi];
     const u32 *qz = qw + (size_t)K * NW;
     const u16 *sc = (const u16 *)(qz + (size_t)NG * NW);
-    float inv = NORM ? rms_inv<K>(x, a.eps, red) : 1.0f;
-    int c = blockIdx.x * CW + threadIdx.x;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int grp = threadIdx.y; c < NW && grp < NG; grp += KS) {
-        u32 zw = __ldg(qz + (size_t)grp * NW + c);
-        float z[8], qx[8];
-        for (int i = 0; i < 8; i++) z[i] = (float)((zw >> (4 * i)) & 15u), qx[i] = 0.0f;
-        for (int kk = 0; kk < G; kk++) {
-            int k = grp * G + kk;
-            float xv = norm_x(x, g, inv, k);
-            u32 w = __ldg(qw + (size_t)k * NW + c);
-            for (int i = 0; i < 8; i++) qx[i] += ((float)((w >> (4 * i)) & 15u) - z[i]) * xv;
-        }
-        for (int i = 0; i < 8; i++) acc[i] += h2f(sc[(size_t)grp * N + 8 * c + gemm_order(i)]) * qx[i];
+    int c = cb * 32 + threadIdx.x * VW; // the thread's first word
+    float acc[8 * VW];
+    for (int e = 0; e < 8 * VW; e++) acc[e] = 0.0f;
+    for (int j = 0; j < UPT; j++) {
+        int u = (j * S + s) * TY + threadIdx.y;
+        if (c < NW && u < UNITS) gemv_unit<N, G, VW, R, NORM>(x, g, qw, qz, sc, c, u * R, smem, acc);
     }
-    for (int i = 0; i < 8; i++) part[threadIdx.y][i][threadIdx.x] = acc[i];
+    // The TY threads of a column add up in order. Sums are stored [y][x][e],
+    // a row of 8*VW + 1 floats per thread so a warp's stores and loads fall
+    // in different banks.
+    __syncthreads(); // every thread is done with its rows in smem
+    float *red = (float *)smem;
+    for (int e = 0; e < 8 * VW; e++) red[(threadIdx.y * TX + threadIdx.x) * (8 * VW + 1) + e] = acc[e];
     __syncthreads();
-    if (threadIdx.y != 0 || c >= NW) return;
-    const float *res = RES ? (const float *)a.in[wi + 1] + (size_t)t * N : 0;
-    const float *bias = BIAS ? (const float *)a.in[RES ? wi + 2 : wi + 1] : 0;
-    for (int i = 0; i < 8; i++) {
-        float v = 0.0f;
-        for (int s = 0; s < KS; s++) v += part[s][i][threadIdx.x];
-        int row = 8 * c + gemm_order(i);
-        if (BIAS) v += bias[row];
-        a.out[(size_t)t * N + row] = RES ? res[row] + v : v;
+    float v = 0.0f;
+    for (int y = 0; y < TY; y++) v += red[(y * TX + tid / (8 * VW)) * (8 * VW + 1) + tid % (8 * VW)];
+    if (S > 1) { // partials [T][S][CB][256]; the last block of the S finishes
+        a.part[(((size_t)t * S + s) * CB + cb) * 256 + tid] = v;
+        __threadfence(); // the partial is visible to every block before the count says so
+        __syncthreads();
+        if (tid == 0) last = atomicAdd(a.done + t * CB + cb, 1u) == (u32)(S - 1);
+        __syncthreads();
+        if (!last) return;
+        v = 0.0f;
+        for (int q = 0; q < S; q++) v += __ldcg(a.part + (((size_t)t * S + q) * CB + cb) * 256 + tid);
+        if (tid == 0) a.done[t * CB + cb] = 0; // ready for the next launch
     }
+    if (NORM) v *= rms_inv<K>(x, a.eps, nred);
+    int word = cb * 32 + (tid >> 3), row = 8 * word + gemm_order(tid & 7);
+    if (word >= NW) return;
+    if (BIAS) v += ((const float *)a.in[RES ? wi + 2 : wi + 1])[row];
+    a.out[(size_t)t * N + row] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + row] + v : v;
 }
 
 // A warp's share of x . w over one f16 weight row: lane-strided columns, two

@@ -20,7 +20,7 @@
 typedef struct {
     CUdeviceptr out;
     CUdeviceptr in[4];
-    CUdeviceptr kc, vc, scratch, ids, pos, out_i;
+    CUdeviceptr kc, vc, scratch, part, done, ids, pos, out_i;
     int T;
     float eps, theta;
 } KArgsHost;
@@ -44,7 +44,7 @@ struct CudaEngine {
     size_t n_allocs, cap_allocs;
     CUdeviceptr *weight_dev, *value_dev, *kv_k, *kv_v;
     CUdeviceptr *weight_h16; // f16 copies of the f32 matrices (0 for the rest)
-    CUdeviceptr scratch, ids, pos_dev, argmax_dev;
+    CUdeviceptr scratch, part, done, ids, pos_dev, argmax_dev;
     float *logits; // host copy of the last forward's logits
     size_t logits_cap; // floats
     CUgraph graph;
@@ -171,24 +171,31 @@ static bool alloc_values(CudaEngine *e, AwqcError *err) {
     return ok;
 }
 
-// KV cache per attention node, and the scratch the largest node needs.
+// KV cache per attention node, the scratch the largest node needs, and the
+// partial sums and counts of the GEMVs that split K (fewer than CUDA_MMA_MIN_T tokens).
 static bool alloc_state(CudaEngine *e, AwqcError *err) {
     const Graph *g = e->g;
     e->kv_k = xcalloc(g->n_nodes, sizeof *e->kv_k);
     e->kv_v = xcalloc(g->n_nodes, sizeof *e->kv_v);
-    int64_t scratch = 1;
+    int64_t scratch = 1, part = 1, done = 1;
     for (size_t i = 0; i < g->n_nodes; i++) {
         CudaNodeLaunches a, b;
         if (!cuda_node_launches(g, (int)i, 1, &a, err) || !cuda_node_launches(g, (int)i, CUDA_MMA_MIN_T, &b, err))
             return false;
+        AWQC_ASSERT(b.part_per_token == 0 && b.done_per_token == 0); // split GEMVs stay below CUDA_MMA_MIN_T
         scratch = a.scratch_per_token > scratch ? a.scratch_per_token : scratch;
         scratch = b.scratch_per_token > scratch ? b.scratch_per_token : scratch;
+        part = a.part_per_token > part ? a.part_per_token : part;
+        done = a.done_per_token > done ? a.done_per_token : done;
         if (!a.uses_kv) continue;
         const Node *n = &g->nodes[i];
         size_t kv = 4 * (size_t)e->n_ctx * (size_t)(ir_node_attr_int(n, "kv_heads", 0) * ir_node_attr_int(n, "head_dim", 0));
         if (!dev_alloc(e, kv, &e->kv_k[i], err) || !dev_alloc(e, kv, &e->kv_v[i], err)) return false;
     }
+    int split_tokens = e->n_ctx < CUDA_MMA_MIN_T - 1 ? e->n_ctx : CUDA_MMA_MIN_T - 1;
     return dev_alloc(e, 4 * (size_t)scratch * (size_t)e->n_ctx, &e->scratch, err) &&
+           dev_alloc(e, 4 * (size_t)part * (size_t)split_tokens, &e->part, err) &&
+           dev_alloc(e, 4 * (size_t)done * (size_t)split_tokens, &e->done, err) &&
            dev_alloc(e, 4 * (size_t)e->n_ctx, &e->ids, err) && dev_alloc(e, 4, &e->pos_dev, err) &&
            dev_alloc(e, 4, &e->argmax_dev, err);
 }
@@ -266,7 +273,7 @@ static KernelFn *kernel(CudaEngine *e, const char *name, AwqcError *err) {
 static KArgsHost node_args(const CudaEngine *e, int i, int T) {
     const Node *n = &e->g->nodes[i];
     KArgsHost a = {.out = e->value_dev[i], .kc = e->kv_k[i], .vc = e->kv_v[i], .scratch = e->scratch,
-                   .ids = e->ids, .pos = e->pos_dev, .out_i = e->argmax_dev, .T = T,
+                   .part = e->part, .done = e->done, .ids = e->ids, .pos = e->pos_dev, .out_i = e->argmax_dev, .T = T,
                    .eps = (float)ir_node_attr_float(n, "eps", 1e-5),
                    .theta = (float)ir_node_attr_float(n, "theta", 10000.0)};
     int matrix = ir_linear_matrix_operand(n);

@@ -190,6 +190,27 @@ inline bool run_block(bool backwards) {
 inline void __syncthreads() { awqc_emu::wait_at(awqc_emu::AT_SYNCTHREADS); }
 
 template <class T> inline T __ldg(const T *p) { return *p; }
+template <class T> inline T __ldcg(const T *p) { return *p; }
+
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+struct alignas(8) uint2 {
+    unsigned x, y;
+};
+
+// cp.async: the copy happens at once, so the wait has nothing to wait for.
+template <int VW> inline void copy_async(unsigned *dst, const unsigned *src) { memcpy(dst, src, 4 * VW); }
+inline void copy_async_wait() {}
+
+// Blocks run one after another on one host thread: every write is seen by
+// the next block, and an atomic is a plain update.
+inline void __threadfence() {}
+inline unsigned atomicAdd(unsigned *p, unsigned v) {
+    unsigned old = *p;
+    *p = old + v;
+    return old;
+}
 
 inline float __int_as_float(int i) {
     float f;

@@ -1,7 +1,8 @@
 // test_cuda_gpu_kernels.c: on a GPU, every generated kernel against the
 // reference interpreter on random plans of odd shapes (random weights, q4 as
 // awq-gemm): a 20-token prompt (the tensor-core GEMM path), then decode steps
-// (the GEMV path, replayed as a CUDA graph), logits compared step by step.
+// (the GEMV path, replayed as a CUDA graph), then 3 tokens at once (the GEMV
+// with a block row per token), logits compared step by step.
 // Skips with "no GPU: <reason>" where there is no driver or device.
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 // Generating or compiling CUDA code needs NVRTC, absent from a runtime-only build.
 #ifdef AWQC_CUDA_NVRTC
 
-enum { PROMPT = 20, DECODE = 6, CTX = 64 };
+enum { PROMPT = 20, DECODE = 6, CHUNK = 3, CTX = 64 };
 
 static void compare(const float *gpu, const float *ref, size_t n, double tol, const char *what, int step) {
     double d = interp_relative_diff(ref, gpu, n);
@@ -54,14 +55,40 @@ static void run_plan(Graph *g, const char *what) {
             if (ref && gpu) compare(gpu, ref, (size_t)vocab, 1e-3, what, s);
             if (gpu) check_argmax(e, gpu, vocab, what);
         }
+        // a few tokens at once: the GEMV (split over K) with one token per block row
+        int32_t more[CHUNK];
+        for (int i = 0; i < CHUNK; i++) more[i] = (int32_t)((i * 53 + 11) % vocab);
+        ref = interp_forward(in, more, CHUNK, true, &err), gpu = cuda_engine_forward(e, more, CHUNK, true, &err);
+        CHECK_MSG(ref && gpu, "%s", err.msg);
+        if (ref && gpu) compare(gpu, ref, (size_t)(CHUNK * vocab), 1e-3, what, DECODE + 1);
     }
     cuda_engine_free(e);
     interp_free(in);
 }
 
+// A fixed plan whose q4 rows are an odd number of words (72 rows: 9 words):
+// the GEMV's one-word loads, which the random plans (rows in multiples of 16)
+// never reach; K = 256 in g32 splits over 4 blocks.
+static const char narrow_plan[] =
+    "graph \"narrow\" {\n"
+    "  weight @emb : f32[301, 256]\n  weight @g : f32[256]\n"
+    "  weight @w : q4g32[72, 256] {layout = \"awq-gemm\"}\n  weight @head : f32[301, 72]\n"
+    "  %0 = input {name = \"tokens\"} : i32[T]\n"
+    "  %1 = embedding @emb, %0 : f32[T, 256]\n"
+    "  %2 = rms_norm_linear %1, @g, @w {eps = 1e-05} : f32[T, 72]\n"
+    "  %3 = linear %2, @head : f32[T, 301]\n"
+    "  output %3\n}\n";
+
 int main(void) {
     AwqcError err;
     skip_without_gpu();
+    Graph *narrow = ir_parse(narrow_plan, "narrow plan", &err);
+    CHECK_MSG(narrow != NULL, "%s", err.msg);
+    if (narrow) {
+        bind_plan(narrow);
+        run_plan(narrow, "narrow plan (72 rows, K 256 g32)");
+    }
+    ir_graph_free(narrow);
     for (int round = 0; round < 4; round++) {
         Shape s = random_shape();
         char *text = plan_text(&s), what[128];

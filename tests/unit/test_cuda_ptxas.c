@@ -54,8 +54,10 @@ static void test_smollm2_plan(void) {
         // The plan launches the fused kernels at its shapes: norm+qkv GEMV, attention, the tied f32 head.
         CudaNodeLaunches nl;
         AwqcError err;
-        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_8_32_1_0_0") == 0);
-        CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0);
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0") == 0 &&
+              nl.part_per_token == 3 * 4 * 256 && nl.done_per_token == 4);
+        CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0 &&
+              nl.part_per_token == 0);
         CHECK(cuda_node_launches(g, 3, 1, &nl, &err) && nl.n == 2 && strcmp(nl.l[1].name, "attention_9_3_64") == 0 &&
               nl.l[1].smem_ctx && nl.uses_kv);
         check_kernels_assemble(g, "SmolLM2 plan");
