@@ -289,13 +289,25 @@ __device__ void gemv_q4(const KArgs &a) {
     a.out[(size_t)t * N + row] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + row] + v : v;
 }
 
-// A warp's share of x . w over one f16 weight row: lane-strided columns, two
-// per 32-bit load when K is even (rows stay 4-byte aligned), f32 products and
-// accumulation.
+// A warp's share of x . w over one f16 weight row: lane-strided columns,
+// eight per 16-byte load when K is a multiple of 8 (a warp reads 512
+// contiguous bytes at once; rows stay 16-byte aligned), else two per 32-bit
+// load when K is even, else one; f32 products and accumulation.
 template <int K>
 __device__ __forceinline__ float row_dot(const float *x, const float *g, float inv, const u16 *w, int lane) {
     float acc = 0.0f;
-    if (K % 2 == 0) {
+    if (K % 8 == 0) {
+        const uint4 *w8 = (const uint4 *)w;
+        for (int k8 = lane; k8 < K / 8; k8 += 32) {
+            uint4 p = __ldg(w8 + k8);
+            u32 h[4] = {p.x, p.y, p.z, p.w};
+            for (int j = 0; j < 4; j++) {
+                int k = 8 * k8 + 2 * j;
+                acc += norm_x(x, g, inv, k) * h2f((u16)(h[j] & 0xffffu));
+                acc += norm_x(x, g, inv, k + 1) * h2f((u16)(h[j] >> 16));
+            }
+        }
+    } else if (K % 2 == 0) {
         const u32 *w2 = (const u32 *)w;
         for (int k2 = lane; k2 < K / 2; k2 += 32) {
             u32 p = __ldg(w2 + k2);
