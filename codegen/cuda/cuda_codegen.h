@@ -32,7 +32,7 @@ typedef struct {
     int grid_x;
     CudaGridY grid_y;
     int block_x, block_y;
-    bool smem_ctx; // dynamic shared memory of (head_dim + n_ctx) floats (attention)
+    bool smem_ctx; // dynamic shared memory of (smem_head_dim + n_ctx) floats (attention)
     int smem_head_dim;
 } CudaLaunch;
 

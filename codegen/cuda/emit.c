@@ -168,20 +168,28 @@ static bool attn_attrs(const Graph *g, int i, int *h, int *kvh, int *hd, AwqcErr
 
 static bool halves_mode(const Node *n) { return strcmp(ir_node_attr_string(n, "mode", "pairs"), "halves") == 0; }
 
-// attention and rope_attention: store K/V (rotated or not), then attend.
-static bool plan_attention(const Graph *g, int i, bool rot, NodePlan *p, AwqcError *err) {
+// attention and rope_attention: store K/V (rotated or not), then attend; a
+// decode step (T = 1) does both in one kernel.
+static bool plan_attention(const Graph *g, int i, int T, bool rot, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
     int h, kvh, hd;
     if (!attn_attrs(g, i, &h, &kvh, &hd, err)) return false;
     if (n->n_in != 1 && n->n_in != 3) return node_fail(err, g, i, "expects q, k, v or one merged q|k|v operand");
     bool merged = n->n_in == 1;
+    p->out->uses_kv = true;
+    if (T == 1) {
+        add_launch(p, "attention_step", h, CUDA_GRID_ONE, 128, 1, "%d, %d, %d, %s, %s, %s", h, kvh, hd, tf(merged),
+                   tf(rot), tf(halves_mode(n)));
+        p->out->l[0].smem_ctx = true;
+        p->out->l[0].smem_head_dim = 3 * hd; // the query, the new key and value
+        return true;
+    }
     add_launch(p, "qkv_store", 1, CUDA_GRID_T, 128, 1, "%d, %d, %d, %s, %s, %s", h, kvh, hd, tf(merged), tf(rot),
                tf(halves_mode(n)));
     add_launch(p, "attention", h, CUDA_GRID_T, 128, 1, "%d, %d, %d", h, kvh, hd);
     p->out->l[1].smem_ctx = true;
     p->out->l[1].smem_head_dim = hd;
     p->out->scratch_per_token = (int64_t)h * hd;
-    p->out->uses_kv = true;
     return true;
 }
 
@@ -235,8 +243,8 @@ static bool plan_node(const Graph *g, int i, int T, NodePlan *p, AwqcError *err)
     case OP_LINEAR: return plan_linear(g, i, T, false, false, p, err);
     case OP_RMS_NORM_LINEAR: return plan_linear(g, i, T, true, false, p, err);
     case OP_LINEAR_ADD: return plan_linear(g, i, T, false, true, p, err);
-    case OP_ATTENTION: return check_operands(g, i, -1, err) && plan_attention(g, i, false, p, err);
-    case OP_ROPE_ATTENTION: return check_operands(g, i, -1, err) && plan_attention(g, i, true, p, err);
+    case OP_ATTENTION: return check_operands(g, i, -1, err) && plan_attention(g, i, T, false, p, err);
+    case OP_ROPE_ATTENTION: return check_operands(g, i, -1, err) && plan_attention(g, i, T, true, p, err);
     case OP_PARAM: return node_fail(err, g, i, "a param (a value from a filtered dump) has nothing to compute it");
     default: return check_operands(g, i, -1, err) && plan_rows(g, i, p, err);
     }

@@ -464,6 +464,17 @@ __device__ void qkv_store(const KArgs &a) {
     for (int e = threadIdx.x; e < KVD; e += blockDim.x) vo[e] = v[e];
 }
 
+// Scores sc[0..n) (their max mx) become probabilities as the reference
+// computes them: exp(s - mx) in f32, the sum in f64, each divided in f64 and
+// rounded once. Every thread sees them on return.
+__device__ void softmax_scores(float *sc, int n, float mx, double *red) {
+    double sum = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) sum += sc[j] = expf(sc[j] - mx);
+    sum = block_sum_d(sum, red);
+    for (int j = threadIdx.x; j < n; j += blockDim.x) sc[j] = (float)(sc[j] / sum);
+    __syncthreads();
+}
+
 // Causal attention of query (t, head blockIdx.x) from scratch over cache rows
 // 0..pos+t. Scores live in dynamic shared memory (HD + n_ctx floats), so
 // decode and prefill share one kernel: a block per (head, token).
@@ -488,13 +499,66 @@ __device__ void attention(const KArgs &a) {
         mx = fmaxf(mx, s);
     }
     mx = block_max_f(mx, redf);
-    double sum = 0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) sum += sc[j] = expf(sc[j] - mx);
-    sum = block_sum_d(sum, redd);
+    softmax_scores(sc, n, mx, redd);
     for (int d = threadIdx.x; d < HD; d += blockDim.x) {
         float o = 0.0f;
-        for (int j = 0; j < n; j++) o += (float)(sc[j] / sum) * a.vc[(size_t)j * KVD + kvh * HD + d];
+        for (int j = 0; j < n; j++) o += sc[j] * a.vc[(size_t)j * KVD + kvh * HD + d];
         a.out[(size_t)t * QD + h * HD + d] = o;
+    }
+}
+
+// The decode step's attention (T = 1) with qkv_store folded in: block h
+// rotates its own query and its KV head's new key into shared memory, reads
+// the cache for rows 0..pos-1 and takes row pos from shared memory, so no
+// block waits for another's write; the first block of each KV head stores
+// the new K and V rows for the next steps. One launch instead of two, and
+// the rotations spread over H blocks instead of one.
+template <int H, int KVH, int HD, bool MERGED, bool ROT, bool HALVES>
+__device__ void attention_step(const KArgs &a) {
+    constexpr int QD = H * HD, KVD = KVH * HD, GROUP = H / KVH;
+    DYNAMIC_SHARED(float, smem);
+    __shared__ double redd[32];
+    __shared__ float redf[32];
+    float *qs = smem, *ks = smem + HD, *vs = smem + 2 * HD, *sc = smem + 3 * HD;
+    int h = blockIdx.x, pos = *a.pos, n = pos + 1, kvh = h / GROUP;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    const float *q, *k, *v;
+    if (MERGED) {
+        q = (const float *)a.in[0];
+        k = q + QD, v = q + QD + KVD;
+    } else {
+        q = (const float *)a.in[0], k = (const float *)a.in[1], v = (const float *)a.in[2];
+    }
+    q += h * HD, k += kvh * HD, v += kvh * HD;
+    for (int e = threadIdx.x; e < HD / 2; e += blockDim.x) {
+        if (ROT) {
+            rotate_pair<HD, HALVES>(qs, q, e, pos, a.theta);
+            rotate_pair<HD, HALVES>(ks, k, e, pos, a.theta);
+        } else {
+            qs[2 * e] = q[2 * e], qs[2 * e + 1] = q[2 * e + 1];
+            ks[2 * e] = k[2 * e], ks[2 * e + 1] = k[2 * e + 1];
+        }
+    }
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) vs[d] = v[d];
+    __syncthreads();
+    if (h % GROUP == 0)
+        for (int d = threadIdx.x; d < HD; d += blockDim.x)
+            a.kc[(size_t)pos * KVD + kvh * HD + d] = ks[d], a.vc[(size_t)pos * KVD + kvh * HD + d] = vs[d];
+    float scale = 1.0f / sqrtf((float)HD), mx = -INFINITY;
+    for (int j = warp; j < n; j += warps) {
+        const float *kr = j == pos ? ks : a.kc + (size_t)j * KVD + kvh * HD;
+        float s = 0.0f;
+        for (int d = lane; d < HD; d += 32) s += qs[d] * kr[d];
+        s = warp_sum(s) * scale;
+        if (lane == 0) sc[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = block_max_f(mx, redf);
+    softmax_scores(sc, n, mx, redd);
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
+        float o = 0.0f;
+        for (int j = 0; j < pos; j++) o += sc[j] * a.vc[(size_t)j * KVD + kvh * HD + d];
+        a.out[h * HD + d] = o + sc[pos] * vs[d];
     }
 }
 

@@ -20,6 +20,7 @@
 // kernel that reads what another thread writes without a barrier between
 // them computes different results in the two kinds of block (and fails its
 // comparison with the reference) instead of passing by luck of the order.
+// Likewise about half the launches run their blocks in reverse order.
 // Shuffles and mma exchange values through a per-warp
 // buffer, two of them used in turn, so a lane's next warp operation cannot
 // overwrite what a slower lane has still to read.
@@ -313,9 +314,19 @@ extern "C" int awqc_emu_launch(void (*k)(const void *), const unsigned grid[3], 
     kernel = k, kernel_args = args, n_fibers = threads;
     blockDim = {block[0], block[1], block[2]};
     gridDim = {grid[0], grid[1], grid[2]};
-    for (unsigned z = 0; z < grid[2]; z++)
-        for (unsigned y = 0; y < grid[1]; y++)
-            for (unsigned x = 0; x < grid[0]; x++) {
+    // About half the launches, picked by a fixed pseudo-random sequence (a
+    // graph replays its launches in the same order, so parity would not do),
+    // run their blocks last to first: a block that reads what another block
+    // of the same launch writes sees it in one order and not in the other
+    // (CUDA promises no order).
+    static unsigned long long lcg = 1;
+    lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+    bool reverse = lcg >> 63;
+    for (unsigned zi = 0; zi < grid[2]; zi++)
+        for (unsigned yi = 0; yi < grid[1]; yi++)
+            for (unsigned xi = 0; xi < grid[0]; xi++) {
+                unsigned x = reverse ? grid[0] - 1 - xi : xi, y = reverse ? grid[1] - 1 - yi : yi,
+                         z = reverse ? grid[2] - 1 - zi : zi;
                 blockIdx = {x, y, z};
                 if (!run_block((x + y + z) & 1)) {
                     n_made = 0; // fibers stopped inside the kernel start afresh next time

@@ -58,8 +58,10 @@ static void test_smollm2_plan(void) {
               nl.part_per_token == 3 * 4 * 256 && nl.done_per_token == 4);
         CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0 &&
               nl.part_per_token == 0);
-        CHECK(cuda_node_launches(g, 3, 1, &nl, &err) && nl.n == 2 && strcmp(nl.l[1].name, "attention_9_3_64") == 0 &&
-              nl.l[1].smem_ctx && nl.uses_kv);
+        CHECK(cuda_node_launches(g, 3, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "attention_step_9_3_64_1_1_1") == 0 &&
+              nl.l[0].smem_ctx && nl.l[0].smem_head_dim == 3 * 64 && nl.uses_kv);
+        CHECK(cuda_node_launches(g, 3, 2, &nl, &err) && nl.n == 2 && strcmp(nl.l[1].name, "attention_9_3_64") == 0 &&
+              nl.l[1].smem_ctx && nl.l[1].smem_head_dim == 64 && nl.uses_kv);
         check_kernels_assemble(g, "SmolLM2 plan");
     }
     ir_graph_free(g);
