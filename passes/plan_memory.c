@@ -47,8 +47,9 @@ static bool all_value_bytes(const Graph *g, MemoryPlan *p, AwqcError *err) {
 // liveness
 
 // The last step at which each value is live: its last reader, the end of the
-// graph (n_nodes) for outputs, its own step when nothing reads it.
-static int *live_ends(const Graph *g) {
+// graph (n_nodes) for outputs, its own step when nothing reads it; with
+// keep_silu_inputs a silu_mul's operands live as long as the silu_mul.
+static int *live_ends(const Graph *g, bool keep_silu_inputs) {
     IrUses u;
     ir_uses_build(g, &u);
     int *end = xmalloc((g->n_nodes + 1) * sizeof(int));
@@ -57,6 +58,11 @@ static int *live_ends(const Graph *g) {
         else end[i] = u.last_reader[i] >= 0 ? u.last_reader[i] : (int)i;
     }
     ir_uses_free(&u);
+    for (size_t i = 0; keep_silu_inputs && i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        for (int k = 0; n->op == OP_SILU_MUL && k < n->n_in; k++)
+            if (n->in[k].kind == OPND_NODE && end[n->in[k].index] < end[i]) end[n->in[k].index] = end[i];
+    }
     return end;
 }
 
@@ -158,7 +164,7 @@ static bool kv_cache_bytes(const Graph *g, int64_t ctx, int64_t *total, AwqcErro
 // ----------------------------------------------------------------------------
 // the plan
 
-bool plan_memory_compute(const Graph *g, int64_t ctx, MemoryPlan *out, AwqcError *err) {
+bool plan_memory_compute(const Graph *g, int64_t ctx, bool keep_silu_inputs, MemoryPlan *out, AwqcError *err) {
     memset(out, 0, sizeof *out);
     if (ctx <= 0) return awqc_fail(err, "plan-memory needs a context length > 0");
     out->ctx = ctx;
@@ -169,7 +175,7 @@ bool plan_memory_compute(const Graph *g, int64_t ctx, MemoryPlan *out, AwqcError
         plan_memory_free(out);
         return false;
     }
-    int *end = live_ends(g);
+    int *end = live_ends(g, keep_silu_inputs);
     assign_slots(g, out, end);
     out->peak_live_bytes = peak_live(g, out, end);
     free(end);
@@ -274,7 +280,7 @@ static void log_plan(FILE *log, const MemoryPlan *p) {
 bool pass_plan_memory(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err) {
     *changed = false;
     MemoryPlan p;
-    if (!plan_memory_compute(g, ctx->ctx, &p, err)) return false;
+    if (!plan_memory_compute(g, ctx->ctx, pass_target_is_gpu(ctx->target), &p, err)) return false;
     if (!room_for_buf(g, &p, err)) {
         plan_memory_free(&p);
         return false;

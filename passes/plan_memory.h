@@ -29,7 +29,10 @@ typedef struct {
 // Plans g's activations for T = ctx without touching the graph. Fails on
 // ctx <= 0, on a value whose shape is not [T, constant...], or on an
 // attention without kv_heads/head_dim. On success free with plan_memory_free.
-bool plan_memory_compute(const Graph *g, int64_t ctx, MemoryPlan *out, AwqcError *err);
+// keep_silu_inputs (GPU targets): a silu_mul's operand stays live until the
+// silu_mul's readers have run, because the CUDA q4 GEMV after a silu_mul
+// computes it from that operand (codegen/cuda/emit.c, silu_folds).
+bool plan_memory_compute(const Graph *g, int64_t ctx, bool keep_silu_inputs, MemoryPlan *out, AwqcError *err);
 void plan_memory_free(MemoryPlan *p);
 
 #endif

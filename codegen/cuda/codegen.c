@@ -29,6 +29,7 @@ static cJSON *launch_json(const CudaLaunch *l) {
         snprintf(smem, sizeof smem, "4*(%d+n_ctx)", l->smem_head_dim);
         cJSON_AddStringToObject(o, "dynamic_smem", smem);
     }
+    if (l->x_through_producer) cJSON_AddStringToObject(o, "x", "the operand of the folded silu_mul");
     return o;
 }
 
@@ -41,7 +42,7 @@ static cJSON *launches_json(const CudaNodeLaunches *nl) {
 static bool add_node_json(const Graph *g, int i, cJSON *nodes, AwqcError *err) {
     CudaNodeLaunches dec, pre;
     if (!cuda_node_launches(g, i, 1, &dec, err) || !cuda_node_launches(g, i, CUDA_MMA_MIN_T, &pre, err)) return false;
-    if (dec.n == 0) return true;
+    if (dec.n == 0 && pre.n == 0) return true; // the input; a silu_mul folded at decode still has its prefill launch
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "node", i);
     cJSON_AddStringToObject(o, "op", ir_op_name(g->nodes[i].op));

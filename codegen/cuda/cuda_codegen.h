@@ -34,6 +34,9 @@ typedef struct {
     int block_x, block_y;
     bool smem_ctx; // dynamic shared memory of (smem_head_dim + n_ctx) floats (attention)
     int smem_head_dim;
+    // Operand 0 is a folded producer's: KArgs.in[0] is that node's operand 0
+    // (a q4 GEMV computing silu(gate) * up from the gate|up the silu_mul read).
+    bool x_through_producer;
 } CudaLaunch;
 
 typedef struct {

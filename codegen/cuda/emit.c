@@ -120,6 +120,27 @@ static GemvShape gemv_shape(int64_t N, int64_t K, int G, bool split) {
 static const char *tf(bool b) { return b ? "true" : "false"; }
 
 
+// Whether node i is a silu_mul of a merged gate|up that the q4 GEMV of node
+// i + 1 computes in its loads of x (T < CUDA_MMA_MIN_T: one launch fewer per
+// layer at decode). Only when i + 1 is its one reader (not a graph output),
+// reads it as operand 0, and does not write where gate|up lives (a GEMV
+// writes outputs while other blocks still read x; plan-memory keeps the two
+// apart for GPU targets).
+static bool silu_folds(const Graph *g, int i, int T) {
+    if (T >= CUDA_MMA_MIN_T || (size_t)i + 1 >= g->n_nodes) return false;
+    const Node *n = &g->nodes[i], *c = &g->nodes[i + 1];
+    if (n->op != OP_SILU_MUL || n->n_in != 1 || n->in[0].kind != OPND_NODE) return false;
+    if ((c->op != OP_LINEAR && c->op != OP_LINEAR_ADD) || c->in[0].kind != OPND_NODE || c->in[0].index != i) return false;
+    const Weight *w = ir_linear_weight(g, c);
+    if (!w || w->type.dtype != DT_Q4 || ir_is_output(g, i)) return false;
+    for (size_t j = (size_t)i + 1; j < g->n_nodes; j++)
+        for (int k = 0; k < g->nodes[j].n_in; k++)
+            if (g->nodes[j].in[k].kind == OPND_NODE && g->nodes[j].in[k].index == i && !(j == (size_t)i + 1 && k == 0))
+                return false;
+    int64_t out_buf = ir_node_attr_int(c, "buf", -1);
+    return out_buf < 0 || out_buf != ir_node_attr_int(&g->nodes[n->in[0].index], "buf", -2);
+}
+
 // linear, rms_norm_linear, linear_add: the matrix is operand wi.
 static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
@@ -149,9 +170,11 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
     }
     // Split K only below the GEMM's T: the partials buffer holds CUDA_MMA_MIN_T - 1 tokens.
     GemvShape s = gemv_shape(N, K, G, T < CUDA_MMA_MIN_T);
+    bool silu = n->in[0].kind == OPND_NODE && silu_folds(g, n->in[0].index, T);
     add_launch(p, "gemv_q4", s.col_blocks * s.splits, CUDA_GRID_T, 32 / s.vw, 8 * s.vw,
-               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s", (long long)N, (long long)K, G, s.vw, s.rows, s.splits,
-               tf(norm), tf(res), tf(bias));
+               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s, %s", (long long)N, (long long)K, G, s.vw, s.rows, s.splits,
+               tf(norm), tf(res), tf(bias), tf(silu));
+    p->out->l[p->out->n - 1].x_through_producer = silu;
     if (s.splits > 1) p->out->part_per_token = (int64_t)s.splits * s.col_blocks * 256, p->out->done_per_token = s.col_blocks;
     return true;
 }
@@ -197,7 +220,7 @@ static void plan_pointwise(NodePlan *p, int64_t W, int op) {
     add_launch(p, "pointwise", ceil_div(W, 256), CUDA_GRID_T, 256, 1, "%lld, %d", (long long)W, op);
 }
 
-static bool plan_rows(const Graph *g, int i, NodePlan *p, AwqcError *err) {
+static bool plan_rows(const Graph *g, int i, int T, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
     int64_t W = ir_row_width(&n->type);
     switch (n->op) {
@@ -222,6 +245,7 @@ static bool plan_rows(const Graph *g, int i, NodePlan *p, AwqcError *err) {
                    (long long)opnd_width(g, n, 0), (long long)ir_node_attr_int(n, "offset", 0), (long long)W);
         return true;
     case OP_SILU_MUL:
+        if (silu_folds(g, i, T)) return true; // node i + 1 computes it
         add_launch(p, "silu_mul", ceil_div(W, 256), CUDA_GRID_T, 256, 1, "%lld, %s", (long long)W, tf(n->n_in == 1));
         return true;
     case OP_SILU: plan_pointwise(p, W, 0); return true;
@@ -246,7 +270,7 @@ static bool plan_node(const Graph *g, int i, int T, NodePlan *p, AwqcError *err)
     case OP_ATTENTION: return check_operands(g, i, -1, err) && plan_attention(g, i, T, false, p, err);
     case OP_ROPE_ATTENTION: return check_operands(g, i, -1, err) && plan_attention(g, i, T, true, p, err);
     case OP_PARAM: return node_fail(err, g, i, "a param (a value from a filtered dump) has nothing to compute it");
-    default: return check_operands(g, i, -1, err) && plan_rows(g, i, p, err);
+    default: return check_operands(g, i, -1, err) && plan_rows(g, i, T, p, err);
     }
 }
 

@@ -96,6 +96,8 @@ __device__ float rms_inv(const float *x, float eps, double *red) {
     return (float)(1.0 / sqrt(ss / (double)D + eps));
 }
 
+__device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
+
 // x[k], normalised when the node carries an RMSNorm gain g.
 __device__ __forceinline__ float norm_x(const float *x, const float *g, float inv, int k) {
     return g ? x[k] * inv * g[k] : x[k];
@@ -157,6 +159,8 @@ __device__ void layer_norm(const KArgs &a) {
 //   16^-p: an and/or, a subtract and an fma per weight. Nibbles 0..4 sit at
 //   p = i of the word, 5..7 at p = i - 3 of the word shifted by 12.
 // Operands: x, (gain when NORM), packed W, residual when RES, bias when BIAS.
+// SILU: operand 0 is a gate|up row [T, 2K] and x = silu(gate) * up (a folded
+// silu_mul).
 // A norm's 1/rms is one factor of the whole sum, applied at the end; the
 // gain is applied to x. One token per blockIdx.y.
 
@@ -200,7 +204,7 @@ __device__ __forceinline__ int nibble_pos(int i) { return i < 5 ? i : i - 3; }
 
 // One unit: rows k0 .. k0+R-1 (one group) of the thread's VW words, scaled
 // and added to acc[8 * VW] (word j, nibble i at 8j + i).
-template <int N, int G, int VW, int R, bool NORM>
+template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
 __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const u32 *qw, const u32 *qz,
                                           const u16 *sc, int c, int k0, u32 *buf, float *acc) {
     constexpr int NW = N / 8;
@@ -222,7 +226,8 @@ __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const 
         for (int kk = 0; kk < B; kk++) {
             int k = k0 + b + kk;
             float xs[5];
-            xs[0] = NORM ? __ldg(x + k) * __ldg(g + k) : __ldg(x + k);
+            if (SILU) xs[0] = silu_f(__ldg(x + k)) * __ldg(x + K + k);
+            else xs[0] = NORM ? __ldg(x + k) * __ldg(g + k) : __ldg(x + k);
             for (int p = 1; p < 5; p++) xs[p] = xs[p - 1] * 0.0625f; // exact: a power of two
             u32 w[VW];
             for (int j = 0; j < VW; j++) w[j] = mine[kk * 256 * VW + j];
@@ -241,7 +246,7 @@ __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const 
         }
 }
 
-template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS>
+template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS, bool SILU>
 __device__ void gemv_q4(const KArgs &a) {
     constexpr int NW = N / 8, NG = K / G, TX = 32 / VW, TY = 8 * VW, CB = (NW + 31) / 32;
     constexpr int UNITS = K / R, UPT = (UNITS + S * TY - 1) / (S * TY); // units per thread
@@ -250,7 +255,7 @@ __device__ void gemv_q4(const KArgs &a) {
     __shared__ double nred[32];
     __shared__ int last;
     int t = blockIdx.y, cb = blockIdx.x % CB, s = blockIdx.x / CB, wi = NORM ? 2 : 1, tid = flat_tid();
-    const float *x = (const float *)a.in[0] + (size_t)t * K;
+    const float *x = (const float *)a.in[0] + (size_t)t * (SILU ? 2 * K : K);
     const float *g = NORM ? (const float *)a.in[1] : 0;
     const u32 *qw = (const u32 *)a.in[wi];
     const u32 *qz = qw + (size_t)K * NW;
@@ -260,7 +265,7 @@ __device__ void gemv_q4(const KArgs &a) {
     for (int e = 0; e < 8 * VW; e++) acc[e] = 0.0f;
     for (int j = 0; j < UPT; j++) {
         int u = (j * S + s) * TY + threadIdx.y;
-        if (c < NW && u < UNITS) gemv_unit<N, G, VW, R, NORM>(x, g, qw, qz, sc, c, u * R, smem, acc);
+        if (c < NW && u < UNITS) gemv_unit<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
     }
     // The TY threads of a column add up in order. Sums are stored [y][x][e],
     // a row of 8*VW + 1 floats per thread so a warp's stores and loads fall
@@ -564,8 +569,6 @@ __device__ void attention_step(const KArgs &a) {
 
 // ----------------------------------------------------------------------------
 // elementwise: a block of 256 per 256 features of a row, blockIdx.y = token
-
-__device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
 
 // SPLIT: operand 0 is [T, 2W] gate|up; else gate and up are operands 0 and 1.
 template <int W, bool SPLIT>

@@ -314,13 +314,24 @@ static bool launch(CudaEngine *e, const CudaLaunch *l, KArgsHost *a, int T, Awqc
                       l->name, err);
 }
 
+// The node whose value a launch with x_through_producer reads: operand 0
+// of node i's operand 0.
+static int producer_input(const Graph *g, int i) {
+    const Node *producer = &g->nodes[g->nodes[i].in[0].index];
+    AWQC_ASSERT(g->nodes[i].in[0].kind == OPND_NODE && producer->in[0].kind == OPND_NODE);
+    return producer->in[0].index;
+}
+
 static bool run_nodes(CudaEngine *e, int T, AwqcError *err) {
     for (size_t i = 0; i < e->g->n_nodes; i++) {
         CudaNodeLaunches nl;
         if (!cuda_node_launches(e->g, (int)i, T, &nl, err)) return false;
         KArgsHost a = node_args(e, (int)i, T);
-        for (int k = 0; k < nl.n; k++)
-            if (!launch(e, &nl.l[k], &a, T, err)) return false;
+        for (int k = 0; k < nl.n; k++) {
+            KArgsHost la = a;
+            if (nl.l[k].x_through_producer) la.in[0] = e->value_dev[producer_input(e->g, (int)i)];
+            if (!launch(e, &nl.l[k], &la, T, err)) return false;
+        }
     }
     return true;
 }

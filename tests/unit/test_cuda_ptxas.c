@@ -54,12 +54,15 @@ static void test_smollm2_plan(void) {
         // The plan launches the fused kernels at its shapes: norm+qkv GEMV, attention, the tied f32 head.
         CudaNodeLaunches nl;
         AwqcError err;
-        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0") == 0 &&
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0") == 0 &&
               nl.part_per_token == 3 * 4 * 256 && nl.done_per_token == 4);
         CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0 &&
               nl.part_per_token == 0);
         CHECK(cuda_node_launches(g, 3, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "attention_step_9_3_64_1_1_1") == 0 &&
               nl.l[0].smem_ctx && nl.l[0].smem_head_dim == 3 * 64 && nl.uses_kv);
+        // %7 (down) writes buf 0, where its silu_mul's gate|up lives: the fold must not happen
+        CHECK(cuda_node_launches(g, 6, 1, &nl, &err) && nl.n == 1 && strncmp(nl.l[0].name, "silu_mul_", 9) == 0);
+        CHECK(cuda_node_launches(g, 7, 1, &nl, &err) && nl.n == 1 && !nl.l[0].x_through_producer);
         CHECK(cuda_node_launches(g, 3, 2, &nl, &err) && nl.n == 2 && strcmp(nl.l[1].name, "attention_9_3_64") == 0 &&
               nl.l[1].smem_ctx && nl.l[1].smem_head_dim == 64 && nl.uses_kv);
         check_kernels_assemble(g, "SmolLM2 plan");

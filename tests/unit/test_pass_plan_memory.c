@@ -66,7 +66,7 @@ static void test_chain(void) {
     Graph *g = parse_or_die(CHAIN);
     MemoryPlan p;
     AwqcError err;
-    CHECK_MSG(plan_memory_compute(g, 4, &p, &err), "%s", err.msg);
+    CHECK_MSG(plan_memory_compute(g, 4, false, &p, &err), "%s", err.msg);
     int want_slot[5] = {-1, 0, 1, 0, 1};
     for (int i = 0; i < 5; i++) CHECK_MSG(p.node_slot[i] == want_slot[i], "%%%d: slot %d", i, p.node_slot[i]);
     CHECK(p.n_slots == 2);
@@ -103,7 +103,7 @@ static void test_best_fit(void) {
     Graph *g = parse_or_die(BEST_FIT);
     MemoryPlan p;
     AwqcError err;
-    CHECK_MSG(plan_memory_compute(g, 4, &p, &err), "%s", err.msg);
+    CHECK_MSG(plan_memory_compute(g, 4, false, &p, &err), "%s", err.msg);
     int want_slot[7] = {-1, 0, 1, 0, 2, 1, 0};
     for (int i = 0; i < 7; i++) CHECK_MSG(p.node_slot[i] == want_slot[i], "%%%d: slot %d", i, p.node_slot[i]);
     CHECK(p.n_slots == 3);
@@ -150,7 +150,7 @@ static void test_tiny_llama_plan(void) {
     Graph *g = load_tiny_llama();
     MemoryPlan p;
     AwqcError err;
-    CHECK_MSG(plan_memory_compute(g, 2048, &p, &err), "%s", err.msg);
+    CHECK_MSG(plan_memory_compute(g, 2048, false, &p, &err), "%s", err.msg);
     check_no_live_sharing(g, &p);
     // Floats per row: embedding 64, per layer attention 480 + mlp 704, final
     // norm 64, logits 256.
@@ -174,7 +174,7 @@ static void test_tiny_llama_plan(void) {
 static void check_recorded(const Graph *g, int64_t ctx_len) {
     MemoryPlan p;
     AwqcError err;
-    CHECK_MSG(plan_memory_compute(g, ctx_len, &p, &err), "%s", err.msg);
+    CHECK_MSG(plan_memory_compute(g, ctx_len, false, &p, &err), "%s", err.msg);
     for (size_t i = 0; i < g->n_nodes; i++)
         CHECK_MSG(ir_node_attr_int(&g->nodes[i], "buf", -1) == p.node_slot[i], "%%%zu buf", i);
     CHECK(meta_int(g, "memory.ctx") == ctx_len);
@@ -265,8 +265,47 @@ static void test_errors(void) {
     ir_graph_free(g);
 }
 
+// x -> gate|up -> silu_mul -> down: on the CPU the down output may take
+// gate|up's slot (dead once silu_mul read it); for a GPU target gate|up lives
+// until down has run (the CUDA GEMV reads it in place of the silu_mul).
+static const char *SILU_DOWN =
+    "graph \"silu_down\" {\n"
+    "  weight @emb : f32[16, 8]\n"
+    "  weight @gu : f32[16, 8]\n"
+    "  weight @down : f32[8, 8]\n"
+    "  %0 = input {name = \"tokens\"} : i32[T]\n"
+    "  %1 = embedding @emb, %0 : f32[T, 8]\n"  // s0
+    "  %2 = linear %1, @gu : f32[T, 16]\n"      // s1
+    "  %3 = silu_mul %2 : f32[T, 8]\n"          // s0
+    "  %4 = linear %3, @down : f32[T, 8]\n"     // CPU: s1; GPU: s2
+    "  output %4\n"
+    "}\n";
+
+static void test_silu_inputs_kept_for_gpu(void) {
+    Graph *g = parse_or_die(SILU_DOWN);
+    MemoryPlan cpu, gpu;
+    AwqcError err;
+    CHECK_MSG(plan_memory_compute(g, 4, false, &cpu, &err), "%s", err.msg);
+    CHECK_MSG(plan_memory_compute(g, 4, true, &gpu, &err), "%s", err.msg);
+    CHECK_MSG(cpu.node_slot[4] == cpu.node_slot[2], "CPU: down in slot %d, gate|up in %d", cpu.node_slot[4],
+              cpu.node_slot[2]);
+    CHECK_MSG(gpu.node_slot[4] != gpu.node_slot[2] && gpu.node_slot[4] != gpu.node_slot[3],
+              "GPU: down in slot %d, gate|up in %d, silu_mul in %d", gpu.node_slot[4], gpu.node_slot[2],
+              gpu.node_slot[3]);
+    CHECK(cpu.n_slots == 2 && gpu.n_slots == 3);
+    plan_memory_free(&cpu);
+    plan_memory_free(&gpu);
+    // the pass picks the rule from the target
+    bool changed;
+    PassContext ctx = {.target = "cuda:sm_90", .ctx = 4};
+    CHECK_MSG(pass_plan_memory(g, &ctx, &changed, &err), "%s", err.msg);
+    CHECK(ir_node_attr_int(&g->nodes[4], "buf", -1) != ir_node_attr_int(&g->nodes[2], "buf", -1));
+    ir_graph_free(g);
+}
+
 int main(void) {
     test_chain();
+    test_silu_inputs_kept_for_gpu();
     test_best_fit();
     test_tiny_llama_plan();
     test_pass_records_and_is_idempotent();
