@@ -480,6 +480,23 @@ __device__ void softmax_scores(float *sc, int n, float mx, double *red) {
     __syncthreads();
 }
 
+// The probabilities sc[0..n) of query qs against key rows key_row(0..n-1):
+// a warp per key, scaled dot products, then softmax_scores.
+template <int HD, class KeyRow>
+__device__ void attention_probs(const float *qs, KeyRow key_row, int n, float *sc, float *redf, double *redd) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float scale = 1.0f / sqrtf((float)HD), mx = -INFINITY;
+    for (int j = warp; j < n; j += warps) {
+        const float *kr = key_row(j);
+        float s = 0.0f;
+        for (int d = lane; d < HD; d += 32) s += qs[d] * kr[d];
+        s = warp_sum(s) * scale;
+        if (lane == 0) sc[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    softmax_scores(sc, n, block_max_f(mx, redf), redd);
+}
+
 // Causal attention of query (t, head blockIdx.x) from scratch over cache rows
 // 0..pos+t. Scores live in dynamic shared memory (HD + n_ctx floats), so
 // decode and prefill share one kernel: a block per (head, token).
@@ -491,20 +508,9 @@ __device__ void attention(const KArgs &a) {
     __shared__ float redf[32];
     float *qs = smem, *sc = smem + HD;
     int h = blockIdx.x, t = blockIdx.y, n = *a.pos + t + 1, kvh = h / (H / KVH);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     for (int d = threadIdx.x; d < HD; d += blockDim.x) qs[d] = a.scratch[(size_t)t * QD + h * HD + d];
     __syncthreads();
-    float scale = 1.0f / sqrtf((float)HD), mx = -INFINITY;
-    for (int j = warp; j < n; j += warps) {
-        const float *kr = a.kc + (size_t)j * KVD + kvh * HD;
-        float s = 0.0f;
-        for (int d = lane; d < HD; d += 32) s += qs[d] * kr[d];
-        s = warp_sum(s) * scale;
-        if (lane == 0) sc[j] = s;
-        mx = fmaxf(mx, s);
-    }
-    mx = block_max_f(mx, redf);
-    softmax_scores(sc, n, mx, redd);
+    attention_probs<HD>(qs, [&](int j) { return a.kc + (size_t)j * KVD + kvh * HD; }, n, sc, redf, redd);
     for (int d = threadIdx.x; d < HD; d += blockDim.x) {
         float o = 0.0f;
         for (int j = 0; j < n; j++) o += sc[j] * a.vc[(size_t)j * KVD + kvh * HD + d];
@@ -526,7 +532,6 @@ __device__ void attention_step(const KArgs &a) {
     __shared__ float redf[32];
     float *qs = smem, *ks = smem + HD, *vs = smem + 2 * HD, *sc = smem + 3 * HD;
     int h = blockIdx.x, pos = *a.pos, n = pos + 1, kvh = h / GROUP;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     const float *q, *k, *v;
     if (MERGED) {
         q = (const float *)a.in[0];
@@ -549,17 +554,8 @@ __device__ void attention_step(const KArgs &a) {
     if (h % GROUP == 0)
         for (int d = threadIdx.x; d < HD; d += blockDim.x)
             a.kc[(size_t)pos * KVD + kvh * HD + d] = ks[d], a.vc[(size_t)pos * KVD + kvh * HD + d] = vs[d];
-    float scale = 1.0f / sqrtf((float)HD), mx = -INFINITY;
-    for (int j = warp; j < n; j += warps) {
-        const float *kr = j == pos ? ks : a.kc + (size_t)j * KVD + kvh * HD;
-        float s = 0.0f;
-        for (int d = lane; d < HD; d += 32) s += qs[d] * kr[d];
-        s = warp_sum(s) * scale;
-        if (lane == 0) sc[j] = s;
-        mx = fmaxf(mx, s);
-    }
-    mx = block_max_f(mx, redf);
-    softmax_scores(sc, n, mx, redd);
+    attention_probs<HD>(
+        qs, [&](int j) { return j == pos ? (const float *)ks : a.kc + (size_t)j * KVD + kvh * HD; }, n, sc, redf, redd);
     for (int d = threadIdx.x; d < HD; d += blockDim.x) {
         float o = 0.0f;
         for (int j = 0; j < pos; j++) o += sc[j] * a.vc[(size_t)j * KVD + kvh * HD + d];
