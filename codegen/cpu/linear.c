@@ -223,7 +223,8 @@ static void tile_chunk(Ll *l, const LinearShape *s, const WeightRows *w, LLVMVal
 static void tile_store(Ll *l, const LinearShape *s, const LinearArgs *a, const LLVMValueRef *acc, LLVMValueRef t0,
                        LLVMValueRef n0, int mr, int nr) {
     int A = mr * nr, G = A < l->vw ? A : l->vw; // accumulators summed per ll_reduce_each
-    LLVMValueRef sums[LL_MAX_CARRIED];
+    AWQC_ASSERT(A >= 1 && A / G <= LL_MAX_CARRIED);
+    LLVMValueRef sums[LL_MAX_CARRIED] = {0}; // GCC -O3 cannot see that A / G >= 1 fills sums[0]
     for (int g = 0; g < A / G; g++)
         sums[g] = G == 1 ? ll_reduce_fadd(l, acc[g]) : ll_reduce_each(l, acc + g * G, G);
     for (int t = 0; t < mr; t++) {
