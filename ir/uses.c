@@ -81,3 +81,16 @@ bool ir_is_output(const Graph *g, int node) {
         if (g->outputs[i] == node) return true;
     return false;
 }
+
+int ir_sole_reader(const Graph *g, int node) {
+    if (ir_is_output(g, node)) return -1;
+    int reader = -1;
+    for (size_t j = (size_t)node + 1; j < g->n_nodes; j++)
+        for (int k = 0; k < g->nodes[j].n_in; k++) {
+            const Operand *o = &g->nodes[j].in[k];
+            if (o->kind != OPND_NODE || o->index != node) continue;
+            if (reader >= 0) return -1;
+            reader = (int)j;
+        }
+    return reader;
+}

@@ -33,5 +33,8 @@ bool ir_is_embedding_table(const Graph *g, int w);
 // The first node with op `op` reading node's value as its first operand, or -1.
 int ir_first_reader(const Graph *g, int node, OpKind op);
 bool ir_is_output(const Graph *g, int node);
+// The one node that reads node's value (once), or -1: none, several reads, or
+// a graph output. Scans the nodes after it, without building IrUses.
+int ir_sole_reader(const Graph *g, int node);
 
 #endif

@@ -132,11 +132,7 @@ static bool silu_folds(const Graph *g, int i, int T) {
     if (n->op != OP_SILU_MUL || n->n_in != 1 || n->in[0].kind != OPND_NODE) return false;
     if ((c->op != OP_LINEAR && c->op != OP_LINEAR_ADD) || c->in[0].kind != OPND_NODE || c->in[0].index != i) return false;
     const Weight *w = ir_linear_weight(g, c);
-    if (!w || w->type.dtype != DT_Q4 || ir_is_output(g, i)) return false;
-    for (size_t j = (size_t)i + 1; j < g->n_nodes; j++)
-        for (int k = 0; k < g->nodes[j].n_in; k++)
-            if (g->nodes[j].in[k].kind == OPND_NODE && g->nodes[j].in[k].index == i && !(j == (size_t)i + 1 && k == 0))
-                return false;
+    if (!w || w->type.dtype != DT_Q4 || ir_sole_reader(g, i) != i + 1) return false;
     int64_t out_buf = ir_node_attr_int(c, "buf", -1);
     return out_buf < 0 || out_buf != ir_node_attr_int(&g->nodes[n->in[0].index], "buf", -2);
 }

@@ -81,6 +81,10 @@ static void test_random_shapes(void) {
                  s.kv_heads, s.head_dim, s.ffn, s.group);
         Graph *g = parse_or_fail(text, what);
         if (g) check_kernels_assemble(g, what);
+        // its silu_mul %6 has three readers (%7, %20, %21): it runs, the down GEMV does not fold it
+        CudaNodeLaunches nl;
+        AwqcError err;
+        if (g) CHECK_MSG(cuda_node_launches(g, 6, 1, &nl, &err) && nl.n == 1, "%s: silu_mul folded", what);
         ir_graph_free(g);
         free(text);
     }
