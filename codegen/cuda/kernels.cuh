@@ -169,12 +169,12 @@ __device__ __forceinline__ int gemm_order(int i) { return (i & 3) * 2 + (i >> 2)
 // VW consecutive words in one load (the caller keeps them VW-aligned).
 template <int VW>
 __device__ __forceinline__ void load_words(const u32 *p, u32 *w) {
-    if (VW == 4) {
+    if constexpr (VW == 4) {
         uint4 v = __ldg((const uint4 *)p);
-        w[0] = v.x, w[1] = v.y, w[VW > 2 ? 2 : 0] = v.z, w[VW > 3 ? 3 : 0] = v.w;
-    } else if (VW == 2) {
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+    } else if constexpr (VW == 2) {
         uint2 v = __ldg((const uint2 *)p);
-        w[0] = v.x, w[VW > 1 ? 1 : 0] = v.y;
+        w[0] = v.x, w[1] = v.y;
     } else {
         w[0] = __ldg(p);
     }
@@ -298,6 +298,12 @@ __device__ void gemv_q4(const KArgs &a) {
 // eight per 16-byte load when K is a multiple of 8 (a warp reads 512
 // contiguous bytes at once; rows stay 16-byte aligned), else two per 32-bit
 // load when K is even, else one; f32 products and accumulation.
+// acc + x[k] * (low half of p) + x[k + 1] * (high half), x normalised as norm_x.
+__device__ __forceinline__ float dot_pair(const float *x, const float *g, float inv, u32 p, int k, float acc) {
+    acc += norm_x(x, g, inv, k) * h2f((u16)(p & 0xffffu));
+    return acc + norm_x(x, g, inv, k + 1) * h2f((u16)(p >> 16));
+}
+
 template <int K>
 __device__ __forceinline__ float row_dot(const float *x, const float *g, float inv, const u16 *w, int lane) {
     float acc = 0.0f;
@@ -306,19 +312,11 @@ __device__ __forceinline__ float row_dot(const float *x, const float *g, float i
         for (int k8 = lane; k8 < K / 8; k8 += 32) {
             uint4 p = __ldg(w8 + k8);
             u32 h[4] = {p.x, p.y, p.z, p.w};
-            for (int j = 0; j < 4; j++) {
-                int k = 8 * k8 + 2 * j;
-                acc += norm_x(x, g, inv, k) * h2f((u16)(h[j] & 0xffffu));
-                acc += norm_x(x, g, inv, k + 1) * h2f((u16)(h[j] >> 16));
-            }
+            for (int j = 0; j < 4; j++) acc = dot_pair(x, g, inv, h[j], 8 * k8 + 2 * j, acc);
         }
     } else if (K % 2 == 0) {
         const u32 *w2 = (const u32 *)w;
-        for (int k2 = lane; k2 < K / 2; k2 += 32) {
-            u32 p = __ldg(w2 + k2);
-            acc += norm_x(x, g, inv, 2 * k2) * h2f((u16)(p & 0xffffu));
-            acc += norm_x(x, g, inv, 2 * k2 + 1) * h2f((u16)(p >> 16));
-        }
+        for (int k2 = lane; k2 < K / 2; k2 += 32) acc = dot_pair(x, g, inv, __ldg(w2 + k2), 2 * k2, acc);
     } else {
         for (int k = lane; k < K; k += 32) acc += norm_x(x, g, inv, k) * h2f(__ldg(w + k));
     }
@@ -432,6 +430,14 @@ __device__ __forceinline__ void rotate_pair(float *dst, const float *src, int i,
     dst[ib] = x0 * s + x1 * c;
 }
 
+// Pair e of a head's rows (e < HD/2; pairs as HALVES says) into dst:
+// rotated by position pos when ROT, else copied.
+template <int HD, bool ROT, bool HALVES>
+__device__ __forceinline__ void place_pair(float *dst, const float *src, int e, int pos, float theta) {
+    if (ROT) rotate_pair<HD, HALVES>(dst, src, e, pos, theta);
+    else dst[2 * e] = src[2 * e], dst[2 * e + 1] = src[2 * e + 1];
+}
+
 // Standalone rope: in x [T, H*HD] -> out.
 template <int H, int HD, bool HALVES>
 __device__ void rope(const KArgs &a) {
@@ -458,14 +464,10 @@ __device__ void qkv_store(const KArgs &a) {
         k = (const float *)a.in[1] + (size_t)t * KVD, v = (const float *)a.in[2] + (size_t)t * KVD;
     }
     float *qo = a.scratch + (size_t)t * QD, *ko = a.kc + (size_t)pos * KVD, *vo = a.vc + (size_t)pos * KVD;
-    for (int e = threadIdx.x; e < QD / 2; e += blockDim.x) {
-        if (ROT) rotate_pair<HD, HALVES>(qo + (e / (HD / 2)) * HD, q + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
-        else qo[2 * e] = q[2 * e], qo[2 * e + 1] = q[2 * e + 1];
-    }
-    for (int e = threadIdx.x; e < KVD / 2; e += blockDim.x) {
-        if (ROT) rotate_pair<HD, HALVES>(ko + (e / (HD / 2)) * HD, k + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
-        else ko[2 * e] = k[2 * e], ko[2 * e + 1] = k[2 * e + 1];
-    }
+    for (int e = threadIdx.x; e < QD / 2; e += blockDim.x)
+        place_pair<HD, ROT, HALVES>(qo + (e / (HD / 2)) * HD, q + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
+    for (int e = threadIdx.x; e < KVD / 2; e += blockDim.x)
+        place_pair<HD, ROT, HALVES>(ko + (e / (HD / 2)) * HD, k + (e / (HD / 2)) * HD, e % (HD / 2), pos, a.theta);
     for (int e = threadIdx.x; e < KVD; e += blockDim.x) vo[e] = v[e];
 }
 
@@ -541,13 +543,8 @@ __device__ void attention_step(const KArgs &a) {
     }
     q += h * HD, k += kvh * HD, v += kvh * HD;
     for (int e = threadIdx.x; e < HD / 2; e += blockDim.x) {
-        if (ROT) {
-            rotate_pair<HD, HALVES>(qs, q, e, pos, a.theta);
-            rotate_pair<HD, HALVES>(ks, k, e, pos, a.theta);
-        } else {
-            qs[2 * e] = q[2 * e], qs[2 * e + 1] = q[2 * e + 1];
-            ks[2 * e] = k[2 * e], ks[2 * e + 1] = k[2 * e + 1];
-        }
+        place_pair<HD, ROT, HALVES>(qs, q, e, pos, a.theta);
+        place_pair<HD, ROT, HALVES>(ks, k, e, pos, a.theta);
     }
     for (int d = threadIdx.x; d < HD; d += blockDim.x) vs[d] = v[d];
     __syncthreads();
