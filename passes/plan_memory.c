@@ -48,7 +48,8 @@ static bool all_value_bytes(const Graph *g, MemoryPlan *p, AwqcError *err) {
 
 // The last step at which each value is live: its last reader, the end of the
 // graph (n_nodes) for outputs, its own step when nothing reads it; with
-// keep_silu_inputs a silu_mul's operands live as long as the silu_mul.
+// keep_silu_inputs the operand of a silu_mul of a merged gate|up (what the
+// CUDA GEMV folds) lives as long as the silu_mul.
 static int *live_ends(const Graph *g, bool keep_silu_inputs) {
     IrUses u;
     ir_uses_build(g, &u);
@@ -60,8 +61,8 @@ static int *live_ends(const Graph *g, bool keep_silu_inputs) {
     ir_uses_free(&u);
     for (size_t i = 0; keep_silu_inputs && i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
-        for (int k = 0; n->op == OP_SILU_MUL && k < n->n_in; k++)
-            if (n->in[k].kind == OPND_NODE && end[n->in[k].index] < end[i]) end[n->in[k].index] = end[i];
+        if (n->op == OP_SILU_MUL && n->n_in == 1 && n->in[0].kind == OPND_NODE && end[n->in[0].index] < end[i])
+            end[n->in[0].index] = end[i];
     }
     return end;
 }
