@@ -20,7 +20,9 @@
 // kernel that reads what another thread writes without a barrier between
 // them computes different results in the two kinds of block (and fails its
 // comparison with the reference) instead of passing by luck of the order.
-// Likewise about half the launches run their blocks in reverse order.
+// Likewise about half the launches run their blocks in reverse order. A
+// cp.async lands only at its thread's wait (until then its destination reads
+// as all-ones bits).
 // Shuffles and mma exchange values through a per-warp
 // buffer, two of them used in turn, so a lane's next warp operation cannot
 // overwrite what a slower lane has still to read.
@@ -50,7 +52,13 @@ inline AwqcDim3 threadIdx, blockIdx, blockDim, gridDim;
 namespace awqc_emu {
 
 enum Wait { RUNNABLE, AT_SYNCTHREADS, AT_WARP_OP, DONE };
-enum { MAX_THREADS = 1024, WARP = 32, STACK = 64 * 1024, SLOT_WORDS = 8, DYN_SMEM = 228 * 1024 };
+enum { MAX_THREADS = 1024, WARP = 32, STACK = 64 * 1024, SLOT_WORDS = 8, DYN_SMEM = 228 * 1024, MAX_PENDING = 64 };
+
+struct PendingCopy { // a cp.async not yet waited for
+    void *dst;
+    const void *src;
+    unsigned bytes;
+};
 
 struct Fiber {
     ucontext_t ctx; // where it starts
@@ -59,6 +67,8 @@ struct Fiber {
     AwqcDim3 tid;
     Wait wait;
     unsigned long long warp_ops; // parity picks the exchange buffer
+    PendingCopy pending[MAX_PENDING];
+    int n_pending;
 };
 
 inline Fiber fibers[MAX_THREADS];
@@ -107,6 +117,8 @@ inline uint32_t *my_slot(uint32_t (**warp_buf)[SLOT_WORDS]) {
 inline void fiber_main() {
     for (;;) {
         kernel(kernel_args);
+        if (fibers[current].n_pending)
+            fail("thread %d returned with %d cp.async not waited for", current, fibers[current].n_pending);
         fibers[current].wait = DONE;
         to_scheduler();
     }
@@ -166,6 +178,7 @@ inline bool run_block(bool backwards) {
         f.tid = {(unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y, (unsigned)i / (blockDim.x * blockDim.y)};
         f.wait = RUNNABLE;
         f.warp_ops = 0;
+        f.n_pending = 0;
     }
     for (;;) {
         for (int k = 0; k < n_fibers; k++) {
@@ -200,9 +213,22 @@ struct alignas(8) uint2 {
     unsigned x, y;
 };
 
-// cp.async: the copy happens at once, so the wait has nothing to wait for.
-template <int VW> inline void copy_async(unsigned *dst, const unsigned *src) { memcpy(dst, src, 4 * VW); }
-inline void copy_async_wait() {}
+// cp.async: the copy is held back until the thread's wait, and until then
+// its destination holds all-ones bits (NaN as a float, nibbles of 15), so a
+// kernel that reads a copy before waiting for it computes garbage instead
+// of passing because the copy happened to be done.
+template <int VW> inline void copy_async(unsigned *dst, const unsigned *src) {
+    using namespace awqc_emu;
+    Fiber &f = fibers[current];
+    if (f.n_pending == MAX_PENDING) return fail("thread %d: more than %d cp.async in flight", current, MAX_PENDING);
+    f.pending[f.n_pending++] = {dst, src, 4 * VW};
+    memset(dst, 0xff, 4 * VW);
+}
+inline void copy_async_wait() {
+    awqc_emu::Fiber &f = awqc_emu::fibers[awqc_emu::current];
+    for (int i = 0; i < f.n_pending; i++) memcpy(f.pending[i].dst, f.pending[i].src, f.pending[i].bytes);
+    f.n_pending = 0;
+}
 
 // Blocks run one after another on one host thread: every write is seen by
 // the next block, and an atomic is a plain update.
