@@ -4,8 +4,6 @@
 // Llama-2-7B). The random codes of one layer are shared by all layers.
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -133,8 +131,8 @@ static void add_linear(Tensors *ts, int layer, const char *which, const AwqLinea
 // ----------------------------------------------------------------------------
 // files
 
-static void write_config(const SynthOpts *o) {
-    char *path = awqc_asprintf("%s/config.json", o->out);
+static bool write_config(const SynthOpts *o, const char *dir, AwqcError *err) {
+    char *path = awqc_asprintf("%s/config.json", dir);
     char *json = awqc_asprintf(
         "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n  \"hidden_size\": %d,\n"
         "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
@@ -144,10 +142,10 @@ static void write_config(const SynthOpts *o) {
         "\"bits\": %d, \"group_size\": %d, \"zero_point\": true, \"version\": \"gemm\"},\n"
         "  \"awqc_synth\": {\"seed\": %u, \"note\": \"random weights, for speed measurements only\"}\n}\n",
         o->dim, o->layers, o->heads, o->kv_heads, o->ffn, o->theta, o->vocab, o->bits, o->group, o->seed);
-    AwqcError err;
-    if (!awqc_write_file_atomic(path, json, strlen(json), &err)) die_error(&err);
+    bool ok = awqc_write_file_atomic(path, json, strlen(json), err);
     free(json);
     free(path);
+    return ok;
 }
 
 
@@ -234,27 +232,39 @@ static char *trim_tokenizer(const SynthOpts *o, const char *name, const char *te
     return out;
 }
 
-static void copy_tokenizer_file(const SynthOpts *o, const char *name, bool required) {
-    char *src = awqc_asprintf("%s/%s", o->tokenizer, name), *dst = awqc_asprintf("%s/%s", o->out, name);
+// The tokenizer files of --tokenizer, read (and trimmed) before anything is
+// written, so a bad one leaves no output behind.
+typedef struct {
+    const char *name;
+    char *data; // NULL: an optional file the folder lacks
     size_t len;
+} TokFile;
+
+static void read_tokenizer_file(const SynthOpts *o, TokFile *f, bool required) {
+    char *src = awqc_asprintf("%s/%s", o->tokenizer, f->name);
     AwqcError err;
-    char *data = awqc_read_file(src, &len, &err);
-    if (!data && required) die("synth: --tokenizer: %s", err.msg);
-    if (data && strcmp(name, "special_tokens_map.json") != 0) {
-        char *trimmed = trim_tokenizer(o, name, data, &len);
-        free(data);
-        data = trimmed;
+    f->data = awqc_read_file(src, &f->len, &err);
+    if (!f->data && required) die("synth: --tokenizer: %s", err.msg);
+    if (f->data && strcmp(f->name, "special_tokens_map.json") != 0) {
+        char *trimmed = trim_tokenizer(o, f->name, f->data, &f->len);
+        free(f->data);
+        f->data = trimmed;
     }
-    if (data && !awqc_write_file_atomic(dst, data, len, &err)) die_error(&err);
-    free(data);
     free(src);
+}
+
+static bool write_tokenizer_file(const TokFile *f, const char *dir, AwqcError *err) {
+    if (!f->data) return true;
+    char *dst = awqc_asprintf("%s/%s", dir, f->name);
+    bool ok = awqc_write_file_atomic(dst, f->data, f->len, err);
     free(dst);
+    return ok;
 }
 
 // ----------------------------------------------------------------------------
 // the weights
 
-static void write_weights(const SynthOpts *o) {
+static bool write_weights(const SynthOpts *o, const char *dir, AwqcError *err) {
     uint32_t s = o->seed ? o->seed : 0x9e3779b9u;
     int hd = o->dim / o->heads, kvd = hd * o->kv_heads;
     AwqLinear q, k, v, out, gate, up, down;
@@ -277,25 +287,34 @@ static void write_weights(const SynthOpts *o) {
     }
     add_tensor(&ts, xstrdup("model.norm.weight"), ST_F32, o->dim, 0, ones);
     add_tensor(&ts, xstrdup("lm_head.weight"), ST_F16, o->vocab, o->dim, head);
-    char *path = awqc_asprintf("%s/model.safetensors", o->out);
-    AwqcError err;
-    if (!st_write_file(path, ts.t, ts.n, &err)) die_error(&err);
+    char *path = awqc_asprintf("%s/model.safetensors", dir);
+    bool ok = st_write_file(path, ts.t, ts.n, err);
     for (size_t i = 0; i < ts.n; i++) free(ts.names[i]);
     free(ts.t), free(ts.names), free(path), free(embed), free(head), free(ones);
     AwqLinear *all[7] = {&q, &k, &v, &out, &gate, &up, &down};
     for (int j = 0; j < 7; j++) free_linear(all[j]);
+    return ok;
 }
 
+// Everything is written into a staging folder beside -o, renamed into place
+// at the end: a failure leaves no half-written model.
 int cmd_synth(int argc, char **argv) {
     SynthOpts o = {.bits = 4, .group = 128, .theta = 10000.0};
     parse_synth_args(argc, argv, &o);
-    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) die("synth: cannot create %s: %s", o.out, strerror(errno));
+    check_output_writable("synth", o.out);
     double t0 = awqc_now();
-    write_config(&o);
-    copy_tokenizer_file(&o, "tokenizer.json", true);
-    copy_tokenizer_file(&o, "tokenizer_config.json", false);
-    copy_tokenizer_file(&o, "special_tokens_map.json", false);
-    write_weights(&o);
+    TokFile tok[3] = {{.name = "tokenizer.json"}, {.name = "tokenizer_config.json"}, {.name = "special_tokens_map.json"}};
+    for (int i = 0; i < 3; i++) read_tokenizer_file(&o, &tok[i], i == 0);
+    AwqcError err;
+    char *staged = awqc_folder_stage(o.out, &err);
+    if (!staged) die_error(&err);
+    bool ok = write_config(&o, staged, &err);
+    for (int i = 0; i < 3; i++) ok = ok && write_tokenizer_file(&tok[i], staged, &err);
+    ok = ok && write_weights(&o, staged, &err) && awqc_folder_commit(staged, o.out, &err);
+    if (!ok) awqc_folder_discard(staged);
+    free(staged);
+    for (int i = 0; i < 3; i++) free(tok[i].data);
+    if (!ok) die_error(&err);
     fprintf(stderr, "awqc: wrote %s (random %d-layer LLaMA, dim %d, INT4 g%d) in %.1f s\n", o.out, o.layers, o.dim,
             o.group, awqc_now() - t0);
     return 0;

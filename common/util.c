@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 // ----------------------------------------------------------------------------
 // errors
@@ -182,6 +184,49 @@ static bool write_bytes(FILE *f, void *user) {
 bool awqc_write_file_atomic(const char *path, const void *data, size_t len, AwqcError *err) {
     Bytes b = {data, len};
     return awqc_write_atomic_with(path, write_bytes, &b, err);
+}
+
+char *awqc_folder_stage(const char *out, AwqcError *err) {
+    char *staged = awqc_asprintf("%s.partial.%ld", out, (long)getpid());
+    if (mkdir(staged, 0777) == 0) return staged;
+    awqc_fail(err, "%s: cannot create the output folder: %s", staged, strerror(errno));
+    free(staged);
+    return NULL;
+}
+
+void awqc_folder_discard(const char *staged) {
+    DIR *d = opendir(staged);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *p = awqc_asprintf("%s/%s", staged, e->d_name);
+        remove(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(staged);
+}
+
+bool awqc_folder_commit(const char *staged, const char *out, AwqcError *err) {
+    struct stat st;
+    char *old = NULL;
+    if (stat(out, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return awqc_fail(err, "%s exists and is not a folder", out);
+        old = awqc_asprintf("%s.old.%ld", out, (long)getpid());
+        if (rename(out, old) != 0) {
+            free(old);
+            return awqc_fail(err, "%s: cannot move the earlier folder aside: %s", out, strerror(errno));
+        }
+    }
+    bool ok = rename(staged, out) == 0;
+    if (!ok) awqc_fail(err, "%s: cannot rename %s into place: %s", out, staged, strerror(errno));
+    if (old) {
+        if (ok) awqc_folder_discard(old);
+        else rename(old, out);
+    }
+    free(old);
+    return ok;
 }
 
 char *awqc_default_model_path(void) {

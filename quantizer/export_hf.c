@@ -7,14 +7,10 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/json.h"
 #include "frontend/ckpt/safetensors_write.h"
@@ -314,21 +310,6 @@ static bool write_json(const char *dir, const char *file, cJSON *root, AwqcError
     return ok;
 }
 
-// Removes a flat folder (the exporter writes no subfolders).
-static void remove_folder(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = awqc_asprintf("%s/%s", dir, e->d_name);
-        remove(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static bool write_folder(const char *dir, const Graph *g, const Tokenizer *tok, const QuantReport *rep,
                          const ExportInfo *info, AwqcError *err) {
     TensorList l = {0};
@@ -343,40 +324,14 @@ static bool write_folder(const char *dir, const Graph *g, const Tokenizer *tok, 
     return ok && (!tok || tok_write_hf(tok, dir, n_ctx, err));
 }
 
-// Puts the finished folder tmp at out, moving an earlier out aside first.
-static bool move_into_place(const char *tmp, const char *out, AwqcError *err) {
-    struct stat st;
-    char *old = NULL;
-    if (stat(out, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return awqc_fail(err, "%s exists and is not a folder", out);
-        old = awqc_asprintf("%s.old.%ld", out, (long)getpid());
-        if (rename(out, old) != 0) {
-            free(old);
-            return awqc_fail(err, "%s: cannot move the earlier folder aside: %s", out, strerror(errno));
-        }
-    }
-    bool ok = rename(tmp, out) == 0;
-    if (!ok) awqc_fail(err, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
-    if (old) {
-        if (ok) remove_folder(old);
-        else rename(old, out);
-    }
-    free(old);
-    return ok;
-}
-
 bool quant_export_hf(const Graph *g, const Tokenizer *tok, const QuantReport *rep, const ExportInfo *info,
                      const char *out_dir, AwqcError *err) {
     if (info->bits != 3 && info->bits != 4)
         return awqc_fail(err, "%d-bit models cannot be exported: the folder formats hold 3 or 4 bits", info->bits);
-    char *tmp = awqc_asprintf("%s.partial.%ld", out_dir, (long)getpid());
-    if (mkdir(tmp, 0777) != 0) {
-        awqc_fail(err, "%s: cannot create the output folder: %s", tmp, strerror(errno));
-        free(tmp);
-        return false;
-    }
-    bool ok = write_folder(tmp, g, tok, rep, info, err) && move_into_place(tmp, out_dir, err);
-    if (!ok) remove_folder(tmp);
-    free(tmp);
+    char *staged = awqc_folder_stage(out_dir, err);
+    if (!staged) return false;
+    bool ok = write_folder(staged, g, tok, rep, info, err) && awqc_folder_commit(staged, out_dir, err);
+    if (!ok) awqc_folder_discard(staged);
+    free(staged);
     return ok;
 }

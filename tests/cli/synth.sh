@@ -3,7 +3,8 @@
 # speed measurements use (bench/gpu_decode_vs_hf.sh: Llama-2-7B's 32000-token
 # vocabulary with SmolLM2's 49152-token tokenizer). A tokenizer larger than
 # --vocab is trimmed to ids below it, merges included, so the model loads and
-# runs; it compiles and benchmarks like any AutoAWQ folder.
+# runs; it compiles and benchmarks like any AutoAWQ folder. The folder is
+# written whole or not at all (staged beside -o, renamed into place).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib/expect.sh"
@@ -33,4 +34,15 @@ expect synth-no-trim 0 'wrote .*full' "$AWQC" synth "${shape[@]}" --vocab 49152 
 same full-not-trimmed "" "$(grep trimmed <<<"$("$AWQC" synth "${shape[@]}" --vocab 49152 --tokenizer "$awq" -o "$tmp/full2" 2>&1)")"
 expect synth-bad-tokenizer 1 'synth: --tokenizer: .*/nothing/tokenizer.json' \
   "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$tmp/nothing" -o "$tmp/x"
+mkdir "$tmp/broken" && echo '{"model": ' >"$tmp/broken/tokenizer.json"
+expect synth-tokenizer-not-json 1 'broken/tokenizer.json is not JSON' \
+  "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$tmp/broken" -o "$tmp/y"
+expect synth-no-parent 1 "synth: cannot write $tmp/none/z: $tmp/none" \
+  "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$awq" -o "$tmp/none/z"
+same refused-leave-nothing "broken full full2 small small.awqx" "$(cd "$tmp" && echo *)"
+# Writing over an earlier model replaces it whole: a file of the old folder is gone.
+touch "$tmp/small/stale"
+expect synth-replaces 0 'wrote .*small' "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$awq" -o "$tmp/small"
+same replaced-whole "config.json model.safetensors special_tokens_map.json tokenizer.json tokenizer_config.json" \
+  "$(cd "$tmp/small" && echo *)"
 report
