@@ -22,7 +22,7 @@
 // comparison with the reference) instead of passing by luck of the order.
 // Likewise about half the launches run their blocks in reverse order. A
 // cp.async lands only at its thread's wait (until then its destination reads
-// as all-ones bits).
+// as all-ones bits). Loads and copies check their addresses' alignment.
 // Shuffles and mma exchange values through a per-warp
 // buffer, two of them used in turn, so a lane's next warp operation cannot
 // overwrite what a slower lane has still to read.
@@ -203,8 +203,24 @@ inline bool run_block(bool backwards) {
 
 inline void __syncthreads() { awqc_emu::wait_at(awqc_emu::AT_SYNCTHREADS); }
 
-template <class T> inline T __ldg(const T *p) { return *p; }
-template <class T> inline T __ldcg(const T *p) { return *p; }
+// A GPU faults on an access not aligned to its size (a 16-byte load at an
+// address that is a multiple of 8, say); the CPU would not notice.
+namespace awqc_emu {
+inline void check_aligned(const void *p, size_t align, const char *what) {
+    if ((uintptr_t)p % align)
+        fail("thread %d: %s of %zu bytes at %p, which is not a multiple of %zu (a misaligned address on a GPU)",
+             current, what, align, p, align);
+}
+} // namespace awqc_emu
+
+template <class T> inline T __ldg(const T *p) {
+    awqc_emu::check_aligned(p, alignof(T), "__ldg");
+    return *p;
+}
+template <class T> inline T __ldcg(const T *p) {
+    awqc_emu::check_aligned(p, alignof(T), "__ldcg");
+    return *p;
+}
 
 struct alignas(16) uint4 {
     unsigned x, y, z, w;
@@ -221,6 +237,8 @@ template <int VW> inline void copy_async(unsigned *dst, const unsigned *src) {
     using namespace awqc_emu;
     Fiber &f = fibers[current];
     if (f.n_pending == MAX_PENDING) return fail("thread %d: more than %d cp.async in flight", current, MAX_PENDING);
+    check_aligned(dst, 4 * VW, "cp.async to shared memory");
+    check_aligned(src, 4 * VW, "cp.async from global memory");
     f.pending[f.n_pending++] = {dst, src, 4 * VW};
     memset(dst, 0xff, 4 * VW);
 }
