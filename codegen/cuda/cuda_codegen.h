@@ -32,6 +32,7 @@ typedef struct {
     int grid_x;
     CudaGridY grid_y;
     int block_x, block_y;
+    int min_blocks; // __launch_bounds__'s blocks per SM hint, 0 for none
     bool smem_ctx; // dynamic shared memory of (smem_head_dim + n_ctx) floats (attention)
     int smem_head_dim;
     // Operand 0 is a folded producer's: KArgs.in[0] is that node's operand 0

@@ -179,16 +179,23 @@ static bool attn_attrs(const Graph *g, int i, int *h, int *kvh, int *hd, AwqcErr
     const Node *n = &g->nodes[i];
     *h = (int)ir_node_attr_int(n, "heads", 0), *kvh = (int)ir_node_attr_int(n, "kv_heads", *h);
     *hd = (int)ir_node_attr_int(n, "head_dim", 0);
-    if (*h <= 0 || *kvh <= 0 || *h % *kvh != 0 || *hd <= 0 || *hd % 2 != 0)
+    if (*h <= 0 || *kvh <= 0 || *h % *kvh != 0 || *hd <= 0 || *hd % 2 != 0 || *hd > 256)
         return node_fail(err, g, i, "heads %d, kv_heads %d, head_dim %d: need heads a multiple of kv_heads and an "
-                         "even head_dim", *h, *kvh, *hd);
+                         "even head_dim of at most 256", *h, *kvh, *hd);
     return true;
 }
 
 static bool halves_mode(const Node *n) { return strcmp(ir_node_attr_string(n, "mode", "pairs"), "halves") == 0; }
 
+// How many blocks split a head's context in a decode step: about 256 blocks
+// in all (a GPU's SMs twice over), at most 32 partials to combine.
+static int attention_splits(int heads) {
+    int s = ceil_div(256, heads);
+    return s < 1 ? 1 : s > 32 ? 32 : s;
+}
+
 // attention and rope_attention: store K/V (rotated or not), then attend; a
-// decode step (T = 1) does both in one kernel.
+// decode step (T = 1) does both in one kernel, split over the context.
 static bool plan_attention(const Graph *g, int i, int T, bool rot, NodePlan *p, AwqcError *err) {
     const Node *n = &g->nodes[i];
     int h, kvh, hd;
@@ -197,10 +204,17 @@ static bool plan_attention(const Graph *g, int i, int T, bool rot, NodePlan *p, 
     bool merged = n->n_in == 1;
     p->out->uses_kv = true;
     if (T == 1) {
-        add_launch(p, "attention_step", h, CUDA_GRID_ONE, 128, 1, "%d, %d, %d, %s, %s, %s", h, kvh, hd, tf(merged),
-                   tf(rot), tf(halves_mode(n)));
+        int splits = attention_splits(h);
+        add_launch(p, "attention_step", h * splits, CUDA_GRID_ONE, 128, 1, "%d, %d, %d, %d, %s, %s, %s", h, kvh, hd,
+                   splits, tf(merged), tf(rot), tf(halves_mode(n)));
         p->out->l[0].smem_ctx = true;
-        p->out->l[0].smem_head_dim = 3 * hd; // the query, the new key and value
+        p->out->l[0].smem_head_dim = 256 + 3 * hd; // the V sums, the query, the new key and value
+        // About 2 blocks share an SM. Told nothing, ptxas plans for many,
+        // keeps to 32 registers and issues each cache load next to its use
+        // (one row in flight); told 1, it issues a round's loads together
+        // (seen in the sm_90 SASS).
+        p->out->l[0].min_blocks = 1;
+        p->out->part_per_token = (int64_t)h * splits * (hd + 2), p->out->done_per_token = h;
         return true;
     }
     add_launch(p, "qkv_store", 1, CUDA_GRID_T, 128, 1, "%d, %d, %d, %s, %s, %s", h, kvh, hd, tf(merged), tf(rot),
@@ -307,8 +321,11 @@ static void emit_wrappers(const NodePlan *p, NameSet *seen, StrBuf *b) {
     for (int k = 0; k < p->out->n; k++) {
         const CudaLaunch *l = &p->out->l[k];
         if (name_seen(seen, l->name)) continue;
-        char *w = awqc_asprintf("extern \"C\" __global__ void __launch_bounds__(%d) %s(KArgs a) { %s; }\n",
-                                l->block_x * l->block_y, l->name, p->call[k]);
+        char bounds[32];
+        int n = snprintf(bounds, sizeof bounds, "%d", l->block_x * l->block_y);
+        if (l->min_blocks) snprintf(bounds + n, sizeof bounds - (size_t)n, ", %d", l->min_blocks);
+        char *w = awqc_asprintf("extern \"C\" __global__ void __launch_bounds__(%s) %s(KArgs a) { %s; }\n", bounds,
+                                l->name, p->call[k]);
         sb_append(b, w);
         free(w);
     }

@@ -19,7 +19,7 @@ struct KArgs {
     const void *in[4];
     float *kc, *vc;
     float *scratch;
-    float *part; // the q4 GEMV's partial sums, and their arrival counts
+    float *part; // split kernels' partial sums (q4 GEMV, attention_step), and their arrival counts
     u32 *done;   // (zero between launches)
     const int *ids;
     const int *pos;
@@ -520,20 +520,75 @@ __device__ void attention(const KArgs &a) {
     }
 }
 
-// The decode step's attention (T = 1) with qkv_store folded in: block h
-// rotates its own query and its KV head's new key into shared memory, reads
-// the cache for rows 0..pos-1 and takes row pos from shared memory, so no
-// block waits for another's write; the first block of each KV head stores
-// the new K and V rows for the next steps. One launch instead of two, and
-// the rotations spread over H blocks instead of one.
-template <int H, int KVH, int HD, bool MERGED, bool ROT, bool HALVES>
+// Scores of query qs against cache rows j0..j1-1 into sc[j] (row pos, the
+// new key, from ks in shared memory); returns the thread's max of them. A
+// warp per row, U rows of a warp at once. Every load is unconditional, so
+// all U of them are in flight together: rows past the chunk load row j and
+// lanes past HD load column 0 (q is 0 there), and row pos loads the cache
+// too, whose value (another block may be writing it) is replaced by ks.
+template <int HD, int U>
+__device__ float chunk_scores(const float *qs, const float *ks, const float *kc, int stride, int j0, int j1, int pos,
+                              float *sc) {
+    constexpr int PER = (HD + 31) / 32;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float scale = 1.0f / sqrtf((float)HD), mx = -INFINITY, q[PER], kn[PER];
+    int col[PER];
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+        col[i] = lane + 32 * i < HD ? lane + 32 * i : 0;
+        q[i] = lane + 32 * i < HD ? qs[col[i]] : 0.0f, kn[i] = ks[col[i]];
+    }
+    for (int j = j0 + warp * U; j < j1; j += warps * U) {
+        float k[U][PER], s[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            int r = j + u < j1 ? j + u : j;
+#pragma unroll
+            for (int i = 0; i < PER; i++) k[u][i] = __ldg(kc + (size_t)r * stride + col[i]);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            s[u] = 0.0f;
+#pragma unroll
+            for (int i = 0; i < PER; i++) s[u] += q[i] * (j + u == pos ? kn[i] : k[u][i]);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float v = warp_sum(s[u]) * scale;
+            if (j + u < j1) {
+                if (lane == 0) sc[j + u] = v;
+                mx = fmaxf(mx, v);
+            }
+        }
+    }
+    return mx;
+}
+
+// The decode step's attention (T = 1) with qkv_store folded in, split over
+// the context: block (h, s) of H x S takes head h's cache rows in chunk s
+// (ceil(n / S) rows; the last chunks are empty at short contexts), so a
+// head's rows are read by S blocks at once instead of one. Each block
+// rotates its own query; the block whose chunk holds row pos also rotates
+// the new key and takes that row from shared memory (no block waits for
+// another's write), and, for the first head of a KV head, stores the new K
+// and V rows for the next steps. A block leaves its chunk's max score m,
+// sum of exp(score - m) l and exp-weighted sum of V rows o in a.part
+// [H][S][HD + 2]; the last of a head's S blocks to arrive (an atomic count
+// it resets) rescales and adds them in chunk order, so runs repeat exactly.
+// Dynamic shared memory: the V sums (256 floats), q, k, v, the scores.
+template <int H, int KVH, int HD, int S, bool MERGED, bool ROT, bool HALVES>
 __device__ void attention_step(const KArgs &a) {
-    constexpr int QD = H * HD, KVD = KVH * HD, GROUP = H / KVH;
+    constexpr int QD = H * HD, KVD = KVH * HD, GROUP = H / KVH, PAIRS = HD / 2, RG = 128 / PAIRS;
+    static_assert(HD % 2 == 0 && HD <= 256, "head_dim must be even and at most 256");
     DYNAMIC_SHARED(float, smem);
     __shared__ double redd[32];
     __shared__ float redf[32];
-    float *qs = smem, *ks = smem + HD, *vs = smem + 2 * HD, *sc = smem + 3 * HD;
-    int h = blockIdx.x, pos = *a.pos, n = pos + 1, kvh = h / GROUP;
+    __shared__ int last;
+    float2 *osum = (float2 *)smem; // [RG][PAIRS]: RG rows of V at once, float2 columns
+    float *qs = smem + 256, *ks = qs + HD, *vs = qs + 2 * HD, *sc = qs + 3 * HD;
+    int tid = threadIdx.x, h = blockIdx.x % H, s = blockIdx.x / H, pos = *a.pos, n = pos + 1, kvh = h / GROUP;
+    int chunk = (n + S - 1) / S, j0 = s * chunk < n ? s * chunk : n, j1 = j0 + chunk < n ? j0 + chunk : n;
+    bool has_new = j0 <= pos && pos < j1;
     const float *q, *k, *v;
     if (MERGED) {
         q = (const float *)a.in[0];
@@ -542,22 +597,61 @@ __device__ void attention_step(const KArgs &a) {
         q = (const float *)a.in[0], k = (const float *)a.in[1], v = (const float *)a.in[2];
     }
     q += h * HD, k += kvh * HD, v += kvh * HD;
-    for (int e = threadIdx.x; e < HD / 2; e += blockDim.x) {
+    for (int e = tid; e < PAIRS; e += blockDim.x) {
         place_pair<HD, ROT, HALVES>(qs, q, e, pos, a.theta);
-        place_pair<HD, ROT, HALVES>(ks, k, e, pos, a.theta);
+        if (has_new) place_pair<HD, ROT, HALVES>(ks, k, e, pos, a.theta);
     }
-    for (int d = threadIdx.x; d < HD; d += blockDim.x) vs[d] = v[d];
+    if (has_new)
+        for (int d = tid; d < HD; d += blockDim.x) vs[d] = v[d];
     __syncthreads();
-    if (h % GROUP == 0)
-        for (int d = threadIdx.x; d < HD; d += blockDim.x)
+    if (has_new && h % GROUP == 0)
+        for (int d = tid; d < HD; d += blockDim.x)
             a.kc[(size_t)pos * KVD + kvh * HD + d] = ks[d], a.vc[(size_t)pos * KVD + kvh * HD + d] = vs[d];
-    attention_probs<HD>(
-        qs, [&](int j) { return j == pos ? (const float *)ks : a.kc + (size_t)j * KVD + kvh * HD; }, n, sc, redf, redd);
-    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
-        float o = 0.0f;
-        for (int j = 0; j < pos; j++) o += sc[j] * a.vc[(size_t)j * KVD + kvh * HD + d];
-        a.out[h * HD + d] = o + sc[pos] * vs[d];
+    float m = block_max_f(chunk_scores<HD, 4>(qs, ks, a.kc + kvh * HD, KVD, j0, j1, pos, sc), redf);
+    double l = 0;
+    for (int j = j0 + tid; j < j1; j += blockDim.x) l += sc[j] = expf(sc[j] - m);
+    l = block_sum_d(l, redd); // its barriers also publish sc
+    int rg = tid / PAIRS, c = tid % PAIRS;
+    if (rg < RG) {
+        float2 o = make_float2(0.0f, 0.0f), vn = ((const float2 *)vs)[c];
+        const float2 *vrow = (const float2 *)(a.vc + kvh * HD) + c;
+#pragma unroll 8
+        for (int j = j0 + rg; j < j1; j += RG) {
+            float2 x = __ldg(vrow + (size_t)j * (KVD / 2)); // row pos: as in chunk_scores
+            if (j == pos) x = vn;
+            o.x = fmaf(sc[j], x.x, o.x), o.y = fmaf(sc[j], x.y, o.y);
+        }
+        osum[rg * PAIRS + c] = o;
     }
+    __syncthreads();
+    float *part = a.part + (size_t)h * S * (HD + 2), *mine = part + (size_t)s * (HD + 2);
+    for (int e = tid; e < PAIRS; e += blockDim.x) {
+        float2 o = osum[e];
+        for (int r = 1; r < RG; r++) o.x += osum[r * PAIRS + e].x, o.y += osum[r * PAIRS + e].y;
+        mine[2 * e] = o.x, mine[2 * e + 1] = o.y;
+    }
+    if (tid == 0) mine[HD] = m, mine[HD + 1] = (float)l;
+    __threadfence(); // the partial is visible to every block before the count says so
+    __syncthreads();
+    if (tid == 0) last = atomicAdd(a.done + h, 1u) == (u32)(S - 1);
+    __syncthreads();
+    if (!last) return;
+    float top = -INFINITY;
+    for (int r = 0; r < S; r++) top = fmaxf(top, __ldcg(part + (size_t)r * (HD + 2) + HD));
+    double total = 0;
+    for (int r = 0; r < S; r++) {
+        const float *pr = part + (size_t)r * (HD + 2);
+        total += (double)expf(__ldcg(pr + HD) - top) * __ldcg(pr + HD + 1);
+    }
+    for (int d = tid; d < HD; d += blockDim.x) {
+        float o = 0.0f;
+        for (int r = 0; r < S; r++) {
+            const float *pr = part + (size_t)r * (HD + 2);
+            o = fmaf(expf(__ldcg(pr + HD) - top), __ldcg(pr + d), o);
+        }
+        a.out[h * HD + d] = (float)(o / total);
+    }
+    if (tid == 0) a.done[h] = 0; // ready for the next launch
 }
 
 // ----------------------------------------------------------------------------

@@ -384,7 +384,7 @@ static bool check_plan(CudaEngine *e, AwqcError *err) {
 
 // Attention keeps a row of scores for the whole context in shared memory:
 // a context this GPU cannot hold is refused before anything is allocated.
-#define ATTN_STATIC_SMEM 1024 // bytes the attention kernel declares itself (384), rounded up
+#define ATTN_STATIC_SMEM 1024 // bytes the attention kernels declare themselves (at most 388), rounded up
 static bool ctx_fits(CudaEngine *e, const CudaLaunch *l, AwqcError *err) {
     long need = (long)launch_smem(e, l) + ATTN_STATIC_SMEM;
     if (!l->smem_ctx || need <= e->d.smem_optin) return true;

@@ -56,7 +56,7 @@ expect sm86-runs-sm80-cubin 0 "$clean" env AWQC_MOCK_CUDA_SM=86 LD_LIBRARY_PATH=
   "$AWQC" run -m "$tmp/sm_86.awqx" --engine cuda -n 4 -p "$prompt" -t 2
 # Attention keeps a context's scores in shared memory: a context the GPU
 # cannot hold (an sm_86 opts in to 99 KiB a block) is refused at open.
-expect sm86-ctx-too-long 1 'a context of 30000 tokens needs 121792 bytes of shared memory in attention, .* at most 101376: use --ctx 24896 or less' \
+expect sm86-ctx-too-long 1 'a context of 30000 tokens needs 122816 bytes of shared memory in attention, .* at most 101376: use --ctx 24640 or less' \
   env AWQC_MOCK_CUDA_SM=86 LD_LIBRARY_PATH="$mock" "$AWQC" run -m "$tmp/sm_86.awqx" --engine cuda -c 30000 -n 1 -p "$prompt"
 expect sm86-inspect 0 'on sm_86 +runs code.cuda.sm_80.cubin' "$AWQC" inspect --gpu 8.6 "$tmp/sm_86.awqx"
 # cuda:native asks the driver which GPU this is (the mock says sm_86).

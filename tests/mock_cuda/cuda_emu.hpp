@@ -40,7 +40,7 @@
 #define __device__
 #define __global__
 #define __forceinline__ inline
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define __shared__ static
 #define DYNAMIC_SHARED(type, name) type *name = (type *)awqc_emu::dyn_smem
 
@@ -228,6 +228,10 @@ struct alignas(16) uint4 {
 struct alignas(8) uint2 {
     unsigned x, y;
 };
+struct alignas(8) float2 {
+    float x, y;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
 
 // cp.async: the copy is held back until the thread's wait, and until then
 // its destination holds all-ones bits (NaN as a float, nibbles of 15), so a

@@ -2,7 +2,8 @@
 // reference interpreter on random plans of odd shapes (random weights, q4 as
 // awq-gemm): a 20-token prompt (the tensor-core GEMM path), then decode steps
 // (the GEMV path, replayed as a CUDA graph), then 3 tokens at once (the GEMV
-// with a block row per token), logits compared step by step.
+// with a block row per token), logits compared step by step; and attention
+// alone at a longer context.
 // Skips with "no GPU: <reason>" where there is no driver or device.
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,13 @@
 // Generating or compiling CUDA code needs NVRTC, absent from a runtime-only build.
 #ifdef AWQC_CUDA_NVRTC
 
-enum { PROMPT = 20, DECODE = 6, CHUNK = 3, CTX = 64 };
+enum { PROMPT = 20, DECODE = 6, CHUNK = 3, CTX = 64, MAX_PROMPT = 256 };
+
+// A run: prompt tokens through prefill, then `decode` steps, in a context of ctx.
+typedef struct {
+    int ctx, prompt, decode;
+} RunShape;
+static const RunShape usual = {CTX, PROMPT, DECODE};
 
 static void compare(const float *gpu, const float *ref, size_t n, double tol, const char *what, int step) {
     double d = interp_relative_diff(ref, gpu, n);
@@ -36,21 +43,23 @@ static void check_argmax(CudaEngine *e, const float *last_row, int64_t vocab, co
     CHECK_MSG(pick == host, "%s: device argmax %d, host %d", what, pick, host);
 }
 
-static void run_plan(Graph *g, const char *what) {
+static void run_plan(Graph *g, const char *what, RunShape rs) {
     AwqcError err;
     Model m = {.path = "random plan", .graph = g};
-    CudaEngine *e = cuda_engine_new(&m, CTX, &err);
-    Interp *in = interp_new(g, CTX, 0, &err);
+    CudaEngine *e = cuda_engine_new(&m, rs.ctx, &err);
+    Interp *in = interp_new(g, rs.ctx, 0, &err);
     CHECK_MSG(e && in, "%s: %s", what, err.msg);
+    AWQC_ASSERT(rs.prompt <= MAX_PROMPT && rs.prompt + rs.decode + CHUNK <= rs.ctx);
     if (e && in) {
-        int32_t ids[PROMPT];
+        int32_t ids[MAX_PROMPT];
         int64_t vocab = interp_vocab(in);
-        for (int i = 0; i < PROMPT; i++) ids[i] = (int32_t)((i * 37 + 5) % vocab);
-        const float *ref = interp_forward(in, ids, PROMPT, true, &err), *gpu = cuda_engine_forward(e, ids, PROMPT, true, &err);
+        for (int i = 0; i < rs.prompt; i++) ids[i] = (int32_t)((i * 37 + 5) % vocab);
+        const float *ref = interp_forward(in, ids, rs.prompt, true, &err);
+        const float *gpu = cuda_engine_forward(e, ids, rs.prompt, true, &err);
         CHECK_MSG(ref && gpu, "%s", err.msg);
-        if (ref && gpu) compare(gpu, ref, (size_t)(PROMPT * vocab), 3e-2, what, 0); // f16 tensor-core inputs
-        if (gpu) check_argmax(e, gpu + (size_t)(PROMPT - 1) * (size_t)vocab, vocab, what); // the prompt's last row
-        for (int s = 1; s <= DECODE; s++) {
+        if (ref && gpu) compare(gpu, ref, (size_t)(rs.prompt * vocab), 3e-2, what, 0); // f16 tensor-core inputs
+        if (gpu) check_argmax(e, gpu + (size_t)(rs.prompt - 1) * (size_t)vocab, vocab, what); // the prompt's last row
+        for (int s = 1; s <= rs.decode; s++) {
             int32_t id = (int32_t)((s * 101) % vocab);
             ref = interp_forward(in, &id, 1, false, &err), gpu = cuda_engine_forward(e, &id, 1, false, &err);
             CHECK_MSG(ref && gpu, "%s", err.msg);
@@ -62,7 +71,7 @@ static void run_plan(Graph *g, const char *what) {
         for (int i = 0; i < CHUNK; i++) more[i] = (int32_t)((i * 53 + 11) % vocab);
         ref = interp_forward(in, more, CHUNK, true, &err), gpu = cuda_engine_forward(e, more, CHUNK, true, &err);
         CHECK_MSG(ref && gpu, "%s", err.msg);
-        if (ref && gpu) compare(gpu, ref, (size_t)(CHUNK * vocab), 1e-3, what, DECODE + 1);
+        if (ref && gpu) compare(gpu, ref, (size_t)(CHUNK * vocab), 1e-3, what, rs.decode + 1);
     }
     cuda_engine_free(e);
     interp_free(in);
@@ -104,7 +113,37 @@ static void run_narrow_plan(void) {
     CHECK(cuda_node_launches(g, 3, 1, &silu, &err) && silu.n == 0); // folded at decode
     CHECK(cuda_node_launches(g, 4, 1, &down, &err) && down.n == 1 && down.l[0].x_through_producer);
     bind_plan(g);
-    run_plan(g, "narrow plan");
+    run_plan(g, "narrow plan", usual);
+    ir_graph_free(g);
+}
+
+// Attention alone at a context long enough that a decode step's blocks take
+// several rounds of rows each: 32 heads split the context 8 ways, so at 141
+// to 144 tokens a block has 18 rows, more than its 4 warps take at once (16).
+// The embeddings are scaled up (by 32, exact in f16) so the scores spread
+// over a few units and every row's probability shows in the output: with
+// the plans' small weights attention is nearly a plain mean of V, which a
+// kernel that skips a row would still match.
+static const char long_plan[] =
+    "graph \"long\" {\n"
+    "  weight @emb : f32[301, 768]\n  weight @head : f32[301, 512]\n"
+    "  %0 = input {name = \"tokens\"} : i32[T]\n"
+    "  %1 = embedding @emb, %0 : f32[T, 768]\n"
+    "  %2 = rope_attention %1 {heads = 32, kv_heads = 8, head_dim = 16, theta = 10000.0, mode = \"pairs\"} : f32[T, 512]\n"
+    "  %3 = linear %2, @head : f32[T, 301]\n"
+    "  output %3\n}\n";
+
+static void run_long_plan(void) {
+    AwqcError err;
+    Graph *g = ir_parse(long_plan, "long plan", &err);
+    CHECK_MSG(g != NULL, "%s", err.msg);
+    if (!g) return;
+    CudaNodeLaunches attn;
+    CHECK(cuda_node_launches(g, 2, 1, &attn, &err) && attn.n == 1 && attn.l[0].grid_x == 32 * 8);
+    bind_plan(g);
+    Weight *emb = &g->weights[ir_find_weight(g, "emb")];
+    for (int64_t i = 0; i < ir_type_elements(&emb->type); i++) emb->data[i] *= 32.0f;
+    run_plan(g, "long plan", (RunShape){.ctx = 160, .prompt = 140, .decode = 4});
     ir_graph_free(g);
 }
 
@@ -112,6 +151,7 @@ int main(void) {
     AwqcError err;
     skip_without_gpu();
     run_narrow_plan();
+    run_long_plan();
     for (int round = 0; round < 4; round++) {
         Shape s = random_shape();
         char *text = plan_text(&s), what[128];
@@ -121,7 +161,7 @@ int main(void) {
         CHECK_MSG(g != NULL, "%s", err.msg);
         if (g) {
             bind_plan(g);
-            run_plan(g, what);
+            run_plan(g, what, usual);
         }
         ir_graph_free(g);
         free(text);

@@ -58,8 +58,10 @@ static void test_smollm2_plan(void) {
               nl.part_per_token == 3 * 4 * 256 && nl.done_per_token == 4);
         CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0 &&
               nl.part_per_token == 0);
-        CHECK(cuda_node_launches(g, 3, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "attention_step_9_3_64_1_1_1") == 0 &&
-              nl.l[0].smem_ctx && nl.l[0].smem_head_dim == 3 * 64 && nl.uses_kv);
+        // 9 heads: 29 blocks each split the context (261 in all), 29 partials of 64 + 2 floats per head
+        CHECK(cuda_node_launches(g, 3, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "attention_step_9_3_64_29_1_1_1") == 0 &&
+              nl.l[0].grid_x == 9 * 29 && nl.l[0].smem_ctx && nl.l[0].smem_head_dim == 256 + 3 * 64 && nl.uses_kv &&
+              nl.part_per_token == 9 * 29 * 66 && nl.done_per_token == 9);
         // %7 (down) writes buf 0, where its silu_mul's gate|up lives: the fold must not happen
         CHECK(cuda_node_launches(g, 6, 1, &nl, &err) && nl.n == 1 && strncmp(nl.l[0].name, "silu_mul_", 9) == 0);
         CHECK(cuda_node_launches(g, 7, 1, &nl, &err) && nl.n == 1 && !nl.l[0].x_through_producer);
