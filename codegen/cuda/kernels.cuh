@@ -87,6 +87,20 @@ __device__ float block_max_f(float v, float *red) {
     return m;
 }
 
+// Split kernels (gemv_q4, attention_step): called by every thread of a block
+// once it has written its partial; true in the last of `blocks` blocks to
+// arrive at *count, which then resets it for the next launch (the others
+// have all arrived). Only that block reads the partials, in a fixed order.
+__device__ bool last_to_arrive(u32 *count, u32 blocks) {
+    __shared__ int last;
+    __threadfence(); // the partial is visible to every block before the count says so
+    __syncthreads();
+    if (flat_tid() == 0) last = atomicAdd(count, 1u) == blocks - 1;
+    __syncthreads();
+    if (last && flat_tid() == 0) *count = 0;
+    return last;
+}
+
 // 1 / rms of a row, as the reference computes it (sum of squares in f64).
 template <int D>
 __device__ float rms_inv(const float *x, float eps, double *red) {
@@ -253,7 +267,6 @@ __device__ void gemv_q4(const KArgs &a) {
     constexpr int BUF = 8 * 256 * VW, RED = 256 * (8 * VW + 1);
     __shared__ u32 smem[BUF > RED ? BUF : RED]; // gemv_unit's rows, then the threads' sums
     __shared__ double nred[32];
-    __shared__ int last;
     int t = blockIdx.y, cb = blockIdx.x % CB, s = blockIdx.x / CB, wi = NORM ? 2 : 1, tid = flat_tid();
     const float *x = (const float *)a.in[0] + (size_t)t * (SILU ? 2 * K : K);
     const float *g = NORM ? (const float *)a.in[1] : 0;
@@ -278,14 +291,9 @@ __device__ void gemv_q4(const KArgs &a) {
     for (int y = 0; y < TY; y++) v += red[(y * TX + tid / (8 * VW)) * (8 * VW + 1) + tid % (8 * VW)];
     if (S > 1) { // partials [T][S][CB][256]; the last block of the S finishes
         a.part[(((size_t)t * S + s) * CB + cb) * 256 + tid] = v;
-        __threadfence(); // the partial is visible to every block before the count says so
-        __syncthreads();
-        if (tid == 0) last = atomicAdd(a.done + t * CB + cb, 1u) == (u32)(S - 1);
-        __syncthreads();
-        if (!last) return;
+        if (!last_to_arrive(a.done + t * CB + cb, S)) return;
         v = 0.0f;
         for (int q = 0; q < S; q++) v += __ldcg(a.part + (((size_t)t * S + q) * CB + cb) * 256 + tid);
-        if (tid == 0) a.done[t * CB + cb] = 0; // ready for the next launch
     }
     if (NORM) v *= rms_inv<K>(x, a.eps, nred);
     int word = cb * 32 + (tid >> 3), row = 8 * word + gemm_order(tid & 7);
@@ -535,8 +543,9 @@ __device__ float chunk_scores(const float *qs, const float *ks, const float *kc,
     int col[PER];
 #pragma unroll
     for (int i = 0; i < PER; i++) {
-        col[i] = lane + 32 * i < HD ? lane + 32 * i : 0;
-        q[i] = lane + 32 * i < HD ? qs[col[i]] : 0.0f, kn[i] = ks[col[i]];
+        bool inside = lane + 32 * i < HD;
+        col[i] = inside ? lane + 32 * i : 0;
+        q[i] = inside ? qs[col[i]] : 0.0f, kn[i] = ks[col[i]];
     }
     for (int j = j0 + warp * U; j < j1; j += warps * U) {
         float k[U][PER], s[U];
@@ -580,10 +589,10 @@ template <int H, int KVH, int HD, int S, bool MERGED, bool ROT, bool HALVES>
 __device__ void attention_step(const KArgs &a) {
     constexpr int QD = H * HD, KVD = KVH * HD, GROUP = H / KVH, PAIRS = HD / 2, RG = 128 / PAIRS;
     static_assert(HD % 2 == 0 && HD <= 256, "head_dim must be even and at most 256");
+    static_assert(S <= 32, "the chunks' weights live in a 32-float array");
     DYNAMIC_SHARED(float, smem);
     __shared__ double redd[32];
     __shared__ float redf[32];
-    __shared__ int last;
     float2 *osum = (float2 *)smem; // [RG][PAIRS]: RG rows of V at once, float2 columns
     float *qs = smem + 256, *ks = qs + HD, *vs = qs + 2 * HD, *sc = qs + 3 * HD;
     int tid = threadIdx.x, h = blockIdx.x % H, s = blockIdx.x / H, pos = *a.pos, n = pos + 1, kvh = h / GROUP;
@@ -631,27 +640,19 @@ __device__ void attention_step(const KArgs &a) {
         mine[2 * e] = o.x, mine[2 * e + 1] = o.y;
     }
     if (tid == 0) mine[HD] = m, mine[HD + 1] = (float)l;
-    __threadfence(); // the partial is visible to every block before the count says so
-    __syncthreads();
-    if (tid == 0) last = atomicAdd(a.done + h, 1u) == (u32)(S - 1);
-    __syncthreads();
-    if (!last) return;
+    if (!last_to_arrive(a.done + h, S)) return;
+    // chunk r's weight exp(m_r - top), computed once into redf (free again)
     float top = -INFINITY;
     for (int r = 0; r < S; r++) top = fmaxf(top, __ldcg(part + (size_t)r * (HD + 2) + HD));
+    if (tid < S) redf[tid] = expf(__ldcg(part + (size_t)tid * (HD + 2) + HD) - top);
+    __syncthreads();
     double total = 0;
-    for (int r = 0; r < S; r++) {
-        const float *pr = part + (size_t)r * (HD + 2);
-        total += (double)expf(__ldcg(pr + HD) - top) * __ldcg(pr + HD + 1);
-    }
+    for (int r = 0; r < S; r++) total += (double)redf[r] * __ldcg(part + (size_t)r * (HD + 2) + HD + 1);
     for (int d = tid; d < HD; d += blockDim.x) {
         float o = 0.0f;
-        for (int r = 0; r < S; r++) {
-            const float *pr = part + (size_t)r * (HD + 2);
-            o = fmaf(expf(__ldcg(pr + HD) - top), __ldcg(pr + d), o);
-        }
+        for (int r = 0; r < S; r++) o = fmaf(redf[r], __ldcg(part + (size_t)r * (HD + 2) + d), o);
         a.out[h * HD + d] = (float)(o / total);
     }
-    if (tid == 0) a.done[h] = 0; // ready for the next launch
 }
 
 // ----------------------------------------------------------------------------
