@@ -296,8 +296,20 @@ static bool write_weights(const SynthOpts *o, const char *dir, AwqcError *err) {
     return ok;
 }
 
-// Everything is written into a staging folder beside -o, renamed into place
-// at the end: a failure leaves no half-written model.
+typedef struct {
+    const SynthOpts *o;
+    const TokFile *tok; // [3]
+} Synth;
+
+static bool write_model(const char *dir, void *user, AwqcError *err) {
+    const Synth *m = user;
+    bool ok = write_config(m->o, dir, err);
+    for (int i = 0; i < 3; i++) ok = ok && write_tokenizer_file(&m->tok[i], dir, err);
+    return ok && write_weights(m->o, dir, err);
+}
+
+// The folder is written whole or not at all (awqc_write_folder_atomic): a
+// failure leaves no half-written model.
 int cmd_synth(int argc, char **argv) {
     SynthOpts o = {.bits = 4, .group = 128, .theta = 10000.0};
     parse_synth_args(argc, argv, &o);
@@ -306,13 +318,7 @@ int cmd_synth(int argc, char **argv) {
     TokFile tok[3] = {{.name = "tokenizer.json"}, {.name = "tokenizer_config.json"}, {.name = "special_tokens_map.json"}};
     for (int i = 0; i < 3; i++) read_tokenizer_file(&o, &tok[i], i == 0);
     AwqcError err;
-    char *staged = awqc_folder_stage(o.out, &err);
-    if (!staged) die_error(&err);
-    bool ok = write_config(&o, staged, &err);
-    for (int i = 0; i < 3; i++) ok = ok && write_tokenizer_file(&tok[i], staged, &err);
-    ok = ok && write_weights(&o, staged, &err) && awqc_folder_commit(staged, o.out, &err);
-    if (!ok) awqc_folder_discard(staged);
-    free(staged);
+    bool ok = awqc_write_folder_atomic(o.out, write_model, &(Synth){&o, tok}, &err);
     for (int i = 0; i < 3; i++) free(tok[i].data);
     if (!ok) die_error(&err);
     fprintf(stderr, "awqc: wrote %s (random %d-layer LLaMA, dim %d, INT4 g%d) in %.1f s\n", o.out, o.layers, o.dim,

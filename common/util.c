@@ -186,15 +186,8 @@ bool awqc_write_file_atomic(const char *path, const void *data, size_t len, Awqc
     return awqc_write_atomic_with(path, write_bytes, &b, err);
 }
 
-char *awqc_folder_stage(const char *out, AwqcError *err) {
-    char *staged = awqc_asprintf("%s.partial.%ld", out, (long)getpid());
-    if (mkdir(staged, 0777) == 0) return staged;
-    awqc_fail(err, "%s: cannot create the output folder: %s", staged, strerror(errno));
-    free(staged);
-    return NULL;
-}
-
-void awqc_folder_discard(const char *staged) {
+// Removes a flat folder and what it holds.
+static void remove_folder(const char *staged) {
     DIR *d = opendir(staged);
     if (!d) return;
     struct dirent *e;
@@ -208,7 +201,8 @@ void awqc_folder_discard(const char *staged) {
     rmdir(staged);
 }
 
-bool awqc_folder_commit(const char *staged, const char *out, AwqcError *err) {
+// Puts the finished folder staged at out, moving an earlier out aside first.
+static bool move_folder_into_place(const char *staged, const char *out, AwqcError *err) {
     struct stat st;
     char *old = NULL;
     if (stat(out, &st) == 0) {
@@ -222,10 +216,23 @@ bool awqc_folder_commit(const char *staged, const char *out, AwqcError *err) {
     bool ok = rename(staged, out) == 0;
     if (!ok) awqc_fail(err, "%s: cannot rename %s into place: %s", out, staged, strerror(errno));
     if (old) {
-        if (ok) awqc_folder_discard(old);
+        if (ok) remove_folder(old);
         else rename(old, out);
     }
     free(old);
+    return ok;
+}
+
+bool awqc_write_folder_atomic(const char *out, AwqcFolderWriter write, void *user, AwqcError *err) {
+    char *staged = awqc_asprintf("%s.partial.%ld", out, (long)getpid());
+    if (mkdir(staged, 0777) != 0) {
+        awqc_fail(err, "%s: cannot create the output folder: %s", staged, strerror(errno));
+        free(staged);
+        return false;
+    }
+    bool ok = write(staged, user, err) && move_folder_into_place(staged, out, err);
+    if (!ok) remove_folder(staged);
+    free(staged);
     return ok;
 }
 

@@ -84,14 +84,12 @@ bool awqc_write_file_atomic(const char *path, const void *data, size_t len, Awqc
 typedef bool (*AwqcWriter)(FILE *f, void *user);
 bool awqc_write_atomic_with(const char *path, AwqcWriter write, void *user, AwqcError *err);
 
-// A folder written whole or not at all. awqc_folder_stage makes an empty
-// "<out>.partial.<pid>" beside out (NULL, with err, when it cannot); the
-// caller fills it, then awqc_folder_commit renames it to out (an earlier out,
-// which must be a folder, is moved aside and removed only once the new one is
-// in place), or awqc_folder_discard removes it. Flat folders only.
-char *awqc_folder_stage(const char *out, AwqcError *err);
-bool awqc_folder_commit(const char *staged, const char *out, AwqcError *err);
-void awqc_folder_discard(const char *staged);
+// The same for a (flat) folder: write(dir, user, err) fills an empty
+// "<out>.partial.<pid>" beside out; only when it succeeds is that renamed to
+// out (an earlier out, which must be a folder, is moved aside and removed
+// once the new one is in place), else it is removed.
+typedef bool (*AwqcFolderWriter)(const char *dir, void *user, AwqcError *err);
+bool awqc_write_folder_atomic(const char *out, AwqcFolderWriter write, void *user, AwqcError *err);
 
 // Where the set-up script caches the default model (SmolLM2-135M-Instruct
 // Q4_1 GGUF): $AWQC_MODEL if set, else $AWQC_CACHE_DIR, $XDG_CACHE_HOME/awqc or

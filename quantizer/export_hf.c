@@ -310,28 +310,32 @@ static bool write_json(const char *dir, const char *file, cJSON *root, AwqcError
     return ok;
 }
 
-static bool write_folder(const char *dir, const Graph *g, const Tokenizer *tok, const QuantReport *rep,
-                         const ExportInfo *info, AwqcError *err) {
+// What quant_export_hf writes, for its folder writer.
+typedef struct {
+    const Graph *g;
+    const Tokenizer *tok;
+    const QuantReport *rep;
+    const ExportInfo *info;
+} Export;
+
+static bool write_folder(const char *dir, void *user, AwqcError *err) {
+    const Export *x = user;
     TensorList l = {0};
     char *st = awqc_asprintf("%s/model.safetensors", dir);
-    bool ok = gather_tensors(g, rep, &l, err) && st_write_file(st, l.t, l.n, err);
+    bool ok = gather_tensors(x->g, x->rep, &l, err) && st_write_file(st, l.t, l.n, err);
     free(st);
     tensor_list_free(&l);
-    ok = ok && write_json(dir, "config.json", config_json(g, tok, rep, info), err);
-    ok = ok && write_json(dir, "awqc_quantize.json", record_json(rep, info), err);
-    const Meta *ctx = ir_get_meta(g, "hf:max_position_embeddings");
+    ok = ok && write_json(dir, "config.json", config_json(x->g, x->tok, x->rep, x->info), err);
+    ok = ok && write_json(dir, "awqc_quantize.json", record_json(x->rep, x->info), err);
+    const Meta *ctx = ir_get_meta(x->g, "hf:max_position_embeddings");
     int64_t n_ctx = ctx && ctx->value.kind == ATTR_INT ? ctx->value.i : 0;
-    return ok && (!tok || tok_write_hf(tok, dir, n_ctx, err));
+    return ok && (!x->tok || tok_write_hf(x->tok, dir, n_ctx, err));
 }
 
 bool quant_export_hf(const Graph *g, const Tokenizer *tok, const QuantReport *rep, const ExportInfo *info,
                      const char *out_dir, AwqcError *err) {
     if (info->bits != 3 && info->bits != 4)
         return awqc_fail(err, "%d-bit models cannot be exported: the folder formats hold 3 or 4 bits", info->bits);
-    char *staged = awqc_folder_stage(out_dir, err);
-    if (!staged) return false;
-    bool ok = write_folder(staged, g, tok, rep, info, err) && awqc_folder_commit(staged, out_dir, err);
-    if (!ok) awqc_folder_discard(staged);
-    free(staged);
-    return ok;
+    Export x = {g, tok, rep, info};
+    return awqc_write_folder_atomic(out_dir, write_folder, &x, err);
 }
