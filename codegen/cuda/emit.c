@@ -191,7 +191,7 @@ static bool halves_mode(const Node *n) { return strcmp(ir_node_attr_string(n, "m
 // in all (a GPU's SMs twice over), at most 32 partials to combine.
 static int attention_splits(int heads) {
     int s = ceil_div(256, heads);
-    return s < 1 ? 1 : s > 32 ? 32 : s;
+    return s > 32 ? 32 : s;
 }
 
 // attention and rope_attention: store K/V (rotated or not), then attend; a

@@ -103,8 +103,7 @@ static const char narrow_plan[] =
 
 static void run_narrow_plan(void) {
     AwqcError err;
-    Graph *g = ir_parse(narrow_plan, "narrow plan", &err);
-    CHECK_MSG(g != NULL, "%s", err.msg);
+    Graph *g = parse_or_fail(narrow_plan, "narrow plan");
     if (!g) return;
     bool changed;
     PassContext ctx = {.target = "cuda:sm_90", .ctx = CTX};
@@ -135,8 +134,7 @@ static const char long_plan[] =
 
 static void run_long_plan(void) {
     AwqcError err;
-    Graph *g = ir_parse(long_plan, "long plan", &err);
-    CHECK_MSG(g != NULL, "%s", err.msg);
+    Graph *g = parse_or_fail(long_plan, "long plan");
     if (!g) return;
     CudaNodeLaunches attn;
     CHECK(cuda_node_launches(g, 2, 1, &attn, &err) && attn.n == 1 && attn.l[0].grid_x == 32 * 8);
@@ -148,7 +146,6 @@ static void run_long_plan(void) {
 }
 
 int main(void) {
-    AwqcError err;
     skip_without_gpu();
     run_narrow_plan();
     run_long_plan();
@@ -157,8 +154,7 @@ int main(void) {
         char *text = plan_text(&s), what[128];
         snprintf(what, sizeof what, "plan dim %d heads %d/%d hd %d ffn %d g%d vocab %d", s.dim, s.heads, s.kv_heads,
                  s.head_dim, s.ffn, s.group, s.vocab);
-        Graph *g = ir_parse(text, what, &err);
-        CHECK_MSG(g != NULL, "%s", err.msg);
+        Graph *g = parse_or_fail(text, what);
         if (g) {
             bind_plan(g);
             run_plan(g, what, usual);

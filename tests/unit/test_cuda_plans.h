@@ -10,6 +10,16 @@
 
 #include "ir/ir.h"
 #include "ir/layout.h"
+#include "test_support.h"
+
+// A plan's IR text parsed and verified, or NULL after a failed check.
+static inline Graph *parse_or_fail(const char *text, const char *name) {
+    AwqcError err;
+    Graph *g = ir_parse(text, name, &err);
+    CHECK_MSG(g != NULL, "%s", err.msg);
+    if (g) CHECK_MSG(ir_verify(g, &err), "%s", err.msg);
+    return g;
+}
 
 // ----------------------------------------------------------------------------
 // a random plan: fused LLaMA ops plus every unfused op, odd but legal shapes

@@ -37,14 +37,6 @@ static void check_kernels_assemble(const Graph *g, const char *what) {
     free(src);
 }
 
-static Graph *parse_or_fail(const char *text, const char *name) {
-    AwqcError err;
-    Graph *g = ir_parse(text, name, &err);
-    CHECK_MSG(g != NULL, "%s", err.msg);
-    if (g) CHECK_MSG(ir_verify(g, &err), "%s", err.msg);
-    return g;
-}
-
 static void test_smollm2_plan(void) {
     char *path = awqc_asprintf("%s/tests/cuda/smollm2_awq_w4g64.ir", test_source_dir());
     char *text = awqc_read_file(path, NULL, NULL);
