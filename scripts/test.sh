@@ -21,7 +21,7 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 if [ "$sanitize" = 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAWQC_SANITIZE=ON -DAWQC_WERROR=ON >/dev/null
   cmake --build build-asan -j"$jobs"
-  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+  ctest --test-dir build-asan --output-on-failure -j"$jobs"
 fi
 if [ "$fuzz" = 1 ]; then
   ./scripts/fuzz.sh --seconds 30
