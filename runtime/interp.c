@@ -216,7 +216,15 @@ int64_t interp_vocab(const Interp *in) {
 // Dot products keep eight partial sums (one vector register) and add them up
 // in a fixed order, so every path below gives bit-identical results and runs
 // repeat exactly.
+// A tile's TILE_N x TILE_T accumulators and its TILE_N weight vectors must
+// fit the vector registers: 32 with AVX-512; 16 with AVX2, and NEON's 32
+// hold 16 eight-float vectors. There 3 x 8 put the accumulators on the stack
+// (3 x 4: 15% less time for the same prefill). No sum depends on the shape.
+#ifdef __AVX512F__
 enum { LANES = 8, TILE_T = 8, TILE_N = 3 };
+#else
+enum { LANES = 8, TILE_T = 4, TILE_N = 3 };
+#endif
 
 static float sum_lanes(const float acc[LANES]) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
