@@ -14,21 +14,21 @@
 #endif
 
 // An error ends the process where it stands: what the command holds is left
-// for the system to reclaim, as exit() would. It leaves through _exit, after
-// flushing the streams as exit() does, so that LeakSanitizer does not scan
-// it: once optimised, the only pointers to what is held may be in registers
-// that are dead, and the scan would call it leaked. (The CLI registers no
-// atexit handlers; the library's own error paths return, and are leak-checked
-// by the tests that call them.)
+// for the system to reclaim, as exit() would. It flushes the streams first,
+// as exit() does (so stdout's text comes before the message on unbuffered
+// stderr), and leaves through _exit so that LeakSanitizer does not scan it:
+// once optimised, the only pointers to what is held may be in registers that
+// are dead, and the scan would call it leaked. (The CLI registers no atexit
+// handlers; the library's own error paths return, and are leak-checked by the
+// tests that call them.)
 void die(const char *fmt, ...) {
-    fflush(stdout);
+    fflush(NULL);
     fprintf(stderr, "awqc: error: ");
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    fflush(NULL);
     _exit(1);
 }
 
