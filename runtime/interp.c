@@ -216,6 +216,7 @@ int64_t interp_vocab(const Interp *in) {
 // Dot products keep eight partial sums (one vector register) and add them up
 // in a fixed order, so every path below gives bit-identical results and runs
 // repeat exactly.
+//
 // A tile's TILE_N x TILE_T accumulators and its TILE_N weight vectors must
 // fit the vector registers: 32 with AVX-512; 16 with AVX2, and NEON's 32
 // hold 16 eight-float vectors. There 3 x 8 put the accumulators on the stack
@@ -225,10 +226,6 @@ enum { LANES = 8, TILE_T = 8, TILE_N = 3 };
 #else
 enum { LANES = 8, TILE_T = 4, TILE_N = 3 };
 #endif
-
-static float sum_lanes(const float acc[LANES]) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
 
 // The eight lanes are a GCC/Clang vector type, so that accumulators stay in
 // registers and the code is vector code at any -O level (plain arrays get
@@ -241,10 +238,9 @@ static f32x8 load8(const float *p) {
     return v;
 }
 
+// The eight partial sums of v added in the fixed order.
 static float sum_vector(f32x8 v) {
-    float lanes[LANES];
-    memcpy(lanes, &v, sizeof lanes);
-    return sum_lanes(lanes);
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
 static float dot(const float *a, const float *b, int64_t n) {
@@ -271,11 +267,11 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
 // each weight vector loaded serves TILE_T tokens and each activation vector
 // TILE_N rows, which makes prompt processing bound by arithmetic rather than
 // by loads (3 x 8 measured best of 2x4 .. 6x4 on an AVX-512 machine: 24
-// accumulators fit its 32 vector registers).
-// The loops over the tile are unrolled by pragma: -O3 unrolls them anyway,
-// but at -O2 (the test builds) and -O1 (the sanitizer build) they stayed
-// loops, the accumulators went to the stack, and calibration ran several
-// times slower. (Without contraction, -std=c11, the sums are the same.)
+// accumulators fit its 32 vector registers). The loops over the tile are
+// unrolled by pragma, as -O3 does anyway: at -O2 (the test builds) and -O1
+// (the sanitizer build) they stayed loops, the accumulators went to the
+// stack, and calibration ran several times slower. (Without contraction,
+// -std=c11, the sums are the same.)
 static void dot_tile(const float *x, const float *w, int64_t K, float out[TILE_N][TILE_T]) {
     f32x8 acc[TILE_N][TILE_T] = {{{0}}};
     int64_t k = 0;
