@@ -41,6 +41,7 @@
 #define __global__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
 #define __shared__ static
 #define DYNAMIC_SHARED(type, name) type *name = (type *)awqc_emu::dyn_smem
 
@@ -230,6 +231,9 @@ struct alignas(8) uint2 {
 };
 struct alignas(8) float2 {
     float x, y;
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 
