@@ -32,7 +32,9 @@ if ! "$awqc" bench -m "$work/model.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv
     cat "$work/awqc.log" >&2; exit 1
 fi
 grep -E 'device:|decode tg' "$work/awqc.log" || true
-ours=$(awk -F, '$6 ~ /^tg/ {print $7}' "$work/awqc.csv")
+ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
+      "$work/awqc.csv")
+[ -n "$ours" ] || { echo "gpu_decode_vs_hf: no tg row in $work/awqc.csv" >&2; cat "$work/awqc.csv" >&2; exit 1; }
 bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc.log")
 gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc.log")
 hf=$(python3 "$root/bench/gpu_hf_decode.py" --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \

@@ -5,9 +5,11 @@ prints one line "hf_fp16_eager tok/s X weight_bytes B". --device cpu runs a
 small shape without a GPU, to check the script against the installed
 transformers (tests nothing about speed)."""
 import argparse
+import sys
 import time
 
 import torch
+import transformers
 from transformers import LlamaConfig, LlamaForCausalLM
 
 
@@ -20,11 +22,16 @@ def main():
     a = p.parse_args()
     cfg = LlamaConfig(hidden_size=a.dim, num_hidden_layers=a.layers, num_attention_heads=a.heads,
                       num_key_value_heads=a.kv_heads, intermediate_size=a.ffn, vocab_size=a.vocab,
-                      max_position_embeddings=4096, attn_implementation="eager", torch_dtype=torch.float16)
+                      max_position_embeddings=4096)
+    cfg._attn_implementation = "eager"  # the paper's baseline; the keyword's name moved between releases
     torch.manual_seed(0)
     sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     with torch.device(a.device):
         model = LlamaForCausalLM(cfg).half().eval()
+    impl = getattr(model.config, "_attn_implementation", "?")
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}, attention {impl}, "
+          f"dtype {next(model.parameters()).dtype}", file=sys.stderr)
+    assert impl == "eager", f"attention is {impl}, not eager"
     ids = torch.randint(0, a.vocab, (1, a.prompt), device=a.device)
     with torch.no_grad():
         model.generate(ids, max_new_tokens=8, min_new_tokens=8, do_sample=False)  # warm-up

@@ -1,0 +1,231 @@
+"""gpu_kernels.py: on a machine with an NVIDIA GPU and nvcc, times awqc's
+decode GEMV kernels (codegen/cuda/kernels.cuh) alone at Llama-2-7B's
+shapes, over a sweep of their launch shapes, against the device's copy
+bandwidth measured in the same run: how the code generator's choices
+(emit.c gemv_shape) were made. Each variant's launches are captured in a
+CUDA graph, as awqc's decode step is, and cycle through enough copies of
+the weights that the L2 cache cannot hold them (50 MB on an H100).
+
+Usage: python3 bench/gpu_kernels.py [--arch sm_90] [--only q4|h16]
+       [--out DIR] [--compile-only] [--limit N]
+Prints one line per variant: shape, template arguments, blocks, microseconds
+per launch, GB/s of weights read, that as a percentage of the copy
+bandwidth, and the largest difference of its outputs from the shape's first
+variant (same weights and x: launch shapes must not change the result
+beyond the order of additions). --compile-only builds the harness without a
+GPU (nvcc only), e.g. to carry it to one.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Llama-2-7B's decode GEMVs after merge-qkv / merge-gate-up / fusion:
+# (name, N, K, norm, res, silu)
+Q4_SHAPES = [("qkv", 12288, 4096, 1, 0, 0), ("o", 4096, 4096, 0, 1, 0),
+             ("gate_up", 22016, 4096, 1, 0, 0), ("down", 4096, 11008, 0, 1, 1)]
+GROUP = 128
+HEAD = (32000, 4096)
+
+HARNESS = r'''
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include <cuda_runtime.h>
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+    fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
+
+struct Variant {
+    const char *shape, *targs;
+    void (*kernel)(KArgs);
+    int gx, bx, by, n, k, in_words; // in_words: x floats per token
+    size_t wbytes, part_floats;
+    int norm, res;
+};
+
+static unsigned rng = 12345u;
+static unsigned next_u32() { rng = rng * 1664525u + 1013904223u; return rng; }
+
+static double copy_bandwidth() {
+    size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CK(cudaMalloc(&a, bytes)); CK(cudaMalloc(&b, bytes));
+    CK(cudaMemset(a, 1, bytes));
+    cudaEvent_t e0, e1; CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    CK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+    CK(cudaEventRecord(e0));
+    for (int i = 0; i < 5; i++) CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+    CK(cudaEventRecord(e1)); CK(cudaEventSynchronize(e1));
+    float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+    CK(cudaFree(a)); CK(cudaFree(b));
+    return 2.0 * bytes * 5 / (ms * 1e-3) / 1e9;
+}
+
+// Random weights: q4 words anything, f16 scales small (exponent bits kept
+// low so products stay finite), f16 head values small likewise.
+static void fill_weights(unsigned *h, size_t words, bool f16_halves) {
+    for (size_t i = 0; i < words; i++) {
+        unsigned r = next_u32();
+        h[i] = f16_halves ? (r & 0x83ff83ffu) | 0x20002000u : r;
+    }
+}
+
+static void run(const Variant &v, double bw, std::vector<float> *first) {
+    const int launches = 40;
+    rng = 12345u; // the same weights and x for every variant of a shape
+    size_t words = v.wbytes / 4;
+    int copies = (int)((400u << 20) / v.wbytes) + 1;
+    if (copies > launches) copies = launches;
+    std::vector<unsigned> h(words);
+    std::vector<void *> w(copies);
+    bool q4 = strncmp(v.shape, "head", 4) != 0;
+    for (int c = 0; c < copies; c++) {
+        fill_weights(h.data(), words, !q4);
+        if (q4) { // scales (the last K/G*N halves) small f16
+            size_t scale_words = (size_t)(v.k / 128) * v.n / 2;
+            fill_weights(h.data() + words - scale_words, scale_words, true);
+        }
+        CK(cudaMalloc(&w[c], v.wbytes));
+        CK(cudaMemcpy(w[c], h.data(), v.wbytes, cudaMemcpyHostToDevice));
+    }
+    float *x, *gain, *res, *out, *part; unsigned *done;
+    std::vector<float> hx(v.in_words);
+    for (auto &f : hx) f = (float)((int)(next_u32() % 2001) - 1000) / 1000.0f;
+    CK(cudaMalloc(&x, v.in_words * 4)); CK(cudaMemcpy(x, hx.data(), v.in_words * 4, cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&gain, v.k * 4)); CK(cudaMemcpy(gain, hx.data(), v.k * 4, cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&res, v.n * 4)); CK(cudaMemset(res, 0, v.n * 4));
+    CK(cudaMalloc(&out, v.n * 4));
+    CK(cudaMalloc(&part, (v.part_floats + 1) * 4));
+    CK(cudaMalloc(&done, 4096 * 4)); CK(cudaMemset(done, 0, 4096 * 4));
+    KArgs a; memset(&a, 0, sizeof a);
+    a.out = out; a.part = part; a.done = done; a.T = 1; a.eps = 1e-5f;
+    auto args_for = [&](int c) {
+        KArgs b = a; int i = 0;
+        b.in[i++] = x;
+        if (v.norm) b.in[i++] = gain;
+        b.in[i++] = w[c];
+        if (v.res) b.in[i++] = res;
+        return b;
+    };
+    cudaStream_t s; CK(cudaStreamCreate(&s));
+    KArgs a0 = args_for(0);
+    v.kernel<<<dim3(v.gx, 1), dim3(v.bx, v.by), 0, s>>>(a0);
+    CK(cudaStreamSynchronize(s));
+    std::vector<float> got(v.n);
+    CK(cudaMemcpy(got.data(), out, v.n * 4, cudaMemcpyDeviceToHost));
+    double diff = 0, mag = 0;
+    if (first->empty()) *first = got;
+    for (int i = 0; i < v.n; i++) {
+        double d = fabs((double)got[i] - (*first)[i]), m = fabs((double)(*first)[i]);
+        if (d > diff || d != d) diff = d;
+        if (m > mag) mag = m;
+    }
+    cudaGraph_t g; cudaGraphExec_t ge;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    for (int l = 0; l < launches; l++) {
+        KArgs al = args_for(l % copies);
+        v.kernel<<<dim3(v.gx, 1), dim3(v.bx, v.by), 0, s>>>(al);
+    }
+    CK(cudaStreamEndCapture(s, &g));
+    CK(cudaGraphInstantiate(&ge, g, 0));
+    CK(cudaGraphLaunch(ge, s)); CK(cudaStreamSynchronize(s));
+    cudaEvent_t e0, e1; CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    const int reps = 10;
+    CK(cudaEventRecord(e0, s));
+    for (int r = 0; r < reps; r++) CK(cudaGraphLaunch(ge, s));
+    CK(cudaEventRecord(e1, s)); CK(cudaEventSynchronize(e1));
+    float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+    double us = ms * 1e3 / (reps * launches), gbs = v.wbytes / (us * 1e-6) / 1e9;
+    printf("%-8s %-44s %3d blocks %8.2f us %7.1f GB/s %5.1f%% of copy  (diff vs first %.2g of %.2g)\n", v.shape,
+           v.targs, v.gx, us, gbs, 100 * gbs / bw, diff, mag);
+    fflush(stdout);
+    CK(cudaGraphExecDestroy(ge)); CK(cudaGraphDestroy(g)); CK(cudaStreamDestroy(s));
+    for (auto p : w) CK(cudaFree(p));
+    CK(cudaFree(x)); CK(cudaFree(gain)); CK(cudaFree(res)); CK(cudaFree(out)); CK(cudaFree(part)); CK(cudaFree(done));
+}
+'''
+
+
+def q4_variants():
+    out = []
+    for name, n, k, norm, res, silu in Q4_SHAPES:
+        cb = (n // 8 + 31) // 32
+        combos = []
+        for vw, r in ((4, 8), (4, 16), (4, 32), (2, 8)):
+            units = k // r
+            for s in (1, 2, 3, 4, 6, 8, 12, 16, 22, 24):
+                if units >= s * 8 * vw:
+                    combos.append((vw, r, s))
+        for vw, r, s in combos:
+            targs = f"{n}, {k}, {GROUP}, {vw}, {r}, {s}, {'true' if norm else 'false'}, " \
+                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}"
+            wbytes = k * n // 2 + (k // GROUP) * n // 2 + (k // GROUP) * n * 2
+            out.append(dict(shape=name, targs=targs, tmpl="gemv_q4", gx=cb * s, bx=32 // vw, by=8 * vw, n=n, k=k,
+                            in_words=(2 * k if silu else k), wbytes=wbytes, part=s * cb * 256, norm=norm, res=res))
+    return out
+
+
+def h16_variants():
+    n, k = HEAD
+    out = []
+    for rw in (1, 2, 4, 8):
+        targs = f"{n}, {k}, {rw}, true, false, false"
+        rows = 8 * rw
+        out.append(dict(shape="head", targs=targs, tmpl="gemv_h16", gx=(n + rows - 1) // rows, bx=256, by=1, n=n, k=k,
+                        in_words=k, wbytes=n * k * 2, part=0, norm=1, res=0))
+    return out
+
+
+def write_source(path, kernels, variants):
+    with open(path, "w") as f:
+        f.write(f'#include "{kernels}"\n')
+        f.write(HARNESS)
+        for i, v in enumerate(variants):
+            bounds = v["bx"] * v["by"]
+            f.write(f"__global__ void __launch_bounds__({bounds}) k{i}(KArgs a) {{ {v['tmpl']}<{v['targs']}>(a); }}\n")
+        f.write("int main() {\n  double bw = copy_bandwidth();\n")
+        f.write('  cudaDeviceProp p; CK(cudaGetDeviceProperties(&p, 0));\n')
+        f.write('  printf("device %s, %d SMs, copy bandwidth %.1f GB/s (read + write)\\n", p.name, '
+                'p.multiProcessorCount, bw);\n')
+        f.write("  std::vector<float> first;\n  const char *last = \"\";\n")
+        for i, v in enumerate(variants):
+            f.write(f'  if (strcmp(last, "{v["shape"]}")) first.clear(), last = "{v["shape"]}";\n')
+            f.write(f'  run(Variant{{"{v["shape"]}", "{v["targs"]}", k{i}, {v["gx"]}, {v["bx"]}, {v["by"]}, {v["n"]}, '
+                    f'{v["k"]}, {v["in_words"]}, {v["wbytes"]}u, {v["part"]}u, {v["norm"]}, {v["res"]}}}, bw, &first);\n')
+        f.write("  return 0;\n}\n")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--kernels", default=os.path.join(ROOT, "codegen/cuda/kernels.cuh"))
+    p.add_argument("--arch", default="sm_90")
+    p.add_argument("--only", choices=["q4", "h16"])
+    p.add_argument("--out", default=tempfile.mkdtemp(prefix="awqc-kernels-"))
+    p.add_argument("--compile-only", action="store_true", help="build the harness, run nothing (no GPU needed)")
+    p.add_argument("--limit", type=int, default=0, help="the first N variants only")
+    a = p.parse_args()
+    variants = []
+    if a.only != "h16":
+        variants += q4_variants()
+    if a.only != "q4":
+        variants += h16_variants()
+    if a.limit:
+        variants = variants[:a.limit]
+    # One translation unit per shape would compile in parallel; one is simpler and takes a minute or two.
+    os.makedirs(a.out, exist_ok=True)
+    src = os.path.join(a.out, "gpu_kernels.cu")
+    exe = os.path.join(a.out, "gpu_kernels")
+    write_source(src, os.path.abspath(a.kernels), variants)
+    print(f"compiling {len(variants)} variants for {a.arch}", file=sys.stderr, flush=True)
+    subprocess.run(["nvcc", "-O3", "-std=c++17", f"-arch={a.arch}", "-o", exe, src], check=True)
+    if not a.compile_only:
+        subprocess.run([exe], check=True)
+
+
+if __name__ == "__main__":
+    main()
