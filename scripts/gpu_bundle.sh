@@ -8,15 +8,16 @@
 # shared libraries they need beyond glibc and NVRTC into two git-ignored
 # folders, each under the tool's 64 MiB a call, the default model split
 # across them:
-#   build-gpu-a/  cli/awqc, tests/test_cuda_*, lib/*.so, the model's first half
+#   build-gpu-a/  cli/awqc, tests/test_cuda_*, lib/*.so, tokenizer/ (the
+#                 default model's, for the synthetic Llama), the model's first half
 #   build-gpu-b/  the model's second half, wikitext-2 valid (calibration) and test
-# Then, on the GPU machine, three calls in a row (a warm machine keeps /tmp):
+# Then, on the GPU machine, two calls in a row (a warm machine keeps /tmp):
 #   call 1, carry build-gpu-a:  bash scripts/gpu_run.sh stage
+#           (kernels vs the reference, and the synthetic Llama-2-7B bench)
 #   call 2, carry build-gpu-b:  bash scripts/gpu_run.sh smollm2
-#   call 3:                     bash scripts/gpu_run.sh llama7b
 # Usage: scripts/gpu_bundle.sh [-b BUILD_DIR] (default build-gpu-bundle)
 set -euo pipefail
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build="$src/build-gpu-bundle"
@@ -44,6 +45,12 @@ rm -rf "$a" "$b"
 mkdir -p "$a/cli" "$a/tests" "$a/lib" "$b"
 cp "$build/cli/awqc" "$a/cli/"
 for t in "${programs[@]:1}"; do cp "$build/tests/$t" "$a/tests/"; done
+
+# The tokenizer files for the synthetic Llama's (awqc synth --tokenizer),
+# written by awqc itself from the GGUF, as quantize writes them.
+mkdir -p "$a/tokenizer"
+"$build/cli/awqc" quantize -m "$gguf" --method rtn --bits 4 --group 128 -o "$build/rtn-tokenizer" >/dev/null
+cp "$build"/rtn-tokenizer/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$a/tokenizer/"
 
 # The shared libraries they need beyond glibc, the driver and NVRTC (the GPU
 # machine's CUDA 13 has libnvrtc.so.13; gpu_run.sh finds it there).

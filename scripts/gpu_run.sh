@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # gpu_run.sh: on a lent GPU machine, the GPU measurements of docs/cuda.md, with
 # the programs scripts/gpu_bundle.sh built here (that machine cannot build
-# awqc). Run from the repository root, in three calls in a row (a warm machine
+# awqc). Run from the repository root, in two calls in a row (a warm machine
 # keeps /tmp between them; logs go to $OUT, which the device tool brings back):
 #   stage    (carry build-gpu-a)  copies the programs and libraries to /tmp,
-#                                 says what the machine is, checks awqc starts
-#   smollm2  (carry build-gpu-b)  joins and checks the model, quantizes it (AWQ
-#                                 W4 g64), runs the GPU tests (greedy tokens and
-#                                 logits vs the reference, every kernel vs the
-#                                 reference), perplexity GPU vs interpreter, run
-#                                 and bench on the GPU
-#   llama7b                       bench/gpu_decode_vs_hf.sh: the synthetic
+#                                 says what the machine is, checks awqc starts,
+#                                 runs the GPU tests that need no model (every
+#                                 kernel vs the reference, the arch choice) and
+#                                 bench/gpu_decode_vs_hf.sh: the synthetic
 #                                 Llama-2-7B W4 g128 vs HF FP16 eager and the HBM bound
+#   smollm2  (carry build-gpu-b)  joins and checks the model, quantizes it (AWQ
+#                                 W4 g64), runs the greedy test (tokens and
+#                                 logits vs the reference), perplexity GPU vs
+#                                 interpreter, run and bench on the GPU
+#   llama7b                       the Llama-2-7B bench alone, after a stage
+#   profile  (carry build-gpu-a)  stage's copy, then Nsight Compute's time and
+#                                 DRAM throughput of every kernel of a few
+#                                 decode steps of a 4-layer Llama-2-7B-shaped
+#                                 model (ncu.csv), and that model's bench
 # Set AWQC_AWQ_MODEL to an existing AWQ folder to skip the quantization.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,19 +57,28 @@ run() {
 # compile --target cuda:native asks the driver and picks the awqc target this GPU runs.
 gpu_sm() { nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .; }
 
+# AWQC_BUNDLE: a copy of build-gpu-a to take instead (the model's half may be left out of it).
+copy_bundle() {
+  local a=${AWQC_BUNDLE:-$src/build-gpu-a}
+  [ -d "$a" ] || { echo "gpu_run: no $a here: run scripts/gpu_bundle.sh and carry it" >&2; exit 1; }
+  rm -rf "$home/cli" "$home/tests" "$home/lib" "$home/tokenizer" "$home/model.part00"
+  cp -r "$a/cli" "$a/tests" "$a/lib" "$a/tokenizer" "$home/"
+  if [ -f "$a/model.part00" ]; then cp "$a/model.part00" "$home/"; fi
+}
+
 do_stage() {
-  local a="$src/build-gpu-a"
-  [ -d "$a" ] || { echo "gpu_run: no build-gpu-a here: run scripts/gpu_bundle.sh and carry it" >&2; exit 1; }
-  rm -rf "$home/cli" "$home/tests" "$home/lib" "$home/model.part00"
-  cp -r "$a/cli" "$a/tests" "$a/lib" "$a/model.part00" "$home/"
+  copy_bundle
   step "machine"
   nvidia-smi -L || echo "no nvidia-smi"
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv || true
-  ldd --version | head -1
-  echo "the bundle needs $(cat "$a/NEEDS_GLIBC") or newer; NVRTC from ${nvrtc:-nowhere}"
+  ldd --version | sed -n 1p
+  echo "the bundle needs $(cat "${AWQC_BUNDLE:-$src/build-gpu-a}/NEEDS_GLIBC") or newer; NVRTC from ${nvrtc:-nowhere}"
   nproc
   if ldd "$awqc" | grep 'not found'; then echo "gpu_run: libraries missing (above)" >&2; exit 1; fi
   run version "$awqc" --version
+  run arch_select "$home/tests/test_cuda_arch_select"
+  run kernels "$home/tests/test_cuda_gpu_kernels"
+  do_llama7b
 }
 
 do_smollm2() {
@@ -81,9 +96,7 @@ do_smollm2() {
     run quantize "$awqc" quantize -m "$gguf" --bits 4 --group 64 --calib "$home/valid.txt" -t "$threads" -o "$awq"
   fi
   export AWQC_AWQ_MODEL=$awq
-  run arch_select "$home/tests/test_cuda_arch_select"
   run greedy "$home/tests/test_cuda_gpu_greedy"
-  run kernels "$home/tests/test_cuda_gpu_kernels"
   local sm
   run compile "$awqc" compile -m "$awq" --target cuda:native -c 512 -o "$home/smol.awqx"
   run inspect "$awqc" inspect --gpu "$(gpu_sm)" "$home/smol.awqx"
@@ -96,17 +109,46 @@ do_smollm2() {
 }
 
 do_llama7b() {
-  [ -x "$awqc" ] || { echo "gpu_run: run the stage and smollm2 steps first" >&2; exit 1; }
-  local tok=${AWQC_AWQ_MODEL:-$home/awq4}
-  [ -f "$tok/tokenizer.json" ] || { echo "gpu_run: no tokenizer at $tok (the smollm2 step makes it)" >&2; exit 1; }
+  [ -x "$awqc" ] || { echo "gpu_run: run the stage step first" >&2; exit 1; }
+  local tok=$home/tokenizer
+  [ -f "$tok/tokenizer.json" ] || { echo "gpu_run: no tokenizer at $tok (the stage step copies it)" >&2; exit 1; }
   run llama7b env TOKENIZER="$tok" WORK="$home/bench" bash "$src/bench/gpu_decode_vs_hf.sh" "$home"
+}
+
+do_profile() {
+  copy_bundle
+  local ncu m=$home/prof
+  mkdir -p "$m"
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  [ -d "$m/model" ] || "$awqc" synth --dim 4096 --layers "${LAYERS:-4}" --heads 32 --kv-heads 32 --ffn 11008 \
+      --vocab 32000 --group 128 --tokenizer "$home/tokenizer" -o "$m/model"
+  "$awqc" compile -m "$m/model" --target cuda:native -c 512 -o "$m/model.awqx"
+  run bench_prof "$awqc" bench -m "$m/model.awqx" --engine cuda -p 16 -n 128
+  step "ncu: $ncu"
+  "$ncu" --clock-control none --graph-profiling node --csv --page raw --print-units base \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,launch__grid_size,launch__block_size,launch__registers_per_thread,sm__warps_active.avg.pct_of_peak_sustained_active,launch__occupancy_limit_registers,launch__occupancy_limit_shared_mem \
+      "$awqc" run -m "$m/model.awqx" --engine cuda -n 4 -p "Hello" >"$out/ncu.csv" 2>"$out/ncu.err" || { failed=1; tail -20 "$out/ncu.err"; }
+  python3 - "$out/ncu.csv" <<'PY' | tee "$out/ncu_summary.txt"
+import csv, sys, collections
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r.get("Kernel Name") and r["ID"].isdigit()]
+agg = collections.OrderedDict()
+for r in rows:
+    k = r["Kernel Name"][:70]
+    a = agg.setdefault(k, [0, 0.0, 0.0, 0.0, r])
+    a[0] += 1; a[1] += float(r["gpu__time_duration.sum"].replace(",", "")); a[2] += float(r["dram__bytes_read.sum"].replace(",", ""))
+for k, (n, t, b, _, r) in agg.items():
+    print(f"{n:4d} x {t / n / 1e3:8.2f} us  {b / n / 1e6:8.2f} MB  {b / t:7.1f} GB/s  grid {r['launch__grid_size']} "
+          f"block {r['launch__block_size']} regs {r['launch__registers_per_thread']} "
+          f"occ {r['sm__warps_active.avg.pct_of_peak_sustained_active']}  {k}")
+PY
 }
 
 case "$stage" in
   stage) do_stage ;;
   smollm2) do_smollm2 ;;
   llama7b) do_llama7b ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  profile) do_profile ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 echo
 echo "gpu_run: $stage done, $failed failed; logs in $out"
