@@ -172,13 +172,8 @@ def q4_variants():
 
 def h16_variants():
     n, k = HEAD
-    out = []
-    for rw in (1, 2, 4, 8):
-        targs = f"{n}, {k}, {rw}, true, false, false"
-        rows = 8 * rw
-        out.append(dict(shape="head", targs=targs, tmpl="gemv_h16", gx=(n + rows - 1) // rows, bx=256, by=1, n=n, k=k,
-                        in_words=k, wbytes=n * k * 2, part=0, norm=1, res=0))
-    return out
+    return [dict(shape="head", targs=f"{n}, {k}, true, false, false", tmpl="gemv_h16", gx=(n + 7) // 8, bx=256, by=1,
+                 n=n, k=k, in_words=k, wbytes=n * k * 2, part=0, norm=1, res=0)]
 
 
 def write_source(path, kernels, variants):

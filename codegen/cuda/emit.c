@@ -148,9 +148,8 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
     int64_t N = ir_row_width(&n->type), K = opnd_width(g, n, 0);
     if (norm) p->out->scratch_per_token = K;
     if (w->type.dtype == DT_F32) { // read as f16: the runtime uploads f32 matrices so
-        enum { ROWS_PER_WARP = 1 }; // gemv_h16's RW: 1 timed fastest on an H100 (bench/gpu_kernels.py)
-        add_launch(p, "gemv_h16", ceil_div(N, 8 * ROWS_PER_WARP), CUDA_GRID_T, 256, 1, "%lld, %lld, %d, %s, %s, %s",
-                   (long long)N, (long long)K, ROWS_PER_WARP, tf(norm), tf(res), tf(bias));
+        add_launch(p, "gemv_h16", ceil_div(N, 8), CUDA_GRID_T, 256, 1, "%lld, %lld, %s, %s, %s", (long long)N,
+                   (long long)K, tf(norm), tf(res), tf(bias));
         return true;
     }
     if (w->type.dtype != DT_Q4 || !w->layout || strcmp(w->layout, "awq-gemm") != 0)

@@ -303,37 +303,34 @@ __device__ void gemv_q4(const KArgs &a) {
 }
 
 // An f32 weight [N, K] the runtime uploads as f16 (the head: half the bytes
-// read per token). A block of 8 warps computes 8 * RW rows, each warp RW of
-// them at once: x (normalised when NORM) is staged in shared memory once per
-// block when it fits (K <= 8192), and each 8 values a lane reads back there
-// serve RW 16-byte weight loads. (Reading x from global memory for every
+// read per token): one warp per output row, 8 per block. x (normalised when
+// NORM) is staged in shared memory once per block when it fits (K <= 8192)
+// and K is a multiple of 8; lanes then take 8 columns per 16-byte load (rows
+// stay 16-byte aligned), else one. (Reading x from global memory for every
 // weight load, with lanes 32 bytes apart, made the L1 the bottleneck: about
-// 30% of the DRAM bandwidth on an H100.) Lanes take 8 columns at a time when
-// K is a multiple of 8 (rows stay 16-byte aligned), else one.
+// 30% of the DRAM bandwidth on an H100. A warp taking 2, 4 or 8 rows per x
+// read was no faster: docs/cuda.md.)
 
-// acc[r] += x[k..k+7] . row r's 8 f16 at k, for the warp's rows.
-template <int K, int RW>
-__device__ __forceinline__ void h16_step8(const float *xs, const u16 *w0, int k, float *acc) {
+// acc + x[k..k+7] . the row's 8 f16 at k.
+__device__ __forceinline__ float h16_dot8(const float *xs, const u16 *w, int k, float acc) {
     float4 xa = *(const float4 *)(xs + k), xb = *(const float4 *)(xs + k + 4);
     float xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-    uint4 p[RW];
-    for (int r = 0; r < RW; r++) p[r] = __ldg((const uint4 *)(w0 + (size_t)r * K + k));
-    for (int r = 0; r < RW; r++) {
-        u32 h[4] = {p[r].x, p[r].y, p[r].z, p[r].w};
-        for (int j = 0; j < 4; j++) {
-            acc[r] = fmaf(xv[2 * j], h2f((u16)(h[j] & 0xffffu)), acc[r]);
-            acc[r] = fmaf(xv[2 * j + 1], h2f((u16)(h[j] >> 16)), acc[r]);
-        }
+    uint4 p = __ldg((const uint4 *)(w + k));
+    u32 h[4] = {p.x, p.y, p.z, p.w};
+    for (int j = 0; j < 4; j++) {
+        acc = fmaf(xv[2 * j], h2f((u16)(h[j] & 0xffffu)), acc);
+        acc = fmaf(xv[2 * j + 1], h2f((u16)(h[j] >> 16)), acc);
     }
+    return acc;
 }
 
-template <int N, int K, int RW, bool NORM, bool RES, bool BIAS>
+template <int N, int K, bool NORM, bool RES, bool BIAS>
 __device__ void gemv_h16(const KArgs &a) {
     constexpr bool STAGED = K <= 8192 && K % 8 == 0;
     __shared__ __align__(16) float staged[STAGED ? K : 4];
     __shared__ double red[32];
     int t = blockIdx.y, wi = NORM ? 2 : 1, lane = threadIdx.x & 31;
-    int n0 = (blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5)) * RW; // the warp's first row
+    int n = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
     const float *x = (const float *)a.in[0] + (size_t)t * K;
     const float *g = NORM ? (const float *)a.in[1] : 0;
     float inv = NORM ? rms_inv<K>(x, a.eps, red) : 1.0f;
@@ -341,28 +338,19 @@ __device__ void gemv_h16(const KArgs &a) {
         for (int k = threadIdx.x; k < K; k += blockDim.x) staged[k] = norm_x(x, g, inv, k);
         __syncthreads();
     }
-    if (n0 >= N) return;
-    int rows = N - n0 < RW ? N - n0 : RW;
-    const u16 *w0 = (const u16 *)a.in[wi] + (size_t)n0 * K;
-    float acc[RW];
-    for (int r = 0; r < RW; r++) acc[r] = 0.0f;
-    if (STAGED && rows == RW) {
+    if (n >= N) return;
+    const u16 *w = (const u16 *)a.in[wi] + (size_t)n * K;
+    float acc = 0.0f;
+    if (STAGED) {
 #pragma unroll 2
-        for (int k = 8 * lane; k < K; k += 256) h16_step8<K, RW>(staged, w0, k, acc);
+        for (int k = 8 * lane; k < K; k += 256) acc = h16_dot8(staged, w, k, acc);
     } else {
-        for (int r = 0; r < rows; r++)
-            for (int k = lane; k < K; k += 32) {
-                float xk = STAGED ? staged[k] : norm_x(x, g, inv, k);
-                acc[r] = fmaf(xk, h2f(__ldg(w0 + (size_t)r * K + k)), acc[r]);
-            }
+        for (int k = lane; k < K; k += 32) acc = fmaf(norm_x(x, g, inv, k), h2f(__ldg(w + k)), acc);
     }
-    for (int r = 0; r < RW; r++) acc[r] = warp_sum(acc[r]);
-    if (lane >= rows) return;
-    int n = n0 + lane;
-    float v = acc[0];
-    for (int r = 1; r < RW; r++) if (lane == r) v = acc[r];
-    if (BIAS) v += ((const float *)a.in[RES ? wi + 2 : wi + 1])[n];
-    a.out[(size_t)t * N + n] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + n] + v : v;
+    acc = warp_sum(acc);
+    if (lane != 0) return;
+    if (BIAS) acc += ((const float *)a.in[RES ? wi + 2 : wi + 1])[n];
+    a.out[(size_t)t * N + n] = RES ? ((const float *)a.in[wi + 1])[(size_t)t * N + n] + acc : acc;
 }
 
 // ----------------------------------------------------------------------------
