@@ -5,13 +5,13 @@
 # keeps /tmp between them; logs go to $OUT, which the device tool brings back):
 #   stage    (carry build-gpu-a)  copies the programs and libraries to /tmp,
 #                                 says what the machine is, checks awqc starts,
-#                                 runs the GPU tests that need no model (every
-#                                 kernel vs the reference, the arch choice) and
+#                                 runs the GPU kernel test (every kernel vs the
+#                                 reference; it needs no model) and
 #                                 bench/gpu_decode_vs_hf.sh: the synthetic
 #                                 Llama-2-7B W4 g128 vs HF FP16 eager and the HBM bound
 #   smollm2  (carry build-gpu-b)  joins and checks the model, quantizes it (AWQ
-#                                 W4 g64), runs the greedy test (tokens and
-#                                 logits vs the reference), perplexity GPU vs
+#                                 W4 g64), runs the arch-choice and greedy tests
+#                                 (tokens and logits vs the reference), perplexity GPU vs
 #                                 interpreter, run and bench on the GPU
 #   llama7b                       the Llama-2-7B bench alone, after a stage
 #   profile  (carry build-gpu-a)  stage's copy, then Nsight Compute's time and
@@ -57,13 +57,11 @@ run() {
 # compile --target cuda:native asks the driver and picks the awqc target this GPU runs.
 gpu_sm() { nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .; }
 
-# AWQC_BUNDLE: a copy of build-gpu-a to take instead (the model's half may be left out of it).
+bundle=$src/build-gpu-a
 copy_bundle() {
-  local a=${AWQC_BUNDLE:-$src/build-gpu-a}
-  [ -d "$a" ] || { echo "gpu_run: no $a here: run scripts/gpu_bundle.sh and carry it" >&2; exit 1; }
+  [ -d "$bundle" ] || { echo "gpu_run: no build-gpu-a here: run scripts/gpu_bundle.sh and carry it" >&2; exit 1; }
   rm -rf "$home/cli" "$home/tests" "$home/lib" "$home/tokenizer" "$home/model.part00"
-  cp -r "$a/cli" "$a/tests" "$a/lib" "$a/tokenizer" "$home/"
-  if [ -f "$a/model.part00" ]; then cp "$a/model.part00" "$home/"; fi
+  cp -r "$bundle/cli" "$bundle/tests" "$bundle/lib" "$bundle/tokenizer" "$bundle/model.part00" "$home/"
 }
 
 do_stage() {
@@ -72,11 +70,10 @@ do_stage() {
   nvidia-smi -L || echo "no nvidia-smi"
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv || true
   ldd --version | sed -n 1p
-  echo "the bundle needs $(cat "${AWQC_BUNDLE:-$src/build-gpu-a}/NEEDS_GLIBC") or newer; NVRTC from ${nvrtc:-nowhere}"
+  echo "the bundle needs $(cat "$bundle/NEEDS_GLIBC") or newer; NVRTC from ${nvrtc:-nowhere}"
   nproc
   if ldd "$awqc" | grep 'not found'; then echo "gpu_run: libraries missing (above)" >&2; exit 1; fi
   run version "$awqc" --version
-  run arch_select "$home/tests/test_cuda_arch_select"
   run kernels "$home/tests/test_cuda_gpu_kernels"
   do_llama7b
 }
@@ -96,6 +93,7 @@ do_smollm2() {
     run quantize "$awqc" quantize -m "$gguf" --bits 4 --group 64 --calib "$home/valid.txt" -t "$threads" -o "$awq"
   fi
   export AWQC_AWQ_MODEL=$awq
+  run arch_select "$home/tests/test_cuda_arch_select"
   run greedy "$home/tests/test_cuda_gpu_greedy"
   local sm
   run compile "$awqc" compile -m "$awq" --target cuda:native -c 512 -o "$home/smol.awqx"
@@ -127,16 +125,19 @@ do_profile() {
   step "ncu: $ncu"
   "$ncu" --clock-control none --graph-profiling node --csv --page raw --print-units base \
       --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,launch__grid_size,launch__block_size,launch__registers_per_thread,sm__warps_active.avg.pct_of_peak_sustained_active,launch__occupancy_limit_registers,launch__occupancy_limit_shared_mem \
-      "$awqc" run -m "$m/model.awqx" --engine cuda -n 4 -p "Hello" >"$out/ncu.csv" 2>"$out/ncu.err" || { failed=1; tail -20 "$out/ncu.err"; }
+      "$awqc" run -m "$m/model.awqx" --engine cuda -n 4 -p "Hello" >"$out/ncu.csv" 2>"$out/ncu.err" ||
+      { failed=$((failed + 1)); tail -20 "$out/ncu.err"; }
+  # ncu's stdout holds its own notes and the program's text before the CSV's "ID" header.
   python3 - "$out/ncu.csv" <<'PY' | tee "$out/ncu_summary.txt"
 import csv, sys, collections
-rows = [r for r in csv.DictReader(open(sys.argv[1])) if r.get("Kernel Name") and r["ID"].isdigit()]
+lines = open(sys.argv[1]).read().splitlines()
+start = next(i for i, l in enumerate(lines) if l.startswith('"ID"'))
+rows = [r for r in csv.DictReader(lines[start:]) if r["ID"].isdigit()]
 agg = collections.OrderedDict()
 for r in rows:
-    k = r["Kernel Name"][:70]
-    a = agg.setdefault(k, [0, 0.0, 0.0, 0.0, r])
+    a = agg.setdefault(r["Kernel Name"][:70], [0, 0.0, 0.0, r])
     a[0] += 1; a[1] += float(r["gpu__time_duration.sum"].replace(",", "")); a[2] += float(r["dram__bytes_read.sum"].replace(",", ""))
-for k, (n, t, b, _, r) in agg.items():
+for k, (n, t, b, r) in agg.items():
     print(f"{n:4d} x {t / n / 1e3:8.2f} us  {b / n / 1e6:8.2f} MB  {b / t:7.1f} GB/s  grid {r['launch__grid_size']} "
           f"block {r['launch__block_size']} regs {r['launch__registers_per_thread']} "
           f"occ {r['sm__warps_active.avg.pct_of_peak_sustained_active']}  {k}")
