@@ -84,12 +84,12 @@ static void run(const Variant &v, double bw, std::vector<float> *first) {
     std::vector<unsigned> h(words);
     std::vector<void *> w(copies);
     bool q4 = strncmp(v.shape, "head", 4) != 0;
-    for (int c = 0; c < copies; c++) {
-        fill_weights(h.data(), words, !q4);
-        if (q4) { // scales (the last K/G*N halves) small f16
-            size_t scale_words = (size_t)(v.k / 128) * v.n / 2;
-            fill_weights(h.data() + words - scale_words, scale_words, true);
-        }
+    fill_weights(h.data(), words, !q4);
+    if (q4) { // scales (the last K/G*N halves) small f16
+        size_t scale_words = (size_t)(v.k / GROUP) * v.n / 2;
+        fill_weights(h.data() + words - scale_words, scale_words, true);
+    }
+    for (int c = 0; c < copies; c++) { // equal copies: only their addresses must differ, to miss the L2
         CK(cudaMalloc(&w[c], v.wbytes));
         CK(cudaMemcpy(w[c], h.data(), v.wbytes, cudaMemcpyHostToDevice));
     }
@@ -179,6 +179,7 @@ def h16_variants():
 def write_source(path, kernels, variants):
     with open(path, "w") as f:
         f.write(f'#include "{kernels}"\n')
+        f.write(f"#define GROUP {GROUP}\n")
         f.write(HARNESS)
         for i, v in enumerate(variants):
             bounds = v["bx"] * v["by"]
