@@ -6,7 +6,8 @@
 # Usage: bench/gpu_decode_vs_hf.sh [BUILD_DIR] (default build-release); env
 # TOKENIZER=DIR (a folder with tokenizer.json; default /tmp/ref/awq4), SHAPE
 # overrides (DIM LAYERS HEADS KV FFN VOCAB GROUP), TOKENS (128), SM (default:
-# this GPU's, --target cuda:native).
+# this GPU's, --target cuda:native), ACTS: the q4 GEMV arithmetics compared in
+# the run, awqc compile --act (default "f32 f16": W4A16 in f32, and in f16x2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-release}
@@ -22,32 +23,42 @@ if [ -n "${SM:-}" ]; then target=cuda:sm_$SM; else target=cuda:native; fi
 model=$work/llama2-7b-w4g$GROUP
 [ -f "$model/model.safetensors" ] || "$awqc" synth --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
     --ffn "$FFN" --vocab "$VOCAB" --group "$GROUP" --tokenizer "$TOKENIZER" -o "$model"
-"$awqc" compile -m "$model" --target "$target" -c 512 -o "$work/model.awqx"
+ACTS=${ACTS:-f32 f16}
 
 # awqc: decode tok/s (the tg row's median of the CSV), and from stderr the
 # device copy bandwidth and the device bytes a decode step reads (awqc bench
 # --engine cuda prints "device: ..., copy bandwidth N GB/s" and "decode tgN:
 # ... x G GB/token ..."; f32 matrices count as the f16 the GPU holds them in).
-if ! "$awqc" bench -m "$work/model.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc.csv" 2>"$work/awqc.log"; then
-    cat "$work/awqc.log" >&2; exit 1
-fi
-grep -E 'device:|decode tg' "$work/awqc.log" || true
-ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
-      "$work/awqc.csv")
-[ -n "$ours" ] || { echo "gpu_decode_vs_hf: no tg row in $work/awqc.csv" >&2; cat "$work/awqc.csv" >&2; exit 1; }
-bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc.log")
-gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc.log")
+# One line "act tok/s GB/s GB/token" per arithmetic.
+results=()
+for act in $ACTS; do
+    "$awqc" compile -m "$model" --target "$target" --act "$act" -c 512 -o "$work/model-$act.awqx"
+    if ! "$awqc" bench -m "$work/model-$act.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$act.csv" \
+            2>"$work/awqc-$act.log"; then
+        cat "$work/awqc-$act.log" >&2; exit 1
+    fi
+    echo "--act $act:"
+    grep -E 'device:|decode tg' "$work/awqc-$act.log" || true
+    ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
+          "$work/awqc-$act.csv")
+    [ -n "$ours" ] || { echo "gpu_decode_vs_hf: no tg row in $work/awqc-$act.csv" >&2; cat "$work/awqc-$act.csv" >&2; exit 1; }
+    bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc-$act.log")
+    gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc-$act.log")
+    results+=("$act ${ours:-0} ${bw:-0} ${gbtok:-0}")
+done
 hf=$(python3 "$root/bench/gpu_hf_decode.py" --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
      --ffn "$FFN" --vocab "$VOCAB" --tokens "$TOKENS" | awk '{print $3}')
-python3 - "$ours" "$hf" "$bw" "$gbtok" <<'PY'
+python3 - "$hf" "${results[@]}" <<'PY'
 import sys
-ours, hf, bw, gbtok = (float(x) if x else 0.0 for x in sys.argv[1:])
-wbytes = gbtok * 1e9
-print(f"awqc W4-g128 decode   {ours:8.1f} tok/s")
+hf = float(sys.argv[1]) if sys.argv[1] else 0.0
 print(f"HF FP16 eager decode  {hf:8.1f} tok/s")
-print(f"speed-up              {ours / hf if hf else 0:8.2f} x   (goal >= 3.5)")
-if bw and wbytes:
-    bound = bw * 1e9 / wbytes
-    print(f"HBM bound             {bound:8.1f} tok/s  ({wbytes / 1e9:.2f} GB/token at {bw:.0f} GB/s copy bandwidth)")
-    print(f"fraction of bound     {ours / bound * 100 if bound else 0:8.1f} %   (goal >= 75)")
+for line in sys.argv[2:]:
+    act, ours, bw, gbtok = line.split()
+    ours, bw, wbytes = float(ours), float(bw), float(gbtok) * 1e9
+    print(f"awqc W4-g128 --act {act} decode {ours:8.1f} tok/s")
+    print(f"  speed-up            {ours / hf if hf else 0:8.2f} x   (goal >= 3.5)")
+    if bw and wbytes:
+        bound = bw * 1e9 / wbytes
+        print(f"  HBM bound           {bound:8.1f} tok/s  ({wbytes / 1e9:.2f} GB/token at {bw:.0f} GB/s copy bandwidth)")
+        print(f"  fraction of bound   {ours / bound * 100 if bound else 0:8.1f} %   (goal >= 75)")
 PY

@@ -7,13 +7,17 @@ CUDA graph, as awqc's decode step is, and cycle through enough copies of
 the weights that the L2 cache cannot hold them (50 MB on an H100).
 
 Usage: python3 bench/gpu_kernels.py [--arch sm_90] [--only q4|h16]
-       [--out DIR] [--compile-only] [--limit N]
+       [--arith f32|f16|both] [--out DIR] [--compile-only] [--limit N]
 Prints one line per variant: shape, template arguments, blocks, microseconds
 per launch, GB/s of weights read, that as a percentage of the copy
 bandwidth, and the largest difference of its outputs from the shape's first
 variant (same weights and x: launch shapes must not change the result
-beyond the order of additions). --compile-only builds the harness without a
-GPU (nvcc only), e.g. to carry it to one.
+beyond the order of additions; the f16x2 variants, the last template
+argument true (awqc compile --act f16), also round x and their sums to f16).
+--arith picks the q4 GEMV's arithmetic (both: each launch shape in f32, then
+in f16x2). --compile-only builds the harness without a GPU (nvcc only), e.g.
+to carry it to one; --sass also prints each q4 variant's registers and
+SASS instruction counts (cuobjdump), which need no GPU either.
 """
 import argparse
 import os
@@ -151,8 +155,9 @@ static void run(const Variant &v, double bw, std::vector<float> *first) {
 '''
 
 
-def q4_variants():
+def q4_variants(arith):
     out = []
+    kinds = {"f32": ["false"], "f16": ["true"], "both": ["false", "true"]}[arith]
     for name, n, k, norm, res, silu in Q4_SHAPES:
         cb = (n // 8 + 31) // 32
         combos = []
@@ -161,9 +166,9 @@ def q4_variants():
             for s in (1, 2, 3, 4, 6, 8, 12, 16, 22, 24):
                 if units >= s * 8 * vw:
                     combos.append((vw, r, s))
-        for vw, r, s in combos:
+        for (vw, r, s), f16 in ((c, f) for c in combos for f in kinds):
             targs = f"{n}, {k}, {GROUP}, {vw}, {r}, {s}, {'true' if norm else 'false'}, " \
-                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}"
+                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}, {f16}"
             wbytes = k * n // 2 + (k // GROUP) * n // 2 + (k // GROUP) * n * 2
             out.append(dict(shape=name, targs=targs, tmpl="gemv_q4", gx=cb * s, bx=32 // vw, by=8 * vw, n=n, k=k,
                             in_words=(2 * k if silu else k), wbytes=wbytes, part=s * cb * 256, norm=norm, res=res))
@@ -196,6 +201,39 @@ def write_source(path, kernels, variants):
         f.write("  return 0;\n}\n")
 
 
+def print_sass_counts(exe, variants):
+    """Per kernel kI: registers, and its SASS instructions by kind: the
+    f16x2 FMAs (HFMA2), f32 FMAs and adds, LOP3s and all, so a change to the
+    GEMV's arithmetic shows in instructions per weight before a GPU runs it."""
+    sass = subprocess.run(["cuobjdump", "-sass", exe], check=True, capture_output=True, text=True).stdout
+    res = subprocess.run(["cuobjdump", "-res-usage", exe], check=True, capture_output=True, text=True).stdout
+    regs, name = {}, None
+    for line in res.splitlines():
+        if line.strip().startswith("Function "):
+            name = line.split("Function ")[1].rstrip(":").strip()
+        elif name and "REG:" in line:
+            regs[name] = int(line.split("REG:")[1].split()[0])
+    counts, name = {}, None
+    for line in sass.splitlines():
+        if line.strip().startswith("Function : "):
+            name = line.split("Function : ")[1].strip()
+            counts[name] = {}
+        elif name and line.strip().startswith("/*") and "*/" in line:
+            words = line.split("*/", 1)[1].split()
+            words = words[1:] if words and words[0].startswith("@") else words  # a predicate
+            op = words[0].split(".")[0] if words else ""
+            if op and not op.startswith("/*"):
+                counts[name][op] = counts[name].get(op, 0) + 1
+    print(f"{'shape':8} {'template arguments':58} regs  instrs  HFMA2   FFMA   FADD   LOP3")
+    for i, v in enumerate(variants):
+        if v["tmpl"] != "gemv_q4":
+            continue
+        key = f"_Z{len(f'k{i}')}k{i}5KArgs"  # the harness's kI(KArgs), mangled
+        c = counts.get(key, {})
+        print(f"{v['shape']:8} {v['targs']:58} {regs.get(key, 0):4} {sum(c.values()):7} {c.get('HFMA2', 0):6} "
+              f"{c.get('FFMA', 0):6} {c.get('FADD', 0):6} {c.get('LOP3', 0):6}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kernels", default=os.path.join(ROOT, "codegen/cuda/kernels.cuh"))
@@ -204,10 +242,12 @@ def main():
     p.add_argument("--out", default=tempfile.mkdtemp(prefix="awqc-kernels-"))
     p.add_argument("--compile-only", action="store_true", help="build the harness, run nothing (no GPU needed)")
     p.add_argument("--limit", type=int, default=0, help="the first N variants only")
+    p.add_argument("--arith", choices=["f32", "f16", "both"], default="both", help="the q4 GEMV's arithmetic")
+    p.add_argument("--sass", action="store_true", help="print registers and SASS instruction counts per q4 variant")
     a = p.parse_args()
     variants = []
     if a.only != "h16":
-        variants += q4_variants()
+        variants += q4_variants(a.arith)
     if a.only != "q4":
         variants += h16_variants()
     if a.limit:
@@ -219,6 +259,8 @@ def main():
     write_source(src, os.path.abspath(a.kernels), variants)
     print(f"compiling {len(variants)} variants for {a.arch}", file=sys.stderr, flush=True)
     subprocess.run(["nvcc", "-O3", "-std=c++17", f"-arch={a.arch}", "-o", exe, src], check=True)
+    if a.sass:
+        print_sass_counts(exe, variants)
     if not a.compile_only:
         subprocess.run([exe], check=True)
 

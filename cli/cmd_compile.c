@@ -49,7 +49,9 @@ static const char *const compile_help =
     "                          ~1.05 bytes a weight: no measurable ppl cost), q4 (RTN group\n"
     "                          32, 0.59 bytes a weight: +14% ppl on SmolLM2); CPU targets only\n"
     "      --act KIND          8-bit activations in the 4-bit linears (q8, the default where\n"
-    "                          the target has AVX-512 VNNI; f32 keeps W4A16)\n"
+    "                          the target has AVX-512 VNNI; f32 keeps W4A16); f16 (CUDA\n"
+    "                          targets): the 4-bit GEMV computes in f16x2, about half its\n"
+    "                          instructions a weight (the default there is f32)\n"
     "      --passes P,P        run these passes instead of the default pipeline\n"
     "      --print-before P,P  print the IR before these passes\n"
     "      --print-after P,P   print the IR after these passes\n"
@@ -117,8 +119,8 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         die("compile: --emit=%s: the emitters are ir, dot, svg, ll (LLVM IR of the CPU kernels), cu and ptx", o->emit);
     if (o->head && strcmp(o->head, "f32") && strcmp(o->head, "q8") && strcmp(o->head, "q4"))
         die("compile: --head %s: the head kinds are f32, q8 and q4", o->head);
-    if (o->act && strcmp(o->act, "q8") && strcmp(o->act, "f32"))
-        die("compile: --act %s: the activation kinds are q8 and f32", o->act);
+    if (o->act && strcmp(o->act, "q8") && strcmp(o->act, "f32") && strcmp(o->act, "f16"))
+        die("compile: --act %s: the activation kinds are q8, f32 and f16 (CUDA targets)", o->act);
 }
 
 // ----------------------------------------------------------------------------

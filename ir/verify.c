@@ -9,6 +9,7 @@
 
 #include "ir.h"
 #include "layout.h"
+#include "uses.h"
 
 // ----------------------------------------------------------------------------
 // reporting
@@ -224,6 +225,24 @@ static bool verify_act_q8(const Graph *g, size_t i, AwqcError *err) {
     return true;
 }
 
+// act_f16 = 1 (quantize-acts, for GPU targets): the CUDA q4 GEMV of the node
+// computes in f16x2 (codegen/cuda/kernels.cuh), so its matrix must be q4 in
+// the GPU layout; the reference interpreter keeps f32 (it is a precision
+// choice of the kernel, like the tensor-core GEMM's f16 inputs).
+static bool verify_act_f16(const Graph *g, size_t i, AwqcError *err) {
+    const Node *n = &g->nodes[i];
+    const Attr *a = ir_node_attr(n, "act_f16");
+    if (!a) return true;
+    const Weight *w = ir_linear_weight(g, n);
+    if (n->op != OP_LINEAR && n->op != OP_RMS_NORM_LINEAR && n->op != OP_LINEAR_ADD)
+        return fail_node(g, i, err, "act_f16 applies to linear, rms_norm_linear and linear_add only");
+    if (a->kind != ATTR_INT || a->i != 1) return fail_node(g, i, err, "act_f16 must be 1");
+    if (ir_node_attr(n, "act_q8")) return fail_node(g, i, err, "act_f16 and act_q8 exclude each other");
+    if (!w || w->type.dtype != DT_Q4 || !w->layout || strcmp(w->layout, "awq-gemm") != 0)
+        return fail_node(g, i, err, "act_f16 needs a q4 matrix in layout awq-gemm (the GPU layout)");
+    return true;
+}
+
 // The stored type must be exactly what the op's schema infers from the
 // operands as they are now (a pass that rewrote an operand must retype).
 static bool verify_node_type(const Graph *g, size_t i, AwqcError *err) {
@@ -249,7 +268,7 @@ static bool verify_node(const Graph *g, size_t i, AwqcError *err) {
     if (n->block < -1 || (n->block >= 0 && (size_t)n->block >= g->n_blocks))
         return fail_node(g, i, err, "block index %d out of range (%zu blocks)", n->block, g->n_blocks);
     return verify_operands(g, i, err) && verify_attrs(g, i, err) && verify_node_type(g, i, err) &&
-           verify_act_q8(g, i, err);
+           verify_act_q8(g, i, err) && verify_act_f16(g, i, err);
 }
 
 static bool verify_outputs(const Graph *g, AwqcError *err) {

@@ -40,7 +40,6 @@ static const TargetLayout TARGETS[] = {
 #define VNNI_LAYOUT8 "vnni-i8"
 #define CPU_LAYOUT8 "u8-rows" // every CPU's 8-bit layout, and vnni-i8's fallback
 #define GPU_LAYOUT4 "awq-gemm" // the 4-bit layout of every GPU target, which have no 8-bit one
-#define ACTS_META "quantize_acts"
 
 // The build machine's 4-bit layout: vnni-i4 where its CPU has AVX-512 VNNI.
 static const char *host_layout4(void) {
@@ -82,19 +81,6 @@ bool pass_target_is_gpu(const char *target) {
 
 const char *pass_target_name(const char *target) { return target && strcmp(target, "host") ? target : HOST_TARGET; }
 
-// Whether the graph lets VNNI targets round activations to 8 bits: its
-// "quantize_acts" (awqc compile --act) is absent or "q8"; "f32" keeps W4A16.
-static bool acts_q8_allowed(const Graph *g, bool *allowed, AwqcError *err) {
-    *allowed = true;
-    const Meta *m = ir_get_meta(g, ACTS_META);
-    if (!m) return true;
-    if (m->value.kind != ATTR_STRING) return awqc_fail(err, "metadata %s must be a string (q8 or f32)", ACTS_META);
-    if (strcmp(m->value.s, "q8") != 0 && strcmp(m->value.s, "f32") != 0)
-        return awqc_fail(err, "metadata %s = '%s': the activation kinds are q8 and f32", ACTS_META, m->value.s);
-    *allowed = strcmp(m->value.s, "q8") == 0;
-    return true;
-}
-
 // The layout a layout falls back to for a shape it cannot take (NULL: none).
 static const WeightLayout *fallback_of(const WeightLayout *l) {
     const char *name = NULL;
@@ -116,9 +102,15 @@ static const WeightLayout *target_layout4(const Graph *g, const char *target, Aw
     }
     const WeightLayout *l = ir_find_layout(t->layout4 ? t->layout4 : host_layout4());
     AWQC_ASSERT(l != NULL);
-    bool q8;
-    if (!acts_q8_allowed(g, &q8, err)) return NULL;
-    return !q8 && l->acts8 ? fallback_of(l) : l;
+    const char *acts;
+    if (!pass_acts_kind(g, &acts, err)) return NULL;
+    bool gpu = strcmp(l->name, GPU_LAYOUT4) == 0;
+    if (strcmp(acts, "f16") == 0 && !gpu) {
+        awqc_fail(err, "f16 activations (quantize_acts = 'f16', --act f16) are for GPU targets; "
+                  "target %s takes q8 or f32", t->target);
+        return NULL;
+    }
+    return strcmp(acts, "q8") != 0 && l->acts8 ? fallback_of(l) : l;
 }
 
 // The 8-bit layout that goes with a 4-bit one: vnni-i8 beside vnni-i4 (both

@@ -38,6 +38,12 @@ typedef struct {
 const Pass *const *pass_all(void);
 const Pass *pass_find(const char *name); // NULL if unknown
 
+// The graph's activation kind, its "quantize_acts" metadata (awqc compile
+// --act): "q8" (8-bit activations where the target's layout reads them; the
+// default), "f32" (W4A16 in f32) or "f16" (GPU targets: the q4 GEMV computes
+// in f16x2). False with err for another value.
+bool pass_acts_kind(const Graph *g, const char **kind, AwqcError *err);
+
 // The passes themselves (each in its own file).
 bool pass_fold_awq_scales(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);
 bool pass_merge_qkv(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err);

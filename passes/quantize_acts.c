@@ -13,6 +13,13 @@
 //   xq = (int)rintf(x * id)   (round half to even, in [-127, 127]);
 // and the linear then reads x' = d * (float)xq. The compiled kernel computes
 // the same xq bit for bit. A node that already has act_q8 keeps it.
+//
+// With the graph's quantize_acts = "f16" (awqc compile --act f16; GPU
+// targets), every such node whose matrix is q4 in layout awq-gemm gets
+// act_f16 = 1 instead: its CUDA GEMV computes in f16x2 (x rounded to f16,
+// f16 sums of at most 16 rows; codegen/cuda/kernels.cuh). That is a kernel's
+// precision, like the tensor-core GEMM's f16 inputs, so the interpreter keeps
+// f32 and the GPU tests compare within a tolerance.
 #include <string.h>
 
 #include "ir/edit.h"
@@ -21,6 +28,19 @@
 #include "passes/pass.h"
 
 #define ACT_Q8_ATTR "act_q8"
+#define ACT_F16_ATTR "act_f16"
+#define ACTS_META "quantize_acts"
+
+bool pass_acts_kind(const Graph *g, const char **kind, AwqcError *err) {
+    *kind = "q8";
+    const Meta *m = ir_get_meta(g, ACTS_META);
+    if (!m) return true;
+    if (m->value.kind != ATTR_STRING) return awqc_fail(err, "metadata %s must be a string (q8, f32 or f16)", ACTS_META);
+    static const char *const kinds[] = {"q8", "f32", "f16"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(m->value.s, kinds[i]) == 0) return *kind = kinds[i], true;
+    return awqc_fail(err, "metadata %s = '%s': the activation kinds are q8, f32 and f16", ACTS_META, m->value.s);
+}
 
 // The group size of the node's matrix when the node is a linear-like op whose
 // matrix is a weight packed for 8-bit activations; 0 otherwise.
@@ -32,19 +52,40 @@ static int act_q8_block(const Graph *g, const Node *n) {
     return w->type.group;
 }
 
+// Whether the node is linear-like with a q4 matrix in the GPU layout.
+static bool gpu_q4_linear(const Graph *g, const Node *n) {
+    const Weight *w = ir_linear_weight(g, n);
+    bool linear = n->op == OP_LINEAR || n->op == OP_RMS_NORM_LINEAR || n->op == OP_LINEAR_ADD;
+    return linear && w && w->type.dtype == DT_Q4 && w->layout && strcmp(w->layout, "awq-gemm") == 0;
+}
+
+static bool mark(Graph *g, size_t i, Attr a, AwqcError *err) {
+    if (ir_set_node_attr(g, (int)i, a)) return true;
+    return awqc_fail(err, "quantize-acts: %%%zu = %s has no room for another attribute", i,
+                     ir_op_name(g->nodes[i].op));
+}
+
 bool pass_quantize_acts(Graph *g, const PassContext *ctx, bool *changed, AwqcError *err) {
     *changed = false;
+    const char *acts;
+    if (!pass_acts_kind(g, &acts, err)) return false;
+    bool f16 = strcmp(acts, "f16") == 0;
     size_t marked = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
+        if (f16 && gpu_q4_linear(g, n) && !ir_node_attr(n, ACT_F16_ATTR)) {
+            if (!mark(g, i, ir_attr_int(ACT_F16_ATTR, 1), err)) return false;
+            marked++;
+            continue;
+        }
         int block = act_q8_block(g, n);
         if (block == 0 || ir_node_attr(n, ACT_Q8_ATTR)) continue;
-        if (!ir_set_node_attr(g, (int)i, ir_attr_int(ACT_Q8_ATTR, block)))
-            return awqc_fail(err, "quantize-acts: %%%zu = %s has no room for another attribute", i,
-                             ir_op_name(n->op));
+        if (!mark(g, i, ir_attr_int(ACT_Q8_ATTR, block), err)) return false;
         marked++;
     }
     *changed = marked > 0;
-    if (ctx && ctx->log) fprintf(ctx->log, "quantize-acts: %zu nodes marked act_q8 (8-bit activations)\n", marked);
+    if (ctx && ctx->log)
+        fprintf(ctx->log, "quantize-acts: %zu nodes marked %s\n", marked,
+                f16 ? "act_f16 (f16x2 GEMV)" : "act_q8 (8-bit activations)");
     return true;
 }

@@ -2,7 +2,8 @@
 # gpu_run.sh: on a lent GPU machine, the GPU measurements of docs/cuda.md, with
 # the programs scripts/gpu_bundle.sh built here (that machine cannot build
 # awqc). Run from the repository root, in two calls in a row (a warm machine
-# keeps /tmp between them; logs go to $OUT, which the device tool brings back):
+# keeps /tmp between them; the log goes to $OUT/STAGE.log, which the device
+# tool brings back):
 #   stage    (carry build-gpu-a)  copies the programs and libraries to /tmp,
 #                                 says what the machine is, checks awqc starts,
 #                                 runs the GPU kernel test (every kernel vs the
@@ -14,6 +15,9 @@
 #                                 (tokens and logits vs the reference), perplexity GPU vs
 #                                 interpreter, run and bench on the GPU
 #   llama7b                       the Llama-2-7B bench alone, after a stage
+#   sweep    (no carry)           bench/gpu_kernels.py: the decode GEMVs alone at
+#                                 Llama-2-7B's shapes over their launch shapes, in
+#                                 f32 and f16x2 (built there with the machine's nvcc)
 #   profile  (carry build-gpu-a)  stage's copy, then Nsight Compute's time and
 #                                 DRAM throughput of every kernel of a few
 #                                 decode steps of a 4-layer Llama-2-7B-shaped
@@ -44,14 +48,15 @@ awqc=$AWQC_BIN
 threads=$(nproc)
 
 step() { echo; echo "== $*"; }
-# run NAME CMD...: runs it, its output also in $out/NAME.log; a failure is
-# reported and counted, and the stage goes on to the next measurement.
+# run NAME CMD...: runs it, its output also in $out/STAGE.log after a "== NAME"
+# header (one file per call: the device tool brings back only so many); a
+# failure is reported and counted, and the stage goes on to the next measurement.
 failed=0
 run() {
   local name=$1; shift
-  step "$name: $*"
-  if ! "$@" 2>&1 | tee "$out/$name.log"; then
-    echo "FAILED: $name"; failed=$((failed + 1))
+  step "$name: $*" | tee -a "$out/$stage.log"
+  if ! "$@" 2>&1 | tee -a "$out/$stage.log"; then
+    echo "FAILED: $name" | tee -a "$out/$stage.log"; failed=$((failed + 1))
   fi
 }
 # compile --target cuda:native asks the driver and picks the awqc target this GPU runs.
@@ -104,6 +109,12 @@ do_smollm2() {
   run ppl_ref "$awqc" ppl -m "$home/smol.awqx" --engine interp -f "$home/test.txt" --chunks 8
   run generate "$awqc" run -m "$home/smol.awqx" --engine cuda -n 32 -p "The capital of France is"
   run bench_smol "$awqc" bench -m "$home/smol.awqx" --engine cuda -p 16 -n 128
+  # --act f16: the q4 GEMVs in f16x2; the same text and a perplexity within the
+  # f16 rounding of the f32 one.
+  run compile_f16 "$awqc" compile -m "$awq" --target cuda:native --act f16 -c 512 -o "$home/smol-f16.awqx"
+  run ppl_gpu_f16 "$awqc" ppl -m "$home/smol-f16.awqx" --engine cuda -f "$home/test.txt" --chunks 8
+  run generate_f16 "$awqc" run -m "$home/smol-f16.awqx" --engine cuda -n 32 -p "The capital of France is"
+  run bench_smol_f16 "$awqc" bench -m "$home/smol-f16.awqx" --engine cuda -p 16 -n 128
 }
 
 do_llama7b() {
@@ -144,12 +155,17 @@ for k, (n, t, b, r) in agg.items():
 PY
 }
 
+do_sweep() {
+  run sweep python3 "$src/bench/gpu_kernels.py" --out "$home/sweep"
+}
+
 case "$stage" in
   stage) do_stage ;;
+  sweep) do_sweep ;;
   smollm2) do_smollm2 ;;
   llama7b) do_llama7b ;;
   profile) do_profile ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 echo
 echo "gpu_run: $stage done, $failed failed; logs in $out"

@@ -63,7 +63,7 @@ static int64_t opnd_width(const Graph *g, const Node *n, int k) { return ir_row_
 // launches
 
 // The kernel's name spells its template arguments (true/false as 1/0), so
-// there is one wrapper per distinct shape: "gemv_q4_960_576_64_8_32_1_0_0".
+// there is one wrapper per distinct shape: "gemv_q4_960_576_64_4_8_3_1_0_0_0_0".
 static void spell_name(char *name, const char *tmpl, const char *targs) {
     StrBuf b = {0};
     sb_append(&b, tmpl);
@@ -167,9 +167,10 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
     // Split K only below the GEMM's T: the partials buffer holds CUDA_MMA_MIN_T - 1 tokens.
     GemvShape s = gemv_shape(N, K, G, T < CUDA_MMA_MIN_T);
     bool silu = n->in[0].kind == OPND_NODE && silu_folds(g, n->in[0].index, T);
+    bool f16 = ir_node_attr_int(n, "act_f16", 0) != 0; // quantize-acts: f16x2 arithmetic
     add_launch(p, "gemv_q4", s.col_blocks * s.splits, CUDA_GRID_T, 32 / s.vw, 8 * s.vw,
-               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s, %s", (long long)N, (long long)K, G, s.vw, s.rows, s.splits,
-               tf(norm), tf(res), tf(bias), tf(silu));
+               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s, %s, %s", (long long)N, (long long)K, G, s.vw, s.rows,
+               s.splits, tf(norm), tf(res), tf(bias), tf(silu), tf(f16));
     p->out->l[p->out->n - 1].x_through_producer = silu;
     if (s.splits > 1) p->out->part_per_token = (int64_t)s.splits * s.col_blocks * 256, p->out->done_per_token = s.col_blocks;
     return true;

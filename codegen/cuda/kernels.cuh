@@ -177,6 +177,8 @@ __device__ void layer_norm(const KArgs &a) {
 // silu_mul).
 // A norm's 1/rms is one factor of the whole sum, applied at the end; the
 // gain is applied to x. One token per blockIdx.y.
+// F16 (the node's act_f16, awqc compile --act f16): the same loads and sums
+// in f16x2 arithmetic, about half the instructions per weight (gemv_unit_f16).
 
 __device__ __forceinline__ int gemm_order(int i) { return (i & 3) * 2 + (i >> 2); }
 
@@ -216,32 +218,44 @@ __device__ __forceinline__ float nibble_f(u32 w, int i) {
 
 __device__ __forceinline__ int nibble_pos(int i) { return i < 5 ? i : i - 3; }
 
+// Rows of a unit go in batches of B, copied to shared memory asynchronously:
+// all B loads are in flight at once (a compiler schedules register loads
+// next to their use). Each thread reads back only its own copies.
+__device__ constexpr int unit_batch(int R) { return R % 8 == 0 ? 8 : R % 4 == 0 ? 4 : R % 2 == 0 ? 2 : 1; }
+
+template <int NW, int VW, int B>
+__device__ __forceinline__ void stage_rows(u32 *mine, const u32 *qw, int k, int c) {
+    for (int kk = 0; kk < B; kk++) copy_async<VW>(mine + kk * 256 * VW, qw + (size_t)(k + kk) * NW + c);
+    copy_async_wait();
+}
+
+// x[k] as the GEMV reads it: silu(gate) * up when SILU, times the gain when NORM.
+template <int K, bool NORM, bool SILU>
+__device__ __forceinline__ float unit_x(const float *x, const float *g, int k) {
+    if (SILU) return silu_f(__ldg(x + k)) * __ldg(x + K + k);
+    return NORM ? __ldg(x + k) * __ldg(g + k) : __ldg(x + k);
+}
+
 // One unit: rows k0 .. k0+R-1 (one group) of the thread's VW words, scaled
 // and added to acc[8 * VW] (word j, nibble i at 8j + i).
 template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
 __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const u32 *qw, const u32 *qz,
                                           const u16 *sc, int c, int k0, u32 *buf, float *acc) {
-    constexpr int NW = N / 8;
+    constexpr int NW = N / 8, B = unit_batch(R);
     int grp = k0 / G;
     u32 z[VW], sw[4 * VW];
     float zf[8 * VW], part[8 * VW];
     load_words<VW>(qz + (size_t)grp * NW + c, z);
     for (int j = 0; j < VW; j++)
         for (int i = 0; i < 8; i++) zf[8 * j + i] = nibble_f(z[j], i), part[8 * j + i] = 0.0f;
-    // Rows in batches of B, copied to shared memory asynchronously: all B
-    // loads are in flight at once (a compiler schedules register loads next
-    // to their use). Each thread reads back only its own copies.
-    constexpr int B = R % 8 == 0 ? 8 : R % 4 == 0 ? 4 : R % 2 == 0 ? 2 : 1;
     u32 *mine = buf + flat_tid() * VW;
     for (int b = 0; b < R; b += B) {
-        for (int kk = 0; kk < B; kk++) copy_async<VW>(mine + kk * 256 * VW, qw + (size_t)(k0 + b + kk) * NW + c);
-        copy_async_wait();
+        stage_rows<NW, VW, B>(mine, qw, k0 + b, c);
 #pragma unroll
         for (int kk = 0; kk < B; kk++) {
             int k = k0 + b + kk;
             float xs[5];
-            if (SILU) xs[0] = silu_f(__ldg(x + k)) * __ldg(x + K + k);
-            else xs[0] = NORM ? __ldg(x + k) * __ldg(g + k) : __ldg(x + k);
+            xs[0] = unit_x<K, NORM, SILU>(x, g, k);
             for (int p = 1; p < 5; p++) xs[p] = xs[p - 1] * 0.0625f; // exact: a power of two
             u32 w[VW];
             for (int j = 0; j < VW; j++) w[j] = mine[kk * 256 * VW + j];
@@ -260,7 +274,77 @@ __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const 
         }
 }
 
-template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS, bool SILU>
+// f16x2 arithmetic (sm_53 and later; cvt to f16x2 sm_80): d = a * b + c per
+// half, rounded once; v rounded to f16 in both halves.
+#ifndef AWQC_EMU
+__device__ __forceinline__ u32 h2_fma(u32 a, u32 b, u32 c) {
+    u32 d;
+    asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+__device__ __forceinline__ u32 h2_splat(float v) {
+    u32 d;
+    asm("cvt.rn.f16x2.f32 %0, %1, %1;" : "=r"(d) : "f"(v));
+    return d;
+}
+#endif
+
+// Nibbles q and q + 4 of a word (rows 2q and 2q + 1 in awq-gemm's order) in
+// place for the two halves of an f16x2: bits 4q and 16 + 4q of the word, of
+// the word shifted by 8 for q >= 2 (so q * 16 for odd q).
+__device__ __forceinline__ u32 nibble_pair(u32 w, int q) {
+    return (q < 2 ? w : w >> 8) & (q & 1 ? 0x00f000f0u : 0x000f000fu);
+}
+
+// gemv_unit in f16x2 (F16): or-ed into the halves of 1024 (0x6400), a pair
+// reads 1024 + q (even pair) or 1024 + 16q (odd pair); one fma with 1 or
+// 1/16 and the zero made alike (negated: -(1024 + z), or -(64 + z) from
+// 0xd400) leaves q - z exactly, and a second fma adds (q - z) * x to an f16
+// sum per row pair: one and/or and two f16x2 fmas per two weights. x is
+// rounded to f16 times 2^-6 (the caller multiplies acc by 64 at the end), so
+// F rows (at most 16) of |q - z| <= 15 stay below 65504 while |x| < 17000;
+// every F rows the f16 sums, times the scales, go into the f32 acc.
+template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
+__device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, const u32 *qw, const u32 *qz,
+                                              const u16 *sc, int c, int k0, u32 *buf, float *acc) {
+    constexpr int NW = N / 8, B = unit_batch(R), F = R % 16 == 0 ? 16 : B;
+    constexpr u32 MAGIC = 0x64006400u, ONE = 0x3c003c00u, SIXTEENTH = 0x2c002c00u;
+    int grp = k0 / G;
+    u32 z[VW], nz[4 * VW], sw[4 * VW];
+    load_words<VW>(qz + (size_t)grp * NW + c, z);
+    for (int j = 0; j < VW; j++)
+        for (int q = 0; q < 4; q++) nz[4 * j + q] = nibble_pair(z[j], q) | (q & 1 ? 0xd400d400u : 0xe400e400u);
+    const u32 *sp = (const u32 *)(sc + (size_t)grp * N + 8 * c); // scales of rows 2q, 2q + 1 at sw[4j + q]
+    for (int q = 0; q < 4; q++) load_words<VW>(sp + q * VW, sw + q * VW);
+    u32 *mine = buf + flat_tid() * VW;
+    for (int f = 0; f < R; f += F) {
+        u32 hs[4 * VW];
+        for (int e = 0; e < 4 * VW; e++) hs[e] = 0; // +0, +0
+        for (int b = f; b < f + F; b += B) {
+            stage_rows<NW, VW, B>(mine, qw, k0 + b, c);
+#pragma unroll
+            for (int kk = 0; kk < B; kk++) {
+                u32 xh = h2_splat(unit_x<K, NORM, SILU>(x, g, k0 + b + kk) * 0.015625f);
+                for (int j = 0; j < VW; j++) {
+                    u32 w = mine[kk * 256 * VW + j];
+                    for (int q = 0; q < 4; q++) {
+                        u32 d = h2_fma(nibble_pair(w, q) | MAGIC, q & 1 ? SIXTEENTH : ONE, nz[4 * j + q]);
+                        hs[4 * j + q] = h2_fma(d, xh, hs[4 * j + q]);
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < VW; j++)
+            for (int q = 0; q < 4; q++) {
+                u32 s = sw[4 * j + q], h = hs[4 * j + q];
+                acc[8 * j + q] = fmaf(h2f((u16)s), h2f((u16)h), acc[8 * j + q]);
+                acc[8 * j + q + 4] = fmaf(h2f((u16)(s >> 16)), h2f((u16)(h >> 16)), acc[8 * j + q + 4]);
+            }
+    }
+}
+
+template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS, bool SILU, bool F16>
 __device__ void gemv_q4(const KArgs &a) {
     constexpr int NW = N / 8, NG = K / G, TX = 32 / VW, TY = 8 * VW, CB = (NW + 31) / 32;
     constexpr int UNITS = K / R, UPT = (UNITS + S * TY - 1) / (S * TY); // units per thread
@@ -278,8 +362,12 @@ __device__ void gemv_q4(const KArgs &a) {
     for (int e = 0; e < 8 * VW; e++) acc[e] = 0.0f;
     for (int j = 0; j < UPT; j++) {
         int u = (j * S + s) * TY + threadIdx.y;
-        if (c < NW && u < UNITS) gemv_unit<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
+        if (c >= NW || u >= UNITS) continue;
+        if (F16) gemv_unit_f16<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
+        else gemv_unit<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
     }
+    if (F16)
+        for (int e = 0; e < 8 * VW; e++) acc[e] *= 64.0f; // x was read times 2^-6 (exact)
     // The TY threads of a column add up in order. Sums are stored [y][x][e],
     // a row of 8*VW + 1 floats per thread so a warp's stores and loads fall
     // in different banks.

@@ -318,6 +318,33 @@ inline unsigned short f2h(float f) {
 
 inline unsigned pack_h2(float lo, float hi) { return (unsigned)f2h(lo) | ((unsigned)f2h(hi) << 16); }
 
+// v rounded to binary16 once, to nearest even: to a multiple of the half's
+// unit at its binade (2^-24 at the least: subnormals), which then converts
+// exactly. (h2_fma's double a * b + c is exact, so the fma rounds only here,
+// unless c and a * b lie over 2^30 apart, where only a tie could differ.)
+inline unsigned short d2h(double v) {
+    if (std::isnan(v)) return 0x7e00u;
+    double mag = std::fabs(v);
+    unsigned short sign = std::signbit(v) ? 0x8000u : 0;
+    if (mag >= 65520.0) return (unsigned short)(sign | 0x7c00u); // 65504 + half its unit rounds to even: inf
+    int e;
+    std::frexp(mag, &e); // mag = m * 2^e, m in [0.5, 1)
+    double unit = std::ldexp(1.0, e - 11 > -24 ? e - 11 : -24);
+    return (unsigned short)(sign | f2h((float)(std::nearbyint(mag / unit) * unit)));
+}
+
+// fma.rn.f16x2 and cvt.rn.f16x2.f32 of the same value twice.
+inline unsigned h2_fma(unsigned a, unsigned b, unsigned c) {
+    unsigned d = 0;
+    for (int h = 0; h < 32; h += 16) {
+        double v = (double)h2f((unsigned short)(a >> h)) * h2f((unsigned short)(b >> h)) + h2f((unsigned short)(c >> h));
+        d |= (unsigned)d2h(v) << h;
+    }
+    return d;
+}
+
+inline unsigned h2_splat(float v) { return pack_h2(v, v); }
+
 // mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 with the fragment layout
 // of the PTX ISA: lane = 4 * groupID + threadID_in_group; A (16x16, row
 // major) register r holds row groupID (+8 when r is odd), columns

@@ -1,6 +1,6 @@
 // mock_emu.c: kernel emulation for the mock driver. The runtime's kernels
 // are named after their template and its arguments
-// ("gemv_q4_960_576_64_8_32_1_0_0" is gemv_q4<960, 576, 64, 8, 32, 1, 0, 0>),
+// ("gemv_q4_960_576_64_4_8_3_1_0_0_0_0" is gemv_q4<960, 576, 64, 4, 8, 3, 1, 0, 0, 0, 0>),
 // so the names it looks up are enough to instantiate them: each batch of new
 // names becomes a C++ file of extern "C" entries over kernels.cuh, compiled
 // with cuda_emu.hpp by $CXX (default c++) into a shared library in the folder
@@ -51,7 +51,7 @@ static Kernel *find(const char *name) {
 // ----------------------------------------------------------------------------
 // the C++ source of a batch
 
-// "gemv_q4_960_576_64_8_32_1_0_0" -> "gemv_q4<960,576,64,8,32,1,0,0>": the
+// "gemv_q4_960_576_64_4_8_3_1_0_0_0_0" -> "gemv_q4<960,576,64,4,8,3,1,0,0,0,0>": the
 // template's name ends before the first "_<digit>".
 static bool template_call(const char *name, char *out, size_t size) {
     if (!isalpha((unsigned char)name[0])) return false; // "$__internal_0_...", "_Z..."

@@ -5,6 +5,8 @@
 // with a block row per token), logits compared step by step; and attention
 // alone at a longer context.
 // Skips with "no GPU: <reason>" where there is no driver or device.
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,15 +24,25 @@
 
 enum { PROMPT = 20, DECODE = 6, CHUNK = 3, CTX = 64, MAX_PROMPT = 256 };
 
-// A run: prompt tokens through prefill, then `decode` steps, in a context of ctx.
+// A run: prompt tokens through prefill, then `decode` steps, in a context of
+// ctx; the GEMV steps' logits within decode_tol of the reference's.
 typedef struct {
     int ctx, prompt, decode;
+    double decode_tol;
 } RunShape;
-static const RunShape usual = {CTX, PROMPT, DECODE};
+// f32 GEMVs: the reference's sums in another order.
+static const RunShape usual = {CTX, PROMPT, DECODE, 1e-3};
+// act_f16 GEMVs round x to f16 (2^-11 of each value at most, 2^-12 on
+// average) and round each running f16 sum of up to 16 rows, through every
+// layer; the f32 case's margin times 8 covers it with room (each plan
+// prints its worst decode difference).
+static const RunShape f16_acts = {CTX, PROMPT, DECODE, 8e-3};
 
-static void compare(const float *gpu, const float *ref, size_t n, double tol, const char *what, int step) {
+// Checks a step's logits; returns the difference.
+static double compare(const float *gpu, const float *ref, size_t n, double tol, const char *what, int step) {
     double d = interp_relative_diff(ref, gpu, n);
     CHECK_MSG(d < tol, "%s step %d: max |dlogit| / max |logit| = %.3g (tolerance %.3g)", what, step, d, tol);
+    return d;
 }
 
 // The device argmax picks what the host picks from the same logits (those of
@@ -52,6 +64,7 @@ static void run_plan(Graph *g, const char *what, RunShape rs) {
     AWQC_ASSERT(rs.prompt <= MAX_PROMPT && rs.prompt + rs.decode + CHUNK <= rs.ctx);
     if (e && in) {
         int32_t ids[MAX_PROMPT];
+        double worst = 0;
         int64_t vocab = interp_vocab(in);
         for (int i = 0; i < rs.prompt; i++) ids[i] = (int32_t)((i * 37 + 5) % vocab);
         const float *ref = interp_forward(in, ids, rs.prompt, true, &err);
@@ -63,7 +76,7 @@ static void run_plan(Graph *g, const char *what, RunShape rs) {
             int32_t id = (int32_t)((s * 101) % vocab);
             ref = interp_forward(in, &id, 1, false, &err), gpu = cuda_engine_forward(e, &id, 1, false, &err);
             CHECK_MSG(ref && gpu, "%s", err.msg);
-            if (ref && gpu) compare(gpu, ref, (size_t)vocab, 1e-3, what, s);
+            if (ref && gpu) worst = fmax(worst, compare(gpu, ref, (size_t)vocab, rs.decode_tol, what, s));
             if (gpu) check_argmax(e, gpu, vocab, what);
         }
         // a few tokens at once: the GEMV (split over K) with one token per block row
@@ -71,7 +84,8 @@ static void run_plan(Graph *g, const char *what, RunShape rs) {
         for (int i = 0; i < CHUNK; i++) more[i] = (int32_t)((i * 53 + 11) % vocab);
         ref = interp_forward(in, more, CHUNK, true, &err), gpu = cuda_engine_forward(e, more, CHUNK, true, &err);
         CHECK_MSG(ref && gpu, "%s", err.msg);
-        if (ref && gpu) compare(gpu, ref, (size_t)(CHUNK * vocab), 1e-3, what, rs.decode + 1);
+        if (ref && gpu) worst = fmax(worst, compare(gpu, ref, (size_t)(CHUNK * vocab), rs.decode_tol, what, rs.decode + 1));
+        printf("%s: worst GEMV-step logit difference %.3g (tolerance %.3g)\n", what, worst, rs.decode_tol);
     }
     cuda_engine_free(e);
     interp_free(in);
@@ -101,18 +115,35 @@ static const char narrow_plan[] =
     "  %8 = linear %7, @head : f32[T, 301]\n"
     "  output %8\n}\n";
 
-static void run_narrow_plan(void) {
+// Marks the plan's q4 linears act_f16 as awqc compile --act f16 does (the
+// quantize-acts pass), checking that n were marked.
+static void mark_f16_acts(Graph *g, int n, const char *what) {
     AwqcError err;
-    Graph *g = parse_or_fail(narrow_plan, "narrow plan");
+    bool changed;
+    PassContext ctx = {.target = "cuda:sm_90", .ctx = CTX};
+    ir_set_meta(g, "quantize_acts", ir_attr_string("", "f16"));
+    CHECK_MSG(pass_quantize_acts(g, &ctx, &changed, &err), "%s: %s", what, err.msg);
+    int marked = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) marked += ir_node_attr_int(&g->nodes[i], "act_f16", 0) == 1;
+    CHECK_MSG(marked == n, "%s: %d nodes marked act_f16, expected %d", what, marked, n);
+}
+
+static void run_narrow_plan(bool f16) {
+    AwqcError err;
+    const char *what = f16 ? "narrow plan, act_f16" : "narrow plan";
+    Graph *g = parse_or_fail(narrow_plan, what);
     if (!g) return;
     bool changed;
     PassContext ctx = {.target = "cuda:sm_90", .ctx = CTX};
     CHECK_MSG(pass_plan_memory(g, &ctx, &changed, &err), "%s", err.msg);
+    if (f16) mark_f16_acts(g, 3, what);
     CudaNodeLaunches silu, down;
     CHECK(cuda_node_launches(g, 3, 1, &silu, &err) && silu.n == 0); // folded at decode
     CHECK(cuda_node_launches(g, 4, 1, &down, &err) && down.n == 1 && down.l[0].x_through_producer);
+    size_t len = strlen(down.l[0].name);
+    CHECK_MSG(len > 2 && down.l[0].name[len - 1] == (f16 ? '1' : '0'), "%s: %s", what, down.l[0].name);
     bind_plan(g);
-    run_plan(g, "narrow plan", usual);
+    run_plan(g, what, f16 ? f16_acts : usual);
     ir_graph_free(g);
 }
 
@@ -141,23 +172,27 @@ static void run_long_plan(void) {
     bind_plan(g);
     Weight *emb = &g->weights[ir_find_weight(g, "emb")];
     for (int64_t i = 0; i < ir_type_elements(&emb->type); i++) emb->data[i] *= 32.0f;
-    run_plan(g, "long plan", (RunShape){.ctx = 160, .prompt = 140, .decode = 4});
+    run_plan(g, "long plan", (RunShape){.ctx = 160, .prompt = 140, .decode = 4, .decode_tol = 1e-3});
     ir_graph_free(g);
 }
 
 int main(void) {
     skip_without_gpu();
-    run_narrow_plan();
+    run_narrow_plan(false);
+    run_narrow_plan(true);
     run_long_plan();
-    for (int round = 0; round < 4; round++) {
+    // rounds 4 and 5: act_f16 (the random plans have 4 q4 linears)
+    for (int round = 0; round < 6; round++) {
         Shape s = random_shape();
-        char *text = plan_text(&s), what[128];
-        snprintf(what, sizeof what, "plan dim %d heads %d/%d hd %d ffn %d g%d vocab %d", s.dim, s.heads, s.kv_heads,
-                 s.head_dim, s.ffn, s.group, s.vocab);
+        bool f16 = round >= 4;
+        char *text = plan_text(&s), what[160];
+        snprintf(what, sizeof what, "plan dim %d heads %d/%d hd %d ffn %d g%d vocab %d%s", s.dim, s.heads, s.kv_heads,
+                 s.head_dim, s.ffn, s.group, s.vocab, f16 ? ", act_f16" : "");
         Graph *g = parse_or_fail(text, what);
         if (g) {
+            if (f16) mark_f16_acts(g, 4, what);
             bind_plan(g);
-            run_plan(g, what, usual);
+            run_plan(g, what, f16 ? f16_acts : usual);
         }
         ir_graph_free(g);
         free(text);

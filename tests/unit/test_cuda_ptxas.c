@@ -1,11 +1,12 @@
 // test_cuda_ptxas.c: every kernel the CUDA generator emits compiles: for the
 // real SmolLM2 AWQ W4-g64 plan (tests/cuda/) and for random odd shapes that
 // use every op, NVRTC makes PTX for sm_80, sm_87 and sm_90 and ptxas accepts
-// it. Also: an op or weight form without a kernel fails naming the node.
+// it (the SmolLM2 plan also with act_f16, the f16x2 GEMV). Also: an op or weight form without a kernel fails naming the node.
 #include <stdlib.h>
 #include <string.h>
 
 #include "codegen/cuda/cuda_codegen.h"
+#include "passes/pass.h"
 #include "test_cuda_plans.h"
 #include "test_support.h"
 
@@ -46,7 +47,7 @@ static void test_smollm2_plan(void) {
         // The plan launches the fused kernels at its shapes: norm+qkv GEMV, attention, the tied f32 head.
         CudaNodeLaunches nl;
         AwqcError err;
-        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0") == 0 &&
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_0") == 0 &&
               nl.part_per_token == 3 * 4 * 256 && nl.done_per_token == 4);
         CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0 &&
               nl.part_per_token == 0);
@@ -60,6 +61,13 @@ static void test_smollm2_plan(void) {
         CHECK(cuda_node_launches(g, 3, 2, &nl, &err) && nl.n == 2 && strcmp(nl.l[1].name, "attention_9_3_64") == 0 &&
               nl.l[1].smem_ctx && nl.l[1].smem_head_dim == 64 && nl.uses_kv);
         check_kernels_assemble(g, "SmolLM2 plan");
+        // --act f16: the same GEMVs in f16x2 arithmetic (the last template argument)
+        ir_set_meta(g, "quantize_acts", ir_attr_string("", "f16"));
+        bool changed;
+        PassContext ctx = {.target = "cuda:sm_87"};
+        CHECK_MSG(pass_quantize_acts(g, &ctx, &changed, &err) && changed, "%s", err.msg);
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_1") == 0);
+        check_kernels_assemble(g, "SmolLM2 plan, act_f16");
     }
     ir_graph_free(g);
     free(text);

@@ -168,10 +168,32 @@ static void test_bad_acts(void) {
     AwqcError err = {{0}};
     char *log = run_pass(g, "x86-64-vnni", &ok, &changed, &err);
     CHECK(!ok && !changed);
-    CHECK_MSG(strstr(err.msg, "quantize_acts = 'bf16'") && strstr(err.msg, "q8 and f32"), "got '%s'", err.msg);
+    CHECK_MSG(strstr(err.msg, "quantize_acts = 'bf16'") && strstr(err.msg, "q8, f32 and f16"), "got '%s'", err.msg);
     CHECK(g->weights[0].quant != NULL && g->weights[0].packed == NULL);
     free(log);
     ir_graph_free(g);
+}
+
+// f16 activations are a GPU kernel's arithmetic: a CPU target refuses them
+// and packs nothing; a GPU target packs as usual.
+static void test_f16_acts_gpu_only(void) {
+    const char *targets[] = {"x86-64", "cuda:sm_87"};
+    for (int t = 0; t < 2; t++) {
+        Graph *g = tiny_graph();
+        ir_set_meta(g, "quantize_acts", ir_attr_string("", "f16"));
+        bool ok, changed = false;
+        AwqcError err = {{0}};
+        char *log = run_pass(g, targets[t], &ok, &changed, &err);
+        if (t == 0) {
+            CHECK(!ok && !changed && g->weights[0].packed == NULL);
+            CHECK_MSG(strstr(err.msg, "are for GPU targets; target x86-64 takes q8 or f32"), "got '%s'", err.msg);
+        } else {
+            CHECK_MSG(ok && changed, "%s", err.msg);
+            CHECK(g->weights[0].layout && strcmp(g->weights[0].layout, "awq-gemm") == 0);
+        }
+        free(log);
+        ir_graph_free(g);
+    }
 }
 
 // A weight avx2-i4 cannot take (in_features 96) stays as codes; running the
@@ -222,5 +244,6 @@ int main(void) {
     test_vnni_left_as_codes();
     test_unknown_target();
     test_bad_acts();
+    test_f16_acts_gpu_only();
     return test_result();
 }

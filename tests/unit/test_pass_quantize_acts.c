@@ -2,7 +2,8 @@
 // vnni-i4 matrix gets act_q8 = its group, other layouts none, a second run
 // changes nothing, a node with no room for the attribute is an error; and the
 // verifier's act_q8 rules (linear-like ops only, a positive block that tiles
-// the input row). The pipeline cases are the tests/passes/quantize_acts_*.ir.
+// the input row); with quantize_acts = "f16", act_f16 on the GPU layout's
+// linears, and its rules. The pipeline cases are the tests/passes/quantize_acts_*.ir.
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,41 @@ static void test_other_layouts_unmarked(void) {
     }
 }
 
+// quantize_acts = "f16": the awq-gemm (GPU) matrix's linear gets act_f16 = 1
+// and no act_q8; a CPU layout nothing; a kind the pass does not know fails.
+static void test_marks_f16(void) {
+    const char *layouts[] = {"awq-gemm", "avx2-i4"};
+    for (int i = 0; i < 2; i++) {
+        Graph *g = graph_packed(layouts[i]);
+        ir_set_meta(g, "quantize_acts", ir_attr_string("", "f16"));
+        bool ok, changed;
+        AwqcError err = {{0}};
+        char *log = run_pass(g, &ok, &changed, &err);
+        bool gpu = i == 0;
+        CHECK_MSG(ok && changed == gpu, "%s: %s", layouts[i], err.msg);
+        CHECK(ir_node_attr_int(&g->nodes[2], "act_f16", 0) == gpu && !ir_node_attr(&g->nodes[2], "act_q8"));
+        const char *want = gpu ? "quantize-acts: 1 nodes marked act_f16 (f16x2 GEMV)\n"
+                               : "quantize-acts: 0 nodes marked act_f16 (f16x2 GEMV)\n";
+        CHECK_MSG(strcmp(log, want) == 0, "got '%s'", log);
+        CHECK_MSG(ir_verify(g, &err), "%s", err.msg);
+        free(log);
+        if (gpu) {
+            log = run_pass(g, &ok, &changed, &err); // already marked: nothing to do
+            CHECK(ok && !changed && strstr(log, "0 nodes marked"));
+            free(log);
+        }
+        ir_graph_free(g);
+    }
+    Graph *g = graph_packed("awq-gemm");
+    ir_set_meta(g, "quantize_acts", ir_attr_string("", "int8"));
+    bool ok, changed;
+    AwqcError err = {{0}};
+    free(run_pass(g, &ok, &changed, &err));
+    CHECK_MSG(!ok && strstr(err.msg, "quantize_acts = 'int8': the activation kinds are q8, f32 and f16"), "got '%s'",
+              err.msg);
+    ir_graph_free(g);
+}
+
 static void test_no_room(void) {
     Graph *g = graph_packed("vnni-i4");
     for (int i = 0; i < IR_MAX_ATTRS; i++) {
@@ -97,16 +133,25 @@ static void test_no_room(void) {
 // ----------------------------------------------------------------------------
 // the verifier
 
-static void expect_unverified(int node, Attr a, const char *want) {
-    Graph *g = graph_packed("vnni-i4");
+static void expect_unverified_in(const char *layout, int node, Attr a, Attr b, const char *want) {
+    Graph *g = graph_packed(layout);
     AWQC_ASSERT(ir_set_node_attr(g, node, a));
+    if (b.key) AWQC_ASSERT(ir_set_node_attr(g, node, b));
     AwqcError err = {{0}};
     CHECK_MSG(!ir_verify(g, &err), "verified (want '%s')", want);
     CHECK_MSG(strstr(err.msg, want), "got '%s', want '%s'", err.msg, want);
     ir_graph_free(g);
 }
 
+static void expect_unverified(int node, Attr a, const char *want) {
+    expect_unverified_in("vnni-i4", node, a, (Attr){0}, want);
+}
+
 static void test_verify(void) {
+    expect_unverified_in("awq-gemm", 1, ir_attr_int("act_f16", 1), (Attr){0}, "embedding: act_f16 applies to linear");
+    expect_unverified_in("awq-gemm", 2, ir_attr_int("act_f16", 2), (Attr){0}, "act_f16 must be 1");
+    expect_unverified_in("awq-gemm", 2, ir_attr_int("act_f16", 1), ir_attr_int("act_q8", 32), "exclude each other");
+    expect_unverified_in("avx2-i4", 2, ir_attr_int("act_f16", 1), (Attr){0}, "act_f16 needs a q4 matrix in layout awq-gemm");
     expect_unverified(1, ir_attr_int("act_q8", 32), "embedding: act_q8 applies to linear");
     expect_unverified(2, ir_attr_int("act_q8", 0), "act_q8 must be a positive integer");
     expect_unverified(2, ir_attr_string("act_q8", "64"), "act_q8 must be a positive integer");
@@ -121,6 +166,7 @@ static void test_verify(void) {
 int main(void) {
     test_marks_vnni();
     test_other_layouts_unmarked();
+    test_marks_f16();
     test_no_room();
     test_verify();
     return test_result();
