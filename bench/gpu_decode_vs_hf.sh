@@ -29,19 +29,22 @@ ACTS=${ACTS:-f32 f16}
 # device copy bandwidth and the device bytes a decode step reads (awqc bench
 # --engine cuda prints "device: ..., copy bandwidth N GB/s" and "decode tgN:
 # ... x G GB/token ..."; f32 matrices count as the f16 the GPU holds them in).
-# One line "act tok/s GB/s GB/token" per arithmetic.
-results=()
+# One line "act tok/s GB/s GB/token" per arithmetic; one that fails is
+# reported (and makes the exit status 1) and the others still run.
+results=() status=0
 for act in $ACTS; do
-    "$awqc" compile -m "$model" --target "$target" --act "$act" -c 512 -o "$work/model-$act.awqx"
-    if ! "$awqc" bench -m "$work/model-$act.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$act.csv" \
-            2>"$work/awqc-$act.log"; then
-        cat "$work/awqc-$act.log" >&2; exit 1
-    fi
     echo "--act $act:"
+    if ! "$awqc" compile -m "$model" --target "$target" --act "$act" -c 512 -o "$work/model-$act.awqx" ||
+       ! "$awqc" bench -m "$work/model-$act.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$act.csv" \
+            2>"$work/awqc-$act.log"; then
+        echo "gpu_decode_vs_hf: --act $act failed" >&2; cat "$work/awqc-$act.log" >&2 || true; status=1; continue
+    fi
     grep -E 'device:|decode tg' "$work/awqc-$act.log" || true
     ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
           "$work/awqc-$act.csv")
-    [ -n "$ours" ] || { echo "gpu_decode_vs_hf: no tg row in $work/awqc-$act.csv" >&2; cat "$work/awqc-$act.csv" >&2; exit 1; }
+    if [ -z "$ours" ]; then
+        echo "gpu_decode_vs_hf: no tg row in $work/awqc-$act.csv" >&2; cat "$work/awqc-$act.csv" >&2; status=1; continue
+    fi
     bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc-$act.log")
     gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc-$act.log")
     results+=("$act ${ours:-0} ${bw:-0} ${gbtok:-0}")
@@ -62,3 +65,4 @@ for line in sys.argv[2:]:
         print(f"  HBM bound           {bound:8.1f} tok/s  ({wbytes / 1e9:.2f} GB/token at {bw:.0f} GB/s copy bandwidth)")
         print(f"  fraction of bound   {ours / bound * 100 if bound else 0:8.1f} %   (goal >= 75)")
 PY
+exit "$status"

@@ -203,8 +203,9 @@ def write_source(path, kernels, variants):
 
 def print_sass_counts(exe, variants):
     """Per kernel kI: registers, and its SASS instructions by kind: the
-    f16x2 FMAs (HFMA2), f32 FMAs and adds, LOP3s and all, so a change to the
-    GEMV's arithmetic shows in instructions per weight before a GPU runs it."""
+    f16x2 fmas and adds (HFMA2, HADD2; HFMA2.MMA is ptxas's idiom for moving a
+    constant, counted apart), f32 fmas and adds, LOP3s and all, so a change to
+    the GEMV's arithmetic shows in instructions per weight before a GPU runs it."""
     sass = subprocess.run(["cuobjdump", "-sass", exe], check=True, capture_output=True, text=True).stdout
     res = subprocess.run(["cuobjdump", "-res-usage", exe], check=True, capture_output=True, text=True).stdout
     regs, name = {}, None
@@ -222,16 +223,22 @@ def print_sass_counts(exe, variants):
             words = line.split("*/", 1)[1].split()
             words = words[1:] if words and words[0].startswith("@") else words  # a predicate
             op = words[0].split(".")[0] if words else ""
+            if op == "HFMA2" and words[0].startswith("HFMA2.MMA"):
+                op = "HFMA2.MMA"
             if op and not op.startswith("/*"):
                 counts[name][op] = counts[name].get(op, 0) + 1
-    print(f"{'shape':8} {'template arguments':58} regs  instrs  HFMA2   FFMA   FADD   LOP3")
+    kinds = ["HFMA2", "HADD2", "HFMA2.MMA", "FFMA", "FADD", "LOP3"]
+    print(f"{'shape':8} {'template arguments':64} regs instrs " + " ".join(f"{k:>9}" for k in kinds))
     for i, v in enumerate(variants):
         if v["tmpl"] != "gemv_q4":
             continue
         key = f"_Z{len(f'k{i}')}k{i}5KArgs"  # the harness's kI(KArgs), mangled
-        c = counts.get(key, {})
-        print(f"{v['shape']:8} {v['targs']:58} {regs.get(key, 0):4} {sum(c.values()):7} {c.get('HFMA2', 0):6} "
-              f"{c.get('FFMA', 0):6} {c.get('FADD', 0):6} {c.get('LOP3', 0):6}")
+        if key not in counts or key not in regs:
+            print(f"gpu_kernels: no SASS or registers for {key} ({v['shape']} {v['targs']})", file=sys.stderr)
+            continue
+        c = counts[key]
+        print(f"{v['shape']:8} {v['targs']:64} {regs[key]:4} {sum(c.values()):6} " +
+              " ".join(f"{c.get(k, 0):9}" for k in kinds))
 
 
 def main():

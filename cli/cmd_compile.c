@@ -272,6 +272,8 @@ int cmd_compile(int argc, char **argv) {
     o.target = gpu_target(o.target, gpu_target_name);
     AwqcError err;
     if (!pass_check_target(o.target, &err)) die("compile: --target: %s", err.msg);
+    if (o.act && strcmp(o.act, "f16") == 0 && !pass_target_is_gpu(o.target)) // before minutes of loading
+        die("compile: --act f16 is the CUDA GEMV's arithmetic; target %s takes q8 or f32", pass_target_name(o.target));
     if (o.output) check_output_writable("compile", o.output);
     bool want_ll = o.emit && strcmp(o.emit, "ll") == 0;
     bool cpu_half = target_has_cpu_half(o.target) && (o.output || want_ll);
@@ -286,7 +288,7 @@ int cmd_compile(int argc, char **argv) {
     if (o.check_tokens) start_logit_check(m, &o, &check); // before --quant: the import is checked too
     if (o.quant) import_scales(m, o.quant);
     if (o.head) ir_set_meta(m->graph, "quantize_head", ir_attr_string("", o.head)); // read by quantize-head
-    if (o.act) ir_set_meta(m->graph, "quantize_acts", ir_attr_string("", o.act));   // read by pack-weights
+    if (o.act) ir_set_meta(m->graph, "quantize_acts", ir_attr_string("", o.act)); // pack-weights, quantize-acts
     if (o.check_tokens) {
         if (o.quant && !report_logits(m->graph, &(Pass){.name = "--quant"}, &check, &err)) die_error(&err);
         o.pass.after_pass = report_logits;

@@ -19,7 +19,8 @@ static const Pass passes[] = {
     {"plan-memory", "assign activation buffers by liveness; report peak memory for the context", pass_plan_memory},
     {"quantize-head", "round the output projection to q8/q4 (RTN, group 32) as --head asks", pass_quantize_head},
     {"pack-weights", "pack quantized weights in the target's layout", pass_pack_weights},
-    {"quantize-acts", "mark the linears of vnni-i4/i8 weights act_q8: 8-bit activations, as their kernels read them",
+    {"quantize-acts", "mark the linears of vnni-i4/i8 weights act_q8 (8-bit activations, as their kernels read them), "
+                      "or with --act f16 those of GPU q4 weights act_f16 (f16x2 GEMV)",
      pass_quantize_acts},
 };
 #define N_PASSES (sizeof passes / sizeof passes[0])

@@ -16,10 +16,11 @@
 //
 // With the graph's quantize_acts = "f16" (awqc compile --act f16; GPU
 // targets), every such node whose matrix is q4 in layout awq-gemm gets
-// act_f16 = 1 instead: its CUDA GEMV computes in f16x2 (x rounded to f16,
-// f16 sums of at most 16 rows; codegen/cuda/kernels.cuh). That is a kernel's
-// precision, like the tensor-core GEMM's f16 inputs, so the interpreter keeps
-// f32 and the GPU tests compare within a tolerance.
+// act_f16 = 1 instead (not one that already says act_q8): its CUDA GEMV, the
+// decode path, computes in f16x2 (x rounded to f16, f16 sums of at most 16
+// rows; codegen/cuda/kernels.cuh); the tensor-core GEMM of longer prompts
+// rounds x to f16 anyway. That is a kernel's precision, so the interpreter
+// keeps f32 and the GPU tests compare within a tolerance.
 #include <string.h>
 
 #include "ir/edit.h"
@@ -73,7 +74,7 @@ bool pass_quantize_acts(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
     size_t marked = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
-        if (f16 && gpu_q4_linear(g, n) && !ir_node_attr(n, ACT_F16_ATTR)) {
+        if (f16 && gpu_q4_linear(g, n) && !ir_node_attr(n, ACT_F16_ATTR) && !ir_node_attr(n, ACT_Q8_ATTR)) {
             if (!mark(g, i, ir_attr_int(ACT_F16_ATTR, 1), err)) return false;
             marked++;
             continue;

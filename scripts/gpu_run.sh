@@ -48,15 +48,16 @@ awqc=$AWQC_BIN
 threads=$(nproc)
 
 step() { echo; echo "== $*"; }
-# run NAME CMD...: runs it, its output also in $out/STAGE.log after a "== NAME"
-# header (one file per call: the device tool brings back only so many); a
-# failure is reported and counted, and the stage goes on to the next measurement.
+# run NAME CMD...: runs it after a "== NAME" header; a failure is reported and
+# counted, and the stage goes on to the next measurement. (Everything a stage
+# prints also goes to $out/STAGE.log: one file per call, as the device tool
+# brings back only so many.)
 failed=0
 run() {
   local name=$1; shift
-  step "$name: $*" | tee -a "$out/$stage.log"
-  if ! "$@" 2>&1 | tee -a "$out/$stage.log"; then
-    echo "FAILED: $name" | tee -a "$out/$stage.log"; failed=$((failed + 1))
+  step "$name: $*"
+  if ! "$@" 2>&1; then
+    echo "FAILED: $name"; failed=$((failed + 1))
   fi
 }
 # compile --target cuda:native asks the driver and picks the awqc target this GPU runs.
@@ -109,10 +110,9 @@ do_smollm2() {
   run ppl_ref "$awqc" ppl -m "$home/smol.awqx" --engine interp -f "$home/test.txt" --chunks 8
   run generate "$awqc" run -m "$home/smol.awqx" --engine cuda -n 32 -p "The capital of France is"
   run bench_smol "$awqc" bench -m "$home/smol.awqx" --engine cuda -p 16 -n 128
-  # --act f16: the q4 GEMVs in f16x2; the same text and a perplexity within the
-  # f16 rounding of the f32 one.
+  # --act f16: the q4 GEMVs in f16x2 (decode only: ppl's windows run the
+  # tensor-core GEMM either way), its text and speed.
   run compile_f16 "$awqc" compile -m "$awq" --target cuda:native --act f16 -c 512 -o "$home/smol-f16.awqx"
-  run ppl_gpu_f16 "$awqc" ppl -m "$home/smol-f16.awqx" --engine cuda -f "$home/test.txt" --chunks 8
   run generate_f16 "$awqc" run -m "$home/smol-f16.awqx" --engine cuda -n 32 -p "The capital of France is"
   run bench_smol_f16 "$awqc" bench -m "$home/smol-f16.awqx" --engine cuda -p 16 -n 128
 }
@@ -156,17 +156,18 @@ PY
 }
 
 do_sweep() {
-  run sweep python3 "$src/bench/gpu_kernels.py" --out "$home/sweep"
+  PATH=$PATH:/usr/local/cuda/bin run sweep python3 "$src/bench/gpu_kernels.py" --arch "sm_$(gpu_sm)" \
+      --out "$home/sweep"
+}
+
+main() {
+  "do_$stage"
+  echo
+  echo "gpu_run: $stage done, $failed failed; log in $out/$stage.log"
+  [ "$failed" -eq 0 ]
 }
 
 case "$stage" in
-  stage) do_stage ;;
-  sweep) do_sweep ;;
-  smollm2) do_smollm2 ;;
-  llama7b) do_llama7b ;;
-  profile) do_profile ;;
+  stage | sweep | smollm2 | llama7b | profile) main 2>&1 | tee "$out/$stage.log" ;;
   *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
-echo
-echo "gpu_run: $stage done, $failed failed; logs in $out"
-[ "$failed" -eq 0 ]

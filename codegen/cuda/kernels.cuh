@@ -5,7 +5,8 @@
 // Activations are f32 [T, width] rows; accumulation in f32 (norms in f64).
 // The GPU tests also run these kernels on the CPU (AWQC_EMU, with
 // tests/mock_cuda/cuda_emu.hpp providing the built-ins and the PTX
-// instructions below: cvt f16 both ways, mma.sync, cp.async and its wait).
+// instructions below: cvt f16 both ways, mma.sync, cp.async and its wait,
+// fma.rn.f16x2 and cvt.rn.f16x2.f32).
 
 typedef unsigned int u32;
 typedef unsigned short u16;
@@ -179,6 +180,8 @@ __device__ void layer_norm(const KArgs &a) {
 // gain is applied to x. One token per blockIdx.y.
 // F16 (the node's act_f16, awqc compile --act f16): the same loads and sums
 // in f16x2 arithmetic, about half the instructions per weight (gemv_unit_f16).
+// Only the GEMV has it: from CUDA_MMA_MIN_T tokens the tensor-core GEMM runs,
+// which rounds x to f16 anyway.
 
 __device__ __forceinline__ int gemm_order(int i) { return (i & 3) * 2 + (i >> 2); }
 
@@ -291,8 +294,9 @@ __device__ __forceinline__ u32 h2_splat(float v) {
 #endif
 
 // Nibbles q and q + 4 of a word (rows 2q and 2q + 1 in awq-gemm's order) in
-// place for the two halves of an f16x2: bits 4q and 16 + 4q of the word, of
-// the word shifted by 8 for q >= 2 (so q * 16 for odd q).
+// place for the two halves of an f16x2: the masks take bits 0..3 and 16..19
+// (even q) or 4..7 and 20..23 (odd q: the values times 16) of the word, or of
+// the word shifted right by 8 for q >= 2.
 __device__ __forceinline__ u32 nibble_pair(u32 w, int q) {
     return (q < 2 ? w : w >> 8) & (q & 1 ? 0x00f000f0u : 0x000f000fu);
 }
@@ -302,8 +306,9 @@ __device__ __forceinline__ u32 nibble_pair(u32 w, int q) {
 // 1/16 and the zero made alike (negated: -(1024 + z), or -(64 + z) from
 // 0xd400) leaves q - z exactly, and a second fma adds (q - z) * x to an f16
 // sum per row pair: one and/or and two f16x2 fmas per two weights. x is
-// rounded to f16 times 2^-6 (the caller multiplies acc by 64 at the end), so
-// F rows (at most 16) of |q - z| <= 15 stay below 65504 while |x| < 17000;
+// rounded to f16 times 2^-8 (the caller multiplies acc by 256 at the end), so
+// F rows (at most 16) of |q - z| <= 15 stay below 65504 while |x| < 69000,
+// beyond f16's own range (for NORM x is the row times the gain, before 1/rms);
 // every F rows the f16 sums, times the scales, go into the f32 acc.
 template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
 __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, const u32 *qw, const u32 *qz,
@@ -325,7 +330,7 @@ __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, co
             stage_rows<NW, VW, B>(mine, qw, k0 + b, c);
 #pragma unroll
             for (int kk = 0; kk < B; kk++) {
-                u32 xh = h2_splat(unit_x<K, NORM, SILU>(x, g, k0 + b + kk) * 0.015625f);
+                u32 xh = h2_splat(unit_x<K, NORM, SILU>(x, g, k0 + b + kk) * 0.00390625f);
                 for (int j = 0; j < VW; j++) {
                     u32 w = mine[kk * 256 * VW + j];
                     for (int q = 0; q < 4; q++) {
@@ -367,7 +372,7 @@ __device__ void gemv_q4(const KArgs &a) {
         else gemv_unit<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
     }
     if (F16)
-        for (int e = 0; e < 8 * VW; e++) acc[e] *= 64.0f; // x was read times 2^-6 (exact)
+        for (int e = 0; e < 8 * VW; e++) acc[e] *= 256.0f; // x was read times 2^-8 (exact)
     // The TY threads of a column add up in order. Sums are stored [y][x][e],
     // a row of 8*VW + 1 floats per thread so a warp's stores and loads fall
     // in different banks.

@@ -254,8 +254,8 @@ expect cli-quant-unknown-linear 1 'scales_unknown.json: entry 0 \(model.layers.7
   awqc compile -m hf -t 1 --quant scales_unknown.json
 expect cli-target-unknown 1 "compile: --target: pack-weights: unknown target 'riscv' \(known: host, " \
   awqc compile -m hf --target riscv
-# f16 activations are the CUDA GEMV's arithmetic: a CPU target refuses them and writes nothing
-expect cli-act-f16-cpu 1 "pack-weights: f16 activations \(quantize_acts = 'f16', --act f16\) are for GPU targets; target x86-64 takes q8 or f32" \
+# f16 activations are the CUDA GEMV's arithmetic: a CPU target refuses them (before loading) and writes nothing
+expect cli-act-f16-cpu 1 "compile: --act f16 is the CUDA GEMV's arithmetic; target x86-64 takes q8 or f32" \
   awqc compile -m awq -t 1 --target x86-64 --act f16 -o act_f16.awqx
 expect cli-act-f16-cpu-no-output 1 '' sh -c 'ls act_f16.awqx* 2>/dev/null | grep -q .'
 

@@ -147,6 +147,38 @@ static void run_narrow_plan(bool f16) {
     ir_graph_free(g);
 }
 
+// One deep q4 GEMV with act_f16 at the shape class of Llama-2-7B's (K =
+// 16384, g128): enough blocks that the GEMV keeps units of 16 rows (R 16), so
+// its f16 sums span two cp.async batches before they go to f32, which the
+// small plans (R 8) never do; and x large (embeddings times 2^18: up to
+// 26000 before the norm, which the f16 GEMV reads) to show the headroom of
+// its 2^-8 scaling. Only the GEMV runs (prompts below CUDA_MMA_MIN_T).
+static const char deep_plan[] =
+    "graph \"deep\" {\n"
+    "  weight @emb : f32[301, 16384]\n  weight @g : f32[16384]\n"
+    "  weight @w : q4g128[2048, 16384] {layout = \"awq-gemm\"}\n  weight @head : f32[301, 2048]\n"
+    "  %0 = input {name = \"tokens\"} : i32[T]\n"
+    "  %1 = embedding @emb, %0 : f32[T, 16384]\n"
+    "  %2 = rms_norm_linear %1, @g, @w {eps = 1e-05} : f32[T, 2048]\n"
+    "  %3 = linear %2, @head : f32[T, 301]\n"
+    "  output %3\n}\n";
+
+static void run_deep_plan(void) {
+    AwqcError err;
+    Graph *g = parse_or_fail(deep_plan, "deep plan");
+    if (!g) return;
+    mark_f16_acts(g, 1, "deep plan");
+    CudaNodeLaunches nl;
+    CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1);
+    CHECK_MSG(strncmp(nl.l[0].name, "gemv_q4_2048_16384_128_4_16_", 28) == 0, "deep plan: %s (want VW 4, R 16)",
+              nl.l[0].name);
+    bind_plan(g);
+    Weight *emb = &g->weights[ir_find_weight(g, "emb")];
+    for (int64_t i = 0; i < ir_type_elements(&emb->type); i++) emb->data[i] *= 262144.0f; // 2^18, exact
+    run_plan(g, "deep plan, act_f16", (RunShape){.ctx = 16, .prompt = 2, .decode = 3, .decode_tol = 8e-3});
+    ir_graph_free(g);
+}
+
 // Attention alone at a context long enough that a decode step's blocks take
 // several rounds of rows each: 32 heads split the context 8 ways, so at 141
 // to 144 tokens a block has 18 rows, more than its 4 warps take at once (16).
@@ -197,6 +229,7 @@ int main(void) {
         ir_graph_free(g);
         free(text);
     }
+    run_deep_plan(); // after the random plans: its binding would change their shapes
     return test_result();
 }
 #else
