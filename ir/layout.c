@@ -379,6 +379,10 @@ const WeightLayout *ir_find_layout(const char *name) {
     return NULL;
 }
 
+bool ir_weight_is_q4_gemm(const Weight *w) {
+    return w && w->type.dtype == DT_Q4 && w->layout && strcmp(w->layout, LAYOUT_AWQ_GEMM.name) == 0;
+}
+
 // ----------------------------------------------------------------------------
 // weights
 

@@ -27,6 +27,9 @@ static inline int ir_vnni_chunk_codes(int bits) { return bits == 4 ? 8 : 4; }
 
 // NULL when no layout has that name.
 const WeightLayout *ir_find_layout(const char *name);
+// Whether w (NULL: no) is q4 packed as awq-gemm, the one form the CUDA q4
+// kernels read.
+bool ir_weight_is_q4_gemm(const Weight *w);
 // All layouts, NULL-terminated.
 const WeightLayout *const *ir_layouts(void);
 

@@ -233,12 +233,11 @@ static bool verify_act_f16(const Graph *g, size_t i, AwqcError *err) {
     const Node *n = &g->nodes[i];
     const Attr *a = ir_node_attr(n, "act_f16");
     if (!a) return true;
-    const Weight *w = ir_linear_weight(g, n);
-    if (n->op != OP_LINEAR && n->op != OP_RMS_NORM_LINEAR && n->op != OP_LINEAR_ADD)
+    if (ir_linear_matrix_operand(n) < 0)
         return fail_node(g, i, err, "act_f16 applies to linear, rms_norm_linear and linear_add only");
     if (a->kind != ATTR_INT || a->i != 1) return fail_node(g, i, err, "act_f16 must be 1");
     if (ir_node_attr(n, "act_q8")) return fail_node(g, i, err, "act_f16 and act_q8 exclude each other");
-    if (!w || w->type.dtype != DT_Q4 || !w->layout || strcmp(w->layout, "awq-gemm") != 0)
+    if (!ir_weight_is_q4_gemm(ir_linear_weight(g, n)))
         return fail_node(g, i, err, "act_f16 needs a q4 matrix in layout awq-gemm (the GPU layout)");
     return true;
 }

@@ -53,13 +53,6 @@ static int act_q8_block(const Graph *g, const Node *n) {
     return w->type.group;
 }
 
-// Whether the node is linear-like with a q4 matrix in the GPU layout.
-static bool gpu_q4_linear(const Graph *g, const Node *n) {
-    const Weight *w = ir_linear_weight(g, n);
-    bool linear = n->op == OP_LINEAR || n->op == OP_RMS_NORM_LINEAR || n->op == OP_LINEAR_ADD;
-    return linear && w && w->type.dtype == DT_Q4 && w->layout && strcmp(w->layout, "awq-gemm") == 0;
-}
-
 static bool mark(Graph *g, size_t i, Attr a, AwqcError *err) {
     if (ir_set_node_attr(g, (int)i, a)) return true;
     return awqc_fail(err, "quantize-acts: %%%zu = %s has no room for another attribute", i,
@@ -74,7 +67,8 @@ bool pass_quantize_acts(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
     size_t marked = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
-        if (f16 && gpu_q4_linear(g, n) && !ir_node_attr(n, ACT_F16_ATTR) && !ir_node_attr(n, ACT_Q8_ATTR)) {
+        bool gpu_q4 = ir_weight_is_q4_gemm(ir_linear_weight(g, n)); // a linear-like node's matrix
+        if (f16 && gpu_q4 && !ir_node_attr(n, ACT_F16_ATTR) && !ir_node_attr(n, ACT_Q8_ATTR)) {
             if (!mark(g, i, ir_attr_int(ACT_F16_ATTR, 1), err)) return false;
             marked++;
             continue;

@@ -152,7 +152,7 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
                    (long long)K, tf(norm), tf(res), tf(bias));
         return true;
     }
-    if (w->type.dtype != DT_Q4 || !w->layout || strcmp(w->layout, "awq-gemm") != 0)
+    if (!ir_weight_is_q4_gemm(w))
         return node_fail(err, g, i, "weight @%s is %s%s%s; the CUDA kernels read f32 or q4 in layout awq-gemm "
                          "(compile with --target cuda:sm_XX so pack-weights packs it)", w->name,
                          ir_dtype_name(w->type.dtype), w->layout ? " in layout " : " (not packed)",

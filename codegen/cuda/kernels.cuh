@@ -239,6 +239,14 @@ __device__ __forceinline__ float unit_x(const float *x, const float *g, int k) {
     return NORM ? __ldg(x + k) * __ldg(g + k) : __ldg(x + k);
 }
 
+// The 8*VW f16 scales of the thread's rows in group grp, VW words at a time:
+// sw[r >> 1] holds rows r and r + 1 of them (half r & 1).
+template <int N, int VW>
+__device__ __forceinline__ void load_scales(const u16 *sc, int grp, int c, u32 *sw) {
+    const u32 *sp = (const u32 *)(sc + (size_t)grp * N + 8 * c);
+    for (int q = 0; q < 4; q++) load_words<VW>(sp + q * VW, sw + q * VW);
+}
+
 // One unit: rows k0 .. k0+R-1 (one group) of the thread's VW words, scaled
 // and added to acc[8 * VW] (word j, nibble i at 8j + i).
 template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
@@ -267,9 +275,7 @@ __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const 
                     part[8 * j + i] = fmaf(nibble_f(w[j], i) - zf[8 * j + i], xs[nibble_pos(i)], part[8 * j + i]);
         }
     }
-    // the 8*VW scales of the row, VW words at a time (half r of the thread's at r)
-    const u32 *sp = (const u32 *)(sc + (size_t)grp * N + 8 * c);
-    for (int q = 0; q < 4; q++) load_words<VW>(sp + q * VW, sw + q * VW);
+    load_scales<N, VW>(sc, grp, c, sw);
     for (int j = 0; j < VW; j++)
         for (int i = 0; i < 8; i++) {
             int r = 8 * j + gemm_order(i);
@@ -320,8 +326,6 @@ __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, co
     load_words<VW>(qz + (size_t)grp * NW + c, z);
     for (int j = 0; j < VW; j++)
         for (int q = 0; q < 4; q++) nz[4 * j + q] = nibble_pair(z[j], q) | (q & 1 ? 0xd400d400u : 0xe400e400u);
-    const u32 *sp = (const u32 *)(sc + (size_t)grp * N + 8 * c); // scales of rows 2q, 2q + 1 at sw[4j + q]
-    for (int q = 0; q < 4; q++) load_words<VW>(sp + q * VW, sw + q * VW);
     u32 *mine = buf + flat_tid() * VW;
     for (int f = 0; f < R; f += F) {
         u32 hs[4 * VW];
@@ -340,6 +344,7 @@ __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, co
                 }
             }
         }
+        load_scales<N, VW>(sc, grp, c, sw); // here, not live through the rows: rows 2q, 2q + 1 at sw[4j + q]
         for (int j = 0; j < VW; j++)
             for (int q = 0; q < 4; q++) {
                 u32 s = sw[4 * j + q], h = hs[4 * j + q];

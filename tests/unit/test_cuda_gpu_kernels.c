@@ -115,6 +115,12 @@ static const char narrow_plan[] =
     "  %8 = linear %7, @head : f32[T, 301]\n"
     "  output %8\n}\n";
 
+// Multiplies weight `name` by factor (a power of two: exact, also in f16).
+static void scale_weight(Graph *g, const char *name, float factor) {
+    Weight *w = &g->weights[ir_find_weight(g, name)];
+    for (int64_t i = 0; i < ir_type_elements(&w->type); i++) w->data[i] *= factor;
+}
+
 // Marks the plan's q4 linears act_f16 as awqc compile --act f16 does (the
 // quantize-acts pass), checking that n were marked.
 static void mark_f16_acts(Graph *g, int n, const char *what) {
@@ -173,8 +179,7 @@ static void run_deep_plan(void) {
     CHECK_MSG(strncmp(nl.l[0].name, "gemv_q4_2048_16384_128_4_16_", 28) == 0, "deep plan: %s (want VW 4, R 16)",
               nl.l[0].name);
     bind_plan(g);
-    Weight *emb = &g->weights[ir_find_weight(g, "emb")];
-    for (int64_t i = 0; i < ir_type_elements(&emb->type); i++) emb->data[i] *= 262144.0f; // 2^18, exact
+    scale_weight(g, "emb", 262144.0f); // 2^18
     run_plan(g, "deep plan, act_f16", (RunShape){.ctx = 16, .prompt = 2, .decode = 3, .decode_tol = 8e-3});
     ir_graph_free(g);
 }
@@ -202,8 +207,7 @@ static void run_long_plan(void) {
     CudaNodeLaunches attn;
     CHECK(cuda_node_launches(g, 2, 1, &attn, &err) && attn.n == 1 && attn.l[0].grid_x == 32 * 8);
     bind_plan(g);
-    Weight *emb = &g->weights[ir_find_weight(g, "emb")];
-    for (int64_t i = 0; i < ir_type_elements(&emb->type); i++) emb->data[i] *= 32.0f;
+    scale_weight(g, "emb", 32.0f);
     run_plan(g, "long plan", (RunShape){.ctx = 160, .prompt = 140, .decode = 4, .decode_tol = 1e-3});
     ir_graph_free(g);
 }
