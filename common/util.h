@@ -112,6 +112,15 @@ float awqc_f16_to_f32(uint16_t h);
 uint16_t awqc_f32_to_f16(float x);
 float awqc_bf16_to_f32(uint16_t h);
 
+// A parallel for over the loop that follows, where the file is built with
+// OpenMP (the fuzz build compiles the readers without it: then a plain loop,
+// and no unknown-pragma warning).
+#ifdef _OPENMP
+#define AWQC_OMP_PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define AWQC_OMP_PARALLEL_FOR
+#endif
+
 // ----------------------------------------------------------------------------
 // Little-endian fields of the file formats (GGUF, safetensors, packed weight
 // blobs, the .awqx artifact), whatever the host's byte order: n bytes at p.

@@ -280,29 +280,61 @@ static bool gemm_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
     return fits_common("awq-gemm", 4, rows, cols, group, "out_features", rows, 8, err);
 }
 
-// Packs the [rows, n] byte matrix src (codes or zeros) along its rows: word
-// (k, c) of the [n, rows/8] result takes column k of rows 8c..8c+7.
-static void gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uint8_t *out) {
-    int64_t words = rows / 8;
-    for (int64_t k = 0; k < n; k++) {
-        for (int64_t c = 0; c < words; c++) {
-            uint32_t word = 0;
-            for (int i = 0; i < 8; i++) word |= (uint32_t)(src[(8 * c + GEMM_ORDER[i]) * n + k] & 0x0f) << (4 * i);
-            awqc_store_le(out, word, 4);
-            out += 4;
+// The word matrix [n, rows/8] and the byte matrix [rows, n] are transposes
+// of each other. Both directions go through a tile of STRIP words (8 rows
+// each) by TILE_K columns in a local buffer, so the byte matrix is read or
+// written in whole runs of TILE_K bytes: one code at a time, its rows n bytes
+// apart (a power of two: one cache set), cost most of a 7B model's awqc
+// compile (perf). Strips of STRIP words are independent: one per OpenMP
+// thread (a 7B model has 6.5 G codes).
+enum { TILE_K = 64, STRIP = 16 };
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Words c0..c0+cn-1 of every column k of the [n, words] word matrix out, from
+// rows 8*c0.. of the [rows, n] byte matrix src.
+static void gemm_pack_strip(const uint8_t *src, int64_t words, int64_t n, int64_t c0, uint8_t *out) {
+    uint8_t tile[8 * STRIP][TILE_K];
+    int64_t cn = min64(STRIP, words - c0);
+    for (int64_t k0 = 0; k0 < n; k0 += TILE_K) {
+        int64_t kn = min64(TILE_K, n - k0);
+        for (int64_t r = 0; r < 8 * cn; r++) memcpy(tile[r], src + (8 * c0 + r) * n + k0, (size_t)kn);
+        for (int64_t c = 0; c < cn; c++) { // nibble by nibble over the columns: loops a compiler vectorises
+            uint32_t w[TILE_K] = {0};
+            for (int i = 0; i < 8; i++)
+                for (int64_t k = 0; k < kn; k++) w[k] |= (uint32_t)(tile[8 * c + GEMM_ORDER[i]][k] & 0x0f) << (4 * i);
+            for (int64_t k = 0; k < kn; k++) awqc_store_le(out + 4 * ((k0 + k) * words + c0 + c), w[k], 4);
         }
     }
 }
 
+static void gemm_unpack_strip(const uint8_t *in, int64_t words, int64_t n, int64_t c0, uint8_t *dst) {
+    uint8_t tile[8 * STRIP][TILE_K];
+    int64_t cn = min64(STRIP, words - c0);
+    for (int64_t k0 = 0; k0 < n; k0 += TILE_K) {
+        int64_t kn = min64(TILE_K, n - k0);
+        for (int64_t c = 0; c < cn; c++) {
+            uint32_t w[TILE_K];
+            for (int64_t k = 0; k < kn; k++) w[k] = (uint32_t)awqc_load_le(in + 4 * ((k0 + k) * words + c0 + c), 4);
+            for (int i = 0; i < 8; i++)
+                for (int64_t k = 0; k < kn; k++) tile[8 * c + GEMM_ORDER[i]][k] = (uint8_t)((w[k] >> (4 * i)) & 0x0f);
+        }
+        for (int64_t r = 0; r < 8 * cn; r++) memcpy(dst + (8 * c0 + r) * n + k0, tile[r], (size_t)kn);
+    }
+}
+
+// Packs the [rows, n] byte matrix src (codes or zeros) along its rows: word
+// (k, c) of the [n, rows/8] result takes column k of rows 8c..8c+7.
+static void gemm_pack_words(const uint8_t *src, int64_t rows, int64_t n, uint8_t *out) {
+    int64_t words = rows / 8;
+    AWQC_OMP_PARALLEL_FOR
+    for (int64_t c0 = 0; c0 < words; c0 += STRIP) gemm_pack_strip(src, words, n, c0, out);
+}
+
 static void gemm_unpack_words(const uint8_t *in, int64_t rows, int64_t n, uint8_t *dst) {
     int64_t words = rows / 8;
-    for (int64_t k = 0; k < n; k++) {
-        for (int64_t c = 0; c < words; c++) {
-            uint32_t word = (uint32_t)awqc_load_le(in, 4);
-            in += 4;
-            for (int i = 0; i < 8; i++) dst[(8 * c + GEMM_ORDER[i]) * n + k] = (uint8_t)((word >> (4 * i)) & 0x0f);
-        }
-    }
+    AWQC_OMP_PARALLEL_FOR
+    for (int64_t c0 = 0; c0 < words; c0 += STRIP) gemm_unpack_strip(in, words, n, c0, dst);
 }
 
 void ir_gemm_pack_parts(const QuantMatrix *m, uint8_t *qweight, uint8_t *qzeros, uint8_t *scales) {

@@ -260,6 +260,41 @@ static void test_gemm_bytes(void) {
     free_quant(m);
 }
 
+// A shape past layout.c's tiles (16 words of rows, 64 columns), with partial
+// ones at both ends: every nibble of the blob against the format's definition,
+// word (k, c) nibble i = code of row 8c + ORDER[i] in column k.
+static void test_gemm_bytes_tiled(void) {
+    static const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    int64_t rows = 8 * 37, cols = 160, group = 32, words = rows / 8, ng = cols / group;
+    QuantMatrix *m = random_quant(rows, cols, 4, (int)group);
+    size_t size;
+    uint8_t *b = pack_blob(layout("awq-gemm"), m, &size);
+    int bad = 0;
+    for (int64_t k = 0; k < cols; k++)
+        for (int64_t c = 0; c < words; c++)
+            for (int i = 0; i < 8; i++) {
+                uint32_t word = (uint32_t)awqc_load_le(b + 4 * (k * words + c), 4);
+                bad += ((word >> (4 * i)) & 0xf) != m->q[(8 * c + order[i]) * cols + k];
+            }
+    const uint8_t *qz = b + rows * cols / 2;
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t c = 0; c < words; c++)
+            for (int i = 0; i < 8; i++) {
+                uint32_t word = (uint32_t)awqc_load_le(qz + 4 * (g * words + c), 4);
+                bad += ((word >> (4 * i)) & 0xf) != m->zeros[(8 * c + order[i]) * ng + g];
+            }
+    CHECK_MSG(bad == 0, "%d nibbles of a [%lld, %lld] awq-gemm blob out of place", bad, (long long)rows,
+              (long long)cols);
+    QuantMatrix back;
+    CHECK(quant_matrix_init(&back, rows, cols, 4, (int)group, &(AwqcError){{0}}));
+    layout("awq-gemm")->unpack(b, &back);
+    CHECK_MSG(same_quant(m, &back), "a [%lld, %lld] awq-gemm blob unpacks to other codes", (long long)rows,
+              (long long)cols);
+    quant_matrix_free(&back);
+    free(b);
+    free_quant(m);
+}
+
 // ----------------------------------------------------------------------------
 // refusals
 
@@ -380,6 +415,7 @@ int main(void) {
     test_vnni8_bytes();
     test_u3_bytes();
     test_gemm_bytes();
+    test_gemm_bytes_tiled();
     test_fits();
     test_pack_refusals();
     test_codes_refusals();
