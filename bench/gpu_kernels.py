@@ -14,6 +14,9 @@ bandwidth, and the largest difference of its outputs from the shape's first
 variant (same weights and x: launch shapes must not change the result
 beyond the order of additions; the f16x2 variants, the last template
 argument true (awqc compile --act f16), also round x and their sums to f16).
+Then the fastest variant of each shape and arithmetic, and what a 7B decode
+token's GEMVs would take with them: a share of the copy-bandwidth bound for
+the GEMVs alone, the most the whole step can reach with these kernels.
 --arith picks the q4 GEMV's arithmetic (both: each launch shape in f32, then
 in f16x2). --compile-only builds the harness without a GPU (nvcc only), e.g.
 to carry it to one; --sass also prints each q4 variant's registers and
@@ -21,6 +24,7 @@ SASS instruction counts (cuobjdump), which need no GPU either.
 """
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -241,6 +245,51 @@ def print_sass_counts(exe, variants):
               " ".join(f"{c.get(k, 0):9}" for k in kinds))
 
 
+# A line of the harness's run(): shape, template arguments, blocks, microseconds, ...
+RESULT_LINE = re.compile(r"^(?P<shape>\S+)\s+(?P<targs>.*?)\s+\d+ blocks\s+(?P<us>[\d.]+) us ")
+
+
+def run_and_summarise(exe, variants):
+    """Runs the harness, echoing its lines, then prints the fastest variant of
+    each shape and arithmetic, and what a decode token's GEMVs would take at
+    Llama-2-7B's 32 layers with those (the head once): the launch shapes
+    emit.c should choose, and how near the bound the GEMVs alone can come."""
+    proc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
+    bw, best = None, {}
+    by_targs = {(v["shape"], v["targs"]): v for v in variants}
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        if line.startswith("device ") and "copy bandwidth" in line:
+            bw = float(line.split("copy bandwidth")[1].split()[0])
+        m = RESULT_LINE.match(line)
+        v = m and by_targs.get((m["shape"], m["targs"]))
+        if not v:
+            continue
+        shape, targs, us = m["shape"], m["targs"], float(m["us"])
+        arith = "f16" if targs.endswith("true") and v["tmpl"] == "gemv_q4" else "f32"
+        key = (shape, arith)
+        if key not in best or us < best[key][0]:
+            best[key] = (us, targs, v["wbytes"])
+    if proc.wait() != 0:
+        sys.exit(f"gpu_kernels: the harness failed (exit {proc.returncode})")
+    if not best or not bw:
+        return
+    print("\nfastest per shape:")
+    for (shape, arith), (us, targs, wbytes) in sorted(best.items()):
+        print(f"  {shape:8} {arith}  {us:8.2f} us  {wbytes / us / 1e3:7.1f} GB/s  {targs}")
+    head = best.get(("head", "f32"))
+    for arith in ("f32", "f16"):
+        shapes = [best.get((name, arith)) for name, *_ in Q4_SHAPES]
+        if None in shapes or not head:
+            continue
+        us = 32 * sum(b[0] for b in shapes) + head[0]
+        gb = (32 * sum(b[2] for b in shapes) + head[2]) / 1e9
+        bound = gb / (bw / 1e6)  # microseconds a token at the copy bandwidth
+        print(f"a 7B token's GEMVs, {arith} q4 GEMV: {us:.0f} us ({1e6 / us:.0f} tok/s) for {gb:.2f} GB: "
+              f"{100 * bound / us:.1f}% of the copy-bandwidth bound ({1e6 / bound:.0f} tok/s), "
+              f"before attention and the small kernels")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kernels", default=os.path.join(ROOT, "codegen/cuda/kernels.cuh"))
@@ -269,7 +318,7 @@ def main():
     if a.sass:
         print_sass_counts(exe, variants)
     if not a.compile_only:
-        subprocess.run([exe], check=True)
+        run_and_summarise(exe, variants)
 
 
 if __name__ == "__main__":

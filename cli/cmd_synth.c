@@ -4,20 +4,24 @@
 // Llama-2-7B). The random codes of one layer are shared by all layers.
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
 #include "common/strmap.h"
 #include "frontend/ckpt/safetensors_write.h"
+#include "runtime/tokenizer/tok_export.h"
 
 static const char *const synth_help =
     "usage: awqc synth --dim D --layers L --heads H [--kv-heads H] --ffn F --vocab V\n"
-    "                  [--bits 4] [--group G] [--theta X] [--seed N] --tokenizer DIR -o DIR\n"
+    "                  [--bits 4] [--group G] [--theta X] [--seed N] --tokenizer PATH -o DIR\n"
     "Writes a random-weight LLaMA as an AutoAWQ INT4 folder (config.json, model.safetensors,\n"
-    "the tokenizer files of DIR) for speed measurements, e.g. Llama-2-7B:\n"
+    "a tokenizer) for speed measurements, e.g. Llama-2-7B:\n"
     "  awqc synth --dim 4096 --layers 32 --heads 32 --ffn 11008 --vocab 32000 --group 128 \\\n"
-    "             --tokenizer TOKDIR -o llama2-7b-synth\n"
+    "             --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf -o llama2-7b-synth\n"
+    "PATH: a folder with tokenizer.json (its tokenizer files are copied), or a model awqc\n"
+    "loads (a GGUF file: its tokenizer is written out as awqc quantize writes it).\n"
     "A tokenizer larger than --vocab is trimmed to its first V tokens and the merges\n"
     "that make them (a byte-level BPE still encodes any text), so the model loads.\n";
 
@@ -131,17 +135,21 @@ static void add_linear(Tensors *ts, int layer, const char *which, const AwqLinea
 // ----------------------------------------------------------------------------
 // files
 
+// The context the folder declares: config.json's max_position_embeddings and,
+// for a tokenizer taken from a model file, tokenizer_config.json's model_max_length.
+enum { SYNTH_CONTEXT = 4096 };
+
 static bool write_config(const SynthOpts *o, const char *dir, AwqcError *err) {
     char *path = awqc_asprintf("%s/config.json", dir);
     char *json = awqc_asprintf(
         "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n  \"hidden_size\": %d,\n"
         "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
-        "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": 4096,\n  \"rms_norm_eps\": 1e-05,\n"
+        "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": 1e-05,\n"
         "  \"rope_theta\": %g,\n  \"vocab_size\": %d,\n  \"tie_word_embeddings\": false,\n  \"bos_token_id\": 1,\n"
         "  \"eos_token_id\": 2,\n  \"torch_dtype\": \"float16\",\n  \"quantization_config\": {\"quant_method\": \"awq\", "
         "\"bits\": %d, \"group_size\": %d, \"zero_point\": true, \"version\": \"gemm\"},\n"
         "  \"awqc_synth\": {\"seed\": %u, \"note\": \"random weights, for speed measurements only\"}\n}\n",
-        o->dim, o->layers, o->heads, o->kv_heads, o->ffn, o->theta, o->vocab, o->bits, o->group, o->seed);
+        o->dim, o->layers, o->heads, o->kv_heads, o->ffn, SYNTH_CONTEXT, o->theta, o->vocab, o->bits, o->group, o->seed);
     bool ok = awqc_write_file_atomic(path, json, strlen(json), err);
     free(json);
     free(path);
@@ -245,12 +253,39 @@ static void read_tokenizer_file(const SynthOpts *o, TokFile *f, bool required) {
     AwqcError err;
     f->data = awqc_read_file(src, &f->len, &err);
     if (!f->data && required) die("synth: --tokenizer: %s", err.msg);
-    if (f->data && strcmp(f->name, "special_tokens_map.json") != 0) {
-        char *trimmed = trim_tokenizer(o, f->name, f->data, &f->len);
-        free(f->data);
-        f->data = trimmed;
-    }
     free(src);
+}
+
+// --tokenizer names a model (a GGUF file): its tokenizer as tokenizer.json
+// and tokenizer_config.json, the text awqc quantize writes beside a model it
+// builds from a GGUF (special_tokens_map.json, optional, is left out).
+static void tokenizer_from_model(const SynthOpts *o, TokFile tok[3]) {
+    AwqcError err;
+    Checkpoint *c = ckpt_open(o->tokenizer, &err);
+    Tokenizer *t = c ? tok_from_checkpoint(c, &err) : NULL;
+    if (!t || !tok_to_hf_text(t, SYNTH_CONTEXT, &tok[0].data, &tok[1].data, &err)) die("synth: --tokenizer: %s", err.msg);
+    tok[0].len = strlen(tok[0].data), tok[1].len = strlen(tok[1].data);
+    tok_free(t);
+    ckpt_close(c);
+}
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The tokenizer files for the folder, trimmed to --vocab.
+static void read_tokenizer(const SynthOpts *o, TokFile tok[3]) {
+    if (is_dir(o->tokenizer))
+        for (int i = 0; i < 3; i++) read_tokenizer_file(o, &tok[i], i == 0);
+    else
+        tokenizer_from_model(o, tok);
+    for (int i = 0; i < 2; i++) {
+        if (!tok[i].data) continue; // no tokenizer_config.json in the folder
+        char *trimmed = trim_tokenizer(o, tok[i].name, tok[i].data, &tok[i].len);
+        free(tok[i].data);
+        tok[i].data = trimmed;
+    }
 }
 
 static bool write_tokenizer_file(const TokFile *f, const char *dir, AwqcError *err) {
@@ -316,7 +351,7 @@ int cmd_synth(int argc, char **argv) {
     check_output_writable("synth", o.out);
     double t0 = awqc_now();
     TokFile tok[3] = {{.name = "tokenizer.json"}, {.name = "tokenizer_config.json"}, {.name = "special_tokens_map.json"}};
-    for (int i = 0; i < 3; i++) read_tokenizer_file(&o, &tok[i], i == 0);
+    read_tokenizer(&o, tok);
     AwqcError err;
     bool ok = awqc_write_folder_atomic(o.out, write_model, &(Synth){&o, tok}, &err);
     for (int i = 0; i < 3; i++) free(tok[i].data);

@@ -46,11 +46,14 @@ mkdir -p "$a/cli" "$a/tests" "$a/lib" "$b"
 cp "$build/cli/awqc" "$a/cli/"
 for t in "${programs[@]:1}"; do cp "$build/tests/$t" "$a/tests/"; done
 
-# The tokenizer files for the synthetic Llama's (awqc synth --tokenizer),
-# written by awqc itself from the GGUF, as quantize writes them.
+# The tokenizer files for the synthetic Llama's (awqc synth --tokenizer), as
+# awqc writes them from the GGUF (which travels split in two): those of a tiny
+# synthetic model given the GGUF's whole tokenizer.
 mkdir -p "$a/tokenizer"
-"$build/cli/awqc" quantize -m "$gguf" --method rtn --bits 4 --group 128 -o "$build/rtn-tokenizer" >/dev/null
-cp "$build"/rtn-tokenizer/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$a/tokenizer/"
+rm -rf "$build/tiny-tokenizer"
+"$build/cli/awqc" synth --dim 64 --layers 1 --heads 4 --ffn 128 --vocab 49152 --group 32 --tokenizer "$gguf" \
+  -o "$build/tiny-tokenizer" 2>/dev/null
+cp "$build"/tiny-tokenizer/tokenizer{,_config}.json "$a/tokenizer/"
 
 # The shared libraries they need beyond glibc, the driver and NVRTC (the GPU
 # machine's CUDA 13 has libnvrtc.so.13; gpu_run.sh finds it there).

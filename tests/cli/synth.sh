@@ -32,7 +32,20 @@ expect compile 0 'wrote .*small.awqx' "$AWQC" compile -m "$tmp/small" -c 64 -o "
 expect bench 0 '\| tg8 \|' "$AWQC" bench -m "$tmp/small.awqx" -p 16 -n 8 -r 1 -t 2
 expect synth-no-trim 0 'wrote .*full' "$AWQC" synth "${shape[@]}" --vocab 49152 --tokenizer "$awq" -o "$tmp/full"
 same full-not-trimmed "" "$(grep trimmed <<<"$("$AWQC" synth "${shape[@]}" --vocab 49152 --tokenizer "$awq" -o "$tmp/full2" 2>&1)")"
-expect synth-bad-tokenizer 1 'synth: --tokenizer: .*/nothing/tokenizer.json' \
+# A tokenizer taken from a model file (the GGUF) is the one awqc quantize
+# wrote beside the fixture, trimmed alike.
+gguf=$(default_model)
+if [ -f "$gguf" ]; then
+  expect synth-gguf-tokenizer 0 'tokenizer trimmed to 4096 of its 49152 tokens' \
+    "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$gguf" -o "$tmp/from-gguf"
+  same gguf-tokenizer-json "" "$(cmp "$tmp/small/tokenizer.json" "$tmp/from-gguf/tokenizer.json" 2>&1)"
+  expect run-gguf-tokenizer 0 'generated 4 tokens' \
+    "$AWQC" run -m "$tmp/from-gguf" --engine interp -n 4 -p "The capital of France is" -t 2
+  rm -rf "$tmp/from-gguf"
+fi
+expect synth-not-a-model 1 'synth: --tokenizer: .*/synth.sh: not a checkpoint' \
+  "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$here/synth.sh" -o "$tmp/x"
+expect synth-bad-tokenizer 1 'synth: --tokenizer: .*/nothing: cannot open' \
   "$AWQC" synth "${shape[@]}" --vocab 4096 --tokenizer "$tmp/nothing" -o "$tmp/x"
 mkdir "$tmp/broken" && echo '{"model": ' >"$tmp/broken/tokenizer.json"
 expect synth-tokenizer-not-json 1 'broken/tokenizer.json is not JSON' \
