@@ -5,7 +5,7 @@
 # the HBM bound (bytes read per token / measured device copy bandwidth).
 # Usage: bench/gpu_decode_vs_hf.sh [BUILD_DIR] (default build-release); env
 # TOKENIZER=PATH (awqc synth --tokenizer: a folder with tokenizer.json or a model
-# file; default the default model's GGUF where scripts/setup.sh caches it), SHAPE
+# file; default $AWQC_MODEL or the GGUF where scripts/setup.sh caches it), SHAPE
 # overrides (DIM LAYERS HEADS KV FFN VOCAB GROUP), TOKENS (128), SM (default:
 # this GPU's, --target cuda:native), ACTS: the q4 GEMV arithmetics compared in
 # the run, awqc compile --act (default "f32 f16": W4A16 in f32, and in f16x2).
@@ -14,8 +14,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-release}
 awqc=$build/cli/awqc
 DIM=${DIM:-4096} LAYERS=${LAYERS:-32} HEADS=${HEADS:-32} KV=${KV:-32} FFN=${FFN:-11008} VOCAB=${VOCAB:-32000}
-cache=${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}   # as scripts/setup.sh
-GROUP=${GROUP:-128} TOKENS=${TOKENS:-128} TOKENIZER=${TOKENIZER:-$cache/SmolLM2-135M-Instruct.Q4_1.gguf}
+GROUP=${GROUP:-128} TOKENS=${TOKENS:-128}
+TOKENIZER=${TOKENIZER:-${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}}
 work=${WORK:-/tmp/awqc-gpu-bench}
 mkdir -p "$work"
 if ! nvidia-smi -L >/dev/null 2>&1; then echo "SKIP: no GPU (nvidia-smi failed)"; exit 77; fi

@@ -273,7 +273,7 @@ def run_and_summarise(exe, variants):
     if proc.wait() != 0:
         sys.exit(f"gpu_kernels: the harness failed (exit {proc.returncode})")
     if not best or not bw:
-        return
+        return  # (with --only, --arith or --limit a shape may be missing: then no 7B line below)
     print("\nfastest per shape:")
     for (shape, arith), (us, targs, wbytes) in sorted(best.items()):
         print(f"  {shape:8} {arith}  {us:8.2f} us  {wbytes / us / 1e3:7.1f} GB/s  {targs}")

@@ -20,8 +20,8 @@ static const char *const synth_help =
     "a tokenizer) for speed measurements, e.g. Llama-2-7B:\n"
     "  awqc synth --dim 4096 --layers 32 --heads 32 --ffn 11008 --vocab 32000 --group 128 \\\n"
     "             --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf -o llama2-7b-synth\n"
-    "PATH: a folder with tokenizer.json (its tokenizer files are copied), or a model awqc\n"
-    "loads (a GGUF file: its tokenizer is written out as awqc quantize writes it).\n"
+    "PATH: a folder with tokenizer.json (and tokenizer_config.json, special_tokens_map.json),\n"
+    "or a model file awqc loads (a GGUF: its tokenizer written out as awqc quantize writes it).\n"
     "A tokenizer larger than --vocab is trimmed to its first V tokens and the merges\n"
     "that make them (a byte-level BPE still encodes any text), so the model loads.\n";
 
@@ -263,7 +263,11 @@ static void tokenizer_from_model(const SynthOpts *o, TokFile tok[3]) {
     AwqcError err;
     Checkpoint *c = ckpt_open(o->tokenizer, &err);
     Tokenizer *t = c ? tok_from_checkpoint(c, &err) : NULL;
-    if (!t || !tok_to_hf_text(t, SYNTH_CONTEXT, &tok[0].data, &tok[1].data, &err)) die("synth: --tokenizer: %s", err.msg);
+    if (!t || !tok_to_hf_text(t, SYNTH_CONTEXT, &tok[0].data, &tok[1].data, &err)) {
+        tok_free(t);
+        ckpt_close(c);
+        die("synth: --tokenizer: %s", err.msg);
+    }
     tok[0].len = strlen(tok[0].data), tok[1].len = strlen(tok[1].data);
     tok_free(t);
     ckpt_close(c);

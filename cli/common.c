@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include "cli.h"
 
 #ifndef AWQC_MODELS_DIR
@@ -88,6 +90,9 @@ static const char *models_dir(void) {
 }
 
 Model *load_model_or_die(const CommonOpts *o) {
+    // -t bounds every OpenMP loop from here on, the loading's (awq-gemm
+    // unpacking) included, not only the engine's.
+    if (o->threads > 0) omp_set_num_threads(o->threads);
     char *path = o->model ? xstrdup(o->model) : awqc_default_model_path();
     ModelLoadOptions lo = {.models_dir = models_dir(), .description = o->desc, .load_weights = true,
                           .keep_quant_codes = o->keep_quant_codes};

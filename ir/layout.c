@@ -284,14 +284,14 @@ static bool gemm_fits(int64_t rows, int64_t cols, int group, AwqcError *err) {
 // of each other. Both directions go through a tile of STRIP words (8 rows
 // each) by TILE_K columns in a local buffer, so the byte matrix is read or
 // written in whole runs of TILE_K bytes: one code at a time, its rows n bytes
-// apart (a power of two: one cache set), cost most of a 7B model's awqc
-// compile (perf). Strips of STRIP words are independent: one per OpenMP
-// thread (a 7B model has 6.5 G codes).
+// apart (often a power of two: one cache set), cost most of a 7B model's
+// awqc compile (perf). Strips of STRIP words are independent, shared out
+// among the OpenMP threads (a 7B model has 6.5 G codes).
 enum { TILE_K = 64, STRIP = 16 };
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Words c0..c0+cn-1 of every column k of the [n, words] word matrix out, from
+// Words c0..c0+cn-1 of every row k of the [n, words] word matrix out, from
 // rows 8*c0.. of the [rows, n] byte matrix src.
 static void gemm_pack_strip(const uint8_t *src, int64_t words, int64_t n, int64_t c0, uint8_t *out) {
     uint8_t tile[8 * STRIP][TILE_K];

@@ -52,7 +52,7 @@ for t in "${programs[@]:1}"; do cp "$build/tests/$t" "$a/tests/"; done
 mkdir -p "$a/tokenizer"
 rm -rf "$build/tiny-tokenizer"
 "$build/cli/awqc" synth --dim 64 --layers 1 --heads 4 --ffn 128 --vocab 49152 --group 32 --tokenizer "$gguf" \
-  -o "$build/tiny-tokenizer" 2>/dev/null
+  -o "$build/tiny-tokenizer" >/dev/null
 cp "$build"/tiny-tokenizer/tokenizer{,_config}.json "$a/tokenizer/"
 
 # The shared libraries they need beyond glibc, the driver and NVRTC (the GPU
