@@ -161,7 +161,7 @@ static void run(const Variant &v, double bw, std::vector<float> *first) {
 
 def q4_variants(arith):
     out = []
-    kinds = {"f32": ["false"], "f16": ["true"], "both": ["false", "true"]}[arith]
+    kinds = {"f32": ["f32"], "f16": ["f16"], "both": ["f32", "f16"]}[arith]
     for name, n, k, norm, res, silu in Q4_SHAPES:
         cb = (n // 8 + 31) // 32
         combos = []
@@ -170,18 +170,18 @@ def q4_variants(arith):
             for s in (1, 2, 3, 4, 6, 8, 12, 16, 22, 24):
                 if units >= s * 8 * vw:
                     combos.append((vw, r, s))
-        for (vw, r, s), f16 in ((c, f) for c in combos for f in kinds):
+        for (vw, r, s), kind in ((c, f) for c in combos for f in kinds):
             targs = f"{n}, {k}, {GROUP}, {vw}, {r}, {s}, {'true' if norm else 'false'}, " \
-                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}, {f16}"
+                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}, {'true' if kind == 'f16' else 'false'}"
             wbytes = k * n // 2 + (k // GROUP) * n // 2 + (k // GROUP) * n * 2
-            out.append(dict(shape=name, targs=targs, tmpl="gemv_q4", gx=cb * s, bx=32 // vw, by=8 * vw, n=n, k=k,
+            out.append(dict(shape=name, arith=kind, targs=targs, tmpl="gemv_q4", gx=cb * s, bx=32 // vw, by=8 * vw, n=n, k=k,
                             in_words=(2 * k if silu else k), wbytes=wbytes, part=s * cb * 256, norm=norm, res=res))
     return out
 
 
 def h16_variants():
     n, k = HEAD
-    return [dict(shape="head", targs=f"{n}, {k}, true, false, false", tmpl="gemv_h16", gx=(n + 7) // 8, bx=256, by=1,
+    return [dict(shape="head", arith="f32", targs=f"{n}, {k}, true, false, false", tmpl="gemv_h16", gx=(n + 7) // 8, bx=256, by=1,
                  n=n, k=k, in_words=k, wbytes=n * k * 2, part=0, norm=1, res=0)]
 
 
@@ -265,11 +265,9 @@ def run_and_summarise(exe, variants):
         v = m and by_targs.get((m["shape"], m["targs"]))
         if not v:
             continue
-        shape, targs, us = m["shape"], m["targs"], float(m["us"])
-        arith = "f16" if targs.endswith("true") and v["tmpl"] == "gemv_q4" else "f32"
-        key = (shape, arith)
+        us, key = float(m["us"]), (v["shape"], v["arith"])
         if key not in best or us < best[key][0]:
-            best[key] = (us, targs, v["wbytes"])
+            best[key] = (us, v["targs"], v["wbytes"])
     if proc.wait() != 0:
         sys.exit(f"gpu_kernels: the harness failed (exit {proc.returncode})")
     if not best or not bw:

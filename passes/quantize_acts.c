@@ -67,8 +67,8 @@ bool pass_quantize_acts(Graph *g, const PassContext *ctx, bool *changed, AwqcErr
     size_t marked = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
-        bool gpu_q4 = ir_weight_is_q4_gemm(ir_linear_weight(g, n)); // a linear-like node's matrix
-        if (f16 && gpu_q4 && !ir_node_attr(n, ACT_F16_ATTR) && !ir_node_attr(n, ACT_Q8_ATTR)) {
+        if (f16 && ir_weight_is_q4_gemm(ir_linear_weight(g, n)) && !ir_node_attr(n, ACT_F16_ATTR) &&
+            !ir_node_attr(n, ACT_Q8_ATTR)) {
             if (!mark(g, i, ir_attr_int(ACT_F16_ATTR, 1), err)) return false;
             marked++;
             continue;
