@@ -7,8 +7,10 @@
 # TOKENIZER=PATH (awqc synth --tokenizer: a folder with tokenizer.json or a model
 # file; default $AWQC_MODEL or the GGUF where scripts/setup.sh caches it), SHAPE
 # overrides (DIM LAYERS HEADS KV FFN VOCAB GROUP), TOKENS (128), SM (default:
-# this GPU's, --target cuda:native), ACTS: the q4 GEMV arithmetics compared in
-# the run, awqc compile --act (default "f32 f16": W4A16 in f32, and in f16x2).
+# this GPU's, --target cuda:native), GEMVS: the q4 GEMV variants compared in
+# the run, each ACT:STAGES for awqc compile --act ACT --gemv-stages STAGES
+# (default "f32:1 f16:1 f32:2 f16:2": W4A16 in f32 and in f16x2, its weight
+# rows copied then computed, and double-buffered).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-release}
@@ -25,31 +27,40 @@ if [ -n "${SM:-}" ]; then target=cuda:sm_$SM; else target=cuda:native; fi
 model=$work/llama2-7b-w4g$GROUP
 [ -f "$model/model.safetensors" ] || "$awqc" synth --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
     --ffn "$FFN" --vocab "$VOCAB" --group "$GROUP" --tokenizer "$TOKENIZER" -o "$model"
-ACTS=${ACTS:-f32 f16}
+GEMVS=${GEMVS:-f32:1 f16:1 f32:2 f16:2}
 
 # awqc: decode tok/s (the tg row's median of the CSV), and from stderr the
 # device copy bandwidth and the device bytes a decode step reads (awqc bench
 # --engine cuda prints "device: ..., copy bandwidth N GB/s" and "decode tgN:
 # ... x G GB/token ..."; f32 matrices count as the f16 the GPU holds them in).
-# One line "act tok/s GB/s GB/token" per arithmetic; one that fails is
+# One line "act stages tok/s GB/s GB/token" per variant; one that fails is
 # reported (and makes the exit status 1) and the others still run.
 results=() status=0
-for act in $ACTS; do
-    echo "--act $act:"
-    if ! "$awqc" compile -m "$model" --target "$target" --act "$act" -c 512 -o "$work/model-$act.awqx" ||
-       ! "$awqc" bench -m "$work/model-$act.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$act.csv" \
-            2>"$work/awqc-$act.log"; then
-        echo "gpu_decode_vs_hf: --act $act failed" >&2; cat "$work/awqc-$act.log" >&2 || true; status=1; continue
+for v in $GEMVS; do
+    case $v in
+        *:[12]) ;;
+        *) echo "gpu_decode_vs_hf: GEMVS entry '$v' is not ACT:STAGES (e.g. f16:2)" >&2; status=1; continue ;;
+    esac
+    act=${v%:*} stages=${v#*:} name=$act-$stages
+    echo "--act $act --gemv-stages $stages:"
+    rm -f "$work/awqc-$name.log" "$work/awqc-$name.csv"
+    if ! "$awqc" compile -m "$model" --target "$target" --act "$act" --gemv-stages "$stages" -c 512 \
+            -o "$work/model-$name.awqx" ||
+       ! "$awqc" bench -m "$work/model-$name.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$name.csv" \
+            2>"$work/awqc-$name.log"; then
+        echo "gpu_decode_vs_hf: --act $act --gemv-stages $stages failed" >&2; cat "$work/awqc-$name.log" >&2 || true
+        status=1; continue
     fi
-    grep -E 'device:|decode tg' "$work/awqc-$act.log" || true
+    grep -E 'device:|decode tg' "$work/awqc-$name.log" || true
     ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
-          "$work/awqc-$act.csv")
+          "$work/awqc-$name.csv")
     if [ -z "$ours" ]; then
-        echo "gpu_decode_vs_hf: no tg row in $work/awqc-$act.csv" >&2; cat "$work/awqc-$act.csv" >&2; status=1; continue
+        echo "gpu_decode_vs_hf: no tg row in $work/awqc-$name.csv" >&2; cat "$work/awqc-$name.csv" >&2; status=1; continue
     fi
-    bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc-$act.log")
-    gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc-$act.log")
-    results+=("$act ${ours:-0} ${bw:-0} ${gbtok:-0}")
+    bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc-$name.log")
+    gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc-$name.log")
+    rm -f "$work/model-$name.awqx" # 3.6 GB each
+    results+=("$act $stages ${ours:-0} ${bw:-0} ${gbtok:-0}")
 done
 hf=$(python3 "$root/bench/gpu_hf_decode.py" --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \
      --ffn "$FFN" --vocab "$VOCAB" --tokens "$TOKENS" | awk '{print $3}')
@@ -58,9 +69,9 @@ import sys
 hf = float(sys.argv[1]) if sys.argv[1] else 0.0
 print(f"HF FP16 eager decode  {hf:8.1f} tok/s")
 for line in sys.argv[2:]:
-    act, ours, bw, gbtok = line.split()
+    act, stages, ours, bw, gbtok = line.split()
     ours, bw, wbytes = float(ours), float(bw), float(gbtok) * 1e9
-    print(f"awqc W4-g128 --act {act} decode {ours:8.1f} tok/s")
+    print(f"awqc W4-g128 --act {act} --gemv-stages {stages} decode {ours:8.1f} tok/s")
     print(f"  speed-up            {ours / hf if hf else 0:8.2f} x   (goal >= 3.5)")
     if bw and wbytes:
         bound = bw * 1e9 / wbytes

@@ -7,18 +7,22 @@ CUDA graph, as awqc's decode step is, and cycle through enough copies of
 the weights that the L2 cache cannot hold them (50 MB on an H100).
 
 Usage: python3 bench/gpu_kernels.py [--arch sm_90] [--only q4|h16]
-       [--arith f32|f16|both] [--out DIR] [--compile-only] [--limit N]
+       [--arith f32|f16|both] [--stages 1|2|both] [--out DIR] [--compile-only]
+       [--limit N] [--jobs N]
 Prints one line per variant: shape, template arguments, blocks, microseconds
 per launch, GB/s of weights read, that as a percentage of the copy
 bandwidth, and the largest difference of its outputs from the shape's first
 variant (same weights and x: launch shapes must not change the result
 beyond the order of additions; the f16x2 variants, the last template
 argument true (awqc compile --act f16), also round x and their sums to f16).
-Then the fastest variant of each shape and arithmetic, and what a 7B decode
+Then the fastest variant of each shape, arithmetic and stage count, and what a 7B decode
 token's GEMVs would take with them: a share of the copy-bandwidth bound for
 the GEMVs alone, the most the whole step can reach with these kernels.
 --arith picks the q4 GEMV's arithmetic (both: each launch shape in f32, then
-in f16x2). --compile-only builds the harness without a GPU (nvcc only), e.g.
+in f16x2), --stages its copies of weight rows (1: a batch copied, then
+computed; 2: double-buffered; both: each of those, as awqc compile
+--gemv-stages picks). The variants are compiled in --jobs parts at once
+(default: the machine's cores). --compile-only builds the harness without a GPU (nvcc only), e.g.
 to carry it to one; --sass also prints each q4 variant's registers and
 SASS instruction counts (cuobjdump), which need no GPU either.
 """
@@ -38,6 +42,19 @@ Q4_SHAPES = [("qkv", 12288, 4096, 1, 0, 0), ("o", 4096, 4096, 0, 1, 0),
 GROUP = 128
 HEAD = (32000, 4096)
 
+# The Variant struct, shared by the harness and the parts of kernels.
+VARIANT = r'''
+#include <vector>
+struct Variant {
+    const char *shape, *targs;
+    void (*kernel)(KArgs);
+    int gx, bx, by, n, k, in_words; // in_words: x floats per token
+    size_t wbytes, part_floats;
+    int norm, res;
+};
+void run(const Variant &v, double bw);
+'''
+
 HARNESS = r'''
 #include <cmath>
 #include <cstdio>
@@ -47,14 +64,6 @@ HARNESS = r'''
 #include <cuda_runtime.h>
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
     fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
-
-struct Variant {
-    const char *shape, *targs;
-    void (*kernel)(KArgs);
-    int gx, bx, by, n, k, in_words; // in_words: x floats per token
-    size_t wbytes, part_floats;
-    int norm, res;
-};
 
 static unsigned rng = 12345u;
 static unsigned next_u32() { rng = rng * 1664525u + 1013904223u; return rng; }
@@ -83,8 +92,15 @@ static void fill_weights(unsigned *h, size_t words, bool f16_halves) {
     }
 }
 
-static void run(const Variant &v, double bw, std::vector<float> *first) {
+// The outputs of the first variant of each shape: every later one of the
+// shape is compared with them (the variants come grouped by shape).
+static std::vector<float> first_outputs;
+static const char *first_shape = "";
+
+void run(const Variant &v, double bw) {
     const int launches = 40;
+    if (strcmp(first_shape, v.shape)) first_outputs.clear(), first_shape = v.shape;
+    std::vector<float> *first = &first_outputs;
     rng = 12345u; // the same weights and x for every variant of a shape
     size_t words = v.wbytes / 4;
     int copies = (int)((400u << 20) / v.wbytes) + 1;
@@ -159,9 +175,10 @@ static void run(const Variant &v, double bw, std::vector<float> *first) {
 '''
 
 
-def q4_variants(arith):
+def q4_variants(arith, stages):
     out = []
     kinds = {"f32": ["f32"], "f16": ["f16"], "both": ["f32", "f16"]}[arith]
+    stage_counts = {"1": [1], "2": [2], "both": [1, 2]}[stages]
     for name, n, k, norm, res, silu in Q4_SHAPES:
         cb = (n // 8 + 31) // 32
         combos = []
@@ -170,39 +187,74 @@ def q4_variants(arith):
             for s in (1, 2, 3, 4, 6, 8, 12, 16, 22, 24):
                 if units >= s * 8 * vw:
                     combos.append((vw, r, s))
-        for (vw, r, s), kind in ((c, f) for c in combos for f in kinds):
+        for (vw, r, s), kind, st in ((c, f, t) for c in combos for f in kinds for t in stage_counts):
             targs = f"{n}, {k}, {GROUP}, {vw}, {r}, {s}, {'true' if norm else 'false'}, " \
-                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}, {'true' if kind == 'f16' else 'false'}"
+                    f"{'true' if res else 'false'}, false, {'true' if silu else 'false'}, " \
+                    f"{'true' if kind == 'f16' else 'false'}, {st}"
             wbytes = k * n // 2 + (k // GROUP) * n // 2 + (k // GROUP) * n * 2
-            out.append(dict(shape=name, arith=kind, targs=targs, tmpl="gemv_q4", gx=cb * s, bx=32 // vw, by=8 * vw, n=n, k=k,
+            out.append(dict(shape=name, arith=kind, stages=st, targs=targs, tmpl="gemv_q4", gx=cb * s, bx=32 // vw, by=8 * vw, n=n, k=k,
                             in_words=(2 * k if silu else k), wbytes=wbytes, part=s * cb * 256, norm=norm, res=res))
     return out
 
 
 def h16_variants():
     n, k = HEAD
-    return [dict(shape="head", arith="f32", targs=f"{n}, {k}, true, false, false", tmpl="gemv_h16", gx=(n + 7) // 8, bx=256, by=1,
+    return [dict(shape="head", arith="f32", stages=1, targs=f"{n}, {k}, true, false, false", tmpl="gemv_h16", gx=(n + 7) // 8, bx=256, by=1,
                  n=n, k=k, in_words=k, wbytes=n * k * 2, part=0, norm=1, res=0)]
 
 
-def write_source(path, kernels, variants):
+def write_sources(out, kernels, variants, parts):
+    """The harness and main() in main.cu; the kernels, and a function running
+    them in order, in part_P.cu for P < parts (contiguous runs of variants,
+    so the output keeps its order). Returns the paths."""
+    per = (len(variants) + parts - 1) // parts
+    chunks = [list(range(i, min(i + per, len(variants)))) for i in range(0, len(variants), per)]
+    head = f'#include "{kernels}"\n#define GROUP {GROUP}\n' + VARIANT
+    paths = []
+    for p, idx in enumerate(chunks):
+        path = os.path.join(out, f"part_{p}.cu")
+        with open(path, "w") as f:
+            f.write(head)
+            for i in idx:
+                v = variants[i]
+                bounds = v["bx"] * v["by"]
+                f.write(f"__global__ void __launch_bounds__({bounds}) k{i}(KArgs a) {{ {v['tmpl']}<{v['targs']}>(a); }}\n")
+            f.write(f"void run_part_{p}(double bw) {{\n")
+            for i in idx:
+                v = variants[i]
+                f.write(f'  run(Variant{{"{v["shape"]}", "{v["targs"]}", k{i}, {v["gx"]}, {v["bx"]}, {v["by"]}, {v["n"]}, '
+                        f'{v["k"]}, {v["in_words"]}, {v["wbytes"]}u, {v["part"]}u, {v["norm"]}, {v["res"]}}}, bw);\n')
+            f.write("}\n")
+        paths.append(path)
+    path = os.path.join(out, "main.cu")
     with open(path, "w") as f:
-        f.write(f'#include "{kernels}"\n')
-        f.write(f"#define GROUP {GROUP}\n")
-        f.write(HARNESS)
-        for i, v in enumerate(variants):
-            bounds = v["bx"] * v["by"]
-            f.write(f"__global__ void __launch_bounds__({bounds}) k{i}(KArgs a) {{ {v['tmpl']}<{v['targs']}>(a); }}\n")
+        f.write(head + "#include <cstring>\n" + HARNESS)
+        for p in range(len(chunks)):
+            f.write(f"void run_part_{p}(double bw);\n")
         f.write("int main() {\n  double bw = copy_bandwidth();\n")
         f.write('  cudaDeviceProp p; CK(cudaGetDeviceProperties(&p, 0));\n')
         f.write('  printf("device %s, %d SMs, copy bandwidth %.1f GB/s (read + write)\\n", p.name, '
                 'p.multiProcessorCount, bw);\n')
-        f.write("  std::vector<float> first;\n  const char *last = \"\";\n")
-        for i, v in enumerate(variants):
-            f.write(f'  if (strcmp(last, "{v["shape"]}")) first.clear(), last = "{v["shape"]}";\n')
-            f.write(f'  run(Variant{{"{v["shape"]}", "{v["targs"]}", k{i}, {v["gx"]}, {v["bx"]}, {v["by"]}, {v["n"]}, '
-                    f'{v["k"]}, {v["in_words"]}, {v["wbytes"]}u, {v["part"]}u, {v["norm"]}, {v["res"]}}}, bw, &first);\n')
+        f.write("  fflush(stdout);\n")
+        for p in range(len(chunks)):
+            f.write(f"  run_part_{p}(bw);\n")
         f.write("  return 0;\n}\n")
+    return [path] + paths
+
+
+def build(sources, exe, arch, jobs):
+    """nvcc -c of every source, jobs at a time, then one link."""
+    objs, running, pending = [], [], list(sources)
+    while pending or running:
+        while pending and len(running) < jobs:
+            src = pending.pop(0)
+            obj = src[:-3] + ".o"
+            objs.append(obj)
+            running.append((src, subprocess.Popen(["nvcc", "-O3", "-std=c++17", f"-arch={arch}", "-c", "-o", obj, src])))
+        src, proc = running.pop(0)
+        if proc.wait() != 0:
+            sys.exit(f"gpu_kernels: nvcc failed on {src}")
+    subprocess.run(["nvcc", f"-arch={arch}", "-o", exe] + objs, check=True)
 
 
 def print_sass_counts(exe, variants):
@@ -251,7 +303,7 @@ RESULT_LINE = re.compile(r"^(?P<shape>\S+)\s+(?P<targs>.*?)\s+\d+ blocks\s+(?P<u
 
 def run_and_summarise(exe, variants):
     """Runs the harness, echoing its lines, then prints the fastest variant of
-    each shape and arithmetic, and what a decode token's GEMVs would take at
+    each shape, arithmetic and stage count, and what a decode token's GEMVs would take at
     Llama-2-7B's 32 layers with those (the head once): the launch shapes
     emit.c should choose, and how near the bound the GEMVs alone can come."""
     proc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
@@ -265,7 +317,7 @@ def run_and_summarise(exe, variants):
         v = m and by_targs.get((m["shape"], m["targs"]))
         if not v:
             continue
-        us, key = float(m["us"]), (v["shape"], v["arith"])
+        us, key = float(m["us"]), (v["shape"], v["arith"], v["stages"])
         if key not in best or us < best[key][0]:
             best[key] = (us, v["targs"], v["wbytes"])
     if proc.wait() != 0:
@@ -273,17 +325,19 @@ def run_and_summarise(exe, variants):
     if not best or not bw:
         return  # (with --only, --arith or --limit a shape may be missing: then no 7B line below)
     print("\nfastest per shape:")
-    for (shape, arith), (us, targs, wbytes) in sorted(best.items()):
-        print(f"  {shape:8} {arith}  {us:8.2f} us  {wbytes / us / 1e3:7.1f} GB/s  {targs}")
-    head = best.get(("head", "f32"))
-    for arith in ("f32", "f16"):
-        shapes = [best.get((name, arith)) for name, *_ in Q4_SHAPES]
+    for (shape, arith, stages), (us, targs, wbytes) in sorted(best.items()):
+        print(f"  {shape:8} {arith} {stages} stage{'s' if stages > 1 else ' '} {us:8.2f} us  "
+              f"{wbytes / us / 1e3:7.1f} GB/s  {targs}")
+    head = best.get(("head", "f32", 1))
+    for arith, stages in ((a, st) for a in ("f32", "f16") for st in (1, 2)):
+        shapes = [best.get((name, arith, stages)) for name, *_ in Q4_SHAPES]
         if None in shapes or not head:
             continue
         us = 32 * sum(b[0] for b in shapes) + head[0]
         gb = (32 * sum(b[2] for b in shapes) + head[2]) / 1e9
         bound = gb / (bw / 1e6)  # microseconds a token at the copy bandwidth
-        print(f"a 7B token's GEMVs, {arith} q4 GEMV: {us:.0f} us ({1e6 / us:.0f} tok/s) for {gb:.2f} GB: "
+        print(f"a 7B token's GEMVs, {arith} q4 GEMV in {stages} stage{'s' if stages > 1 else ''}: {us:.0f} us "
+              f"({1e6 / us:.0f} tok/s) for {gb:.2f} GB: "
               f"{100 * bound / us:.1f}% of the copy-bandwidth bound ({1e6 / bound:.0f} tok/s), "
               f"before attention and the small kernels")
 
@@ -297,22 +351,24 @@ def main():
     p.add_argument("--compile-only", action="store_true", help="build the harness, run nothing (no GPU needed)")
     p.add_argument("--limit", type=int, default=0, help="the first N variants only")
     p.add_argument("--arith", choices=["f32", "f16", "both"], default="both", help="the q4 GEMV's arithmetic")
+    p.add_argument("--stages", choices=["1", "2", "both"], default="both", help="the q4 GEMV's copy stages")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="nvcc processes at once")
     p.add_argument("--sass", action="store_true", help="print registers and SASS instruction counts per q4 variant")
     a = p.parse_args()
     variants = []
     if a.only != "h16":
-        variants += q4_variants(a.arith)
+        variants += q4_variants(a.arith, a.stages)
     if a.only != "q4":
         variants += h16_variants()
     if a.limit:
         variants = variants[:a.limit]
-    # One translation unit per shape would compile in parallel; one is simpler and takes a minute or two.
     os.makedirs(a.out, exist_ok=True)
-    src = os.path.join(a.out, "gpu_kernels.cu")
     exe = os.path.join(a.out, "gpu_kernels")
-    write_source(src, os.path.abspath(a.kernels), variants)
-    print(f"compiling {len(variants)} variants for {a.arch}", file=sys.stderr, flush=True)
-    subprocess.run(["nvcc", "-O3", "-std=c++17", f"-arch={a.arch}", "-o", exe, src], check=True)
+    jobs = max(1, a.jobs)
+    sources = write_sources(a.out, os.path.abspath(a.kernels), variants, min(jobs * 2, len(variants)))
+    print(f"compiling {len(variants)} variants for {a.arch} in {len(sources)} files, {jobs} at a time",
+          file=sys.stderr, flush=True)
+    build(sources, exe, a.arch, jobs)
     if a.sass:
         print_sass_counts(exe, variants)
     if not a.compile_only:

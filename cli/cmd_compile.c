@@ -24,7 +24,8 @@
 
 
 enum { OPT_TARGET = OPT_FIRST_FREE, OPT_PASSES, OPT_PB, OPT_PA, OPT_PAA, OPT_PC, OPT_DUMP, OPT_STOP, OPT_TIME,
-       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK, OPT_QUANT, OPT_HEAD, OPT_ACT };
+       OPT_VERIFY, OPT_FILTER, OPT_EMIT, OPT_CHECK, OPT_QUANT, OPT_HEAD, OPT_ACT,
+       OPT_GEMV_STAGES };
 
 static const char *const compile_help =
     "usage: awqc compile [-m MODEL] [--quant SCALES.json] [--target T] [-o OUT.awqx] [inspection options]\n"
@@ -52,6 +53,9 @@ static const char *const compile_help =
     "                          the target has AVX-512 VNNI; f32 keeps W4A16); f16 (CUDA\n"
     "                          targets): the 4-bit GEMV computes in f16x2, about half its\n"
     "                          instructions a weight (the default there is f32)\n"
+    "      --gemv-stages N     CUDA targets: the 4-bit GEMV's copies of weight rows to shared\n"
+    "                          memory: 1 (default) copies a batch then computes it, 2\n"
+    "                          double-buffers (the next batch in flight while one is computed)\n"
     "      --passes P,P        run these passes instead of the default pipeline\n"
     "      --print-before P,P  print the IR before these passes\n"
     "      --print-after P,P   print the IR after these passes\n"
@@ -72,7 +76,7 @@ typedef struct {
     CommonOpts common;
     PassOptions pass;
     const char *target, *output, *emit, *quant, *head, *act;
-    int check_tokens;
+    int check_tokens, gemv_stages; // 0: not given
 } CompileOpts;
 
 static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
@@ -86,7 +90,7 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         {"verify-each", no_argument, 0, OPT_VERIFY}, {"filter", required_argument, 0, OPT_FILTER},
         {"emit", required_argument, 0, OPT_EMIT}, {"check-logits", required_argument, 0, OPT_CHECK},
         {"quant", required_argument, 0, OPT_QUANT}, {"head", required_argument, 0, OPT_HEAD},
-        {"act", required_argument, 0, OPT_ACT},
+        {"act", required_argument, 0, OPT_ACT}, {"gemv-stages", required_argument, 0, OPT_GEMV_STAGES},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "m:t:c:o:h", longs, NULL)) != -1) {
@@ -109,6 +113,7 @@ static void parse_compile_args(int argc, char **argv, CompileOpts *o) {
         case OPT_QUANT: o->quant = optarg; break;
         case OPT_HEAD: o->head = optarg; break;
         case OPT_ACT: o->act = optarg; break;
+        case OPT_GEMV_STAGES: o->gemv_stages = parse_int_arg("--gemv-stages", optarg, 1, 2); break;
         case 'h': fputs(compile_help, stdout); exit(0);
         default: fputs(compile_help, stderr); exit(2);
         }
@@ -274,6 +279,8 @@ int cmd_compile(int argc, char **argv) {
     if (!pass_check_target(o.target, &err)) die("compile: --target: %s", err.msg);
     if (o.act && strcmp(o.act, "f16") == 0 && !pass_target_is_gpu(o.target)) // before minutes of loading
         die("compile: --act f16 is the CUDA GEMV's arithmetic; target %s takes q8 or f32", pass_target_name(o.target));
+    if (o.gemv_stages && !pass_target_is_gpu(o.target))
+        die("compile: --gemv-stages shapes the CUDA GEMV; target %s has none", pass_target_name(o.target));
     if (o.output) check_output_writable("compile", o.output);
     bool want_ll = o.emit && strcmp(o.emit, "ll") == 0;
     bool cpu_half = target_has_cpu_half(o.target) && (o.output || want_ll);
@@ -289,6 +296,7 @@ int cmd_compile(int argc, char **argv) {
     if (o.quant) import_scales(m, o.quant);
     if (o.head) ir_set_meta(m->graph, "quantize_head", ir_attr_string("", o.head)); // read by quantize-head
     if (o.act) ir_set_meta(m->graph, "quantize_acts", ir_attr_string("", o.act)); // pack-weights, quantize-acts
+    if (o.gemv_stages) ir_set_meta(m->graph, "cuda_gemv_stages", ir_attr_int("", o.gemv_stages)); // CUDA codegen
     if (o.check_tokens) {
         if (o.quant && !report_logits(m->graph, &(Pass){.name = "--quant"}, &check, &err)) die_error(&err);
         o.pass.after_pass = report_logits;

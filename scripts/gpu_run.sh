@@ -17,7 +17,8 @@
 #   llama7b                       the Llama-2-7B bench alone, after a stage
 #   sweep    (no carry)           bench/gpu_kernels.py: the decode GEMVs alone at
 #                                 Llama-2-7B's shapes over their launch shapes, in
-#                                 f32 and f16x2 (built there with the machine's nvcc)
+#                                 f32 and f16x2, each in 1 and 2 copy stages (built
+#                                 there with the machine's nvcc)
 #   profile  (carry build-gpu-a)  stage's copy, then Nsight Compute's time and
 #                                 DRAM throughput of every kernel of a few
 #                                 decode steps of a 4-layer Llama-2-7B-shaped
@@ -115,6 +116,11 @@ do_smollm2() {
   run compile_f16 "$awqc" compile -m "$awq" --target cuda:native --act f16 -c 512 -o "$home/smol-f16.awqx"
   run generate_f16 "$awqc" run -m "$home/smol-f16.awqx" --engine cuda -n 32 -p "The capital of France is"
   run bench_smol_f16 "$awqc" bench -m "$home/smol-f16.awqx" --engine cuda -p 16 -n 128
+  # --gemv-stages 2: the same, double-buffered
+  run compile_f16_s2 "$awqc" compile -m "$awq" --target cuda:native --act f16 --gemv-stages 2 -c 512 \
+      -o "$home/smol-f16-s2.awqx"
+  run generate_f16_s2 "$awqc" run -m "$home/smol-f16-s2.awqx" --engine cuda -n 32 -p "The capital of France is"
+  run bench_smol_f16_s2 "$awqc" bench -m "$home/smol-f16-s2.awqx" --engine cuda -p 16 -n 128
 }
 
 do_llama7b() {

@@ -63,7 +63,7 @@ static int64_t opnd_width(const Graph *g, const Node *n, int k) { return ir_row_
 // launches
 
 // The kernel's name spells its template arguments (true/false as 1/0), so
-// there is one wrapper per distinct shape: "gemv_q4_960_576_64_4_8_3_1_0_0_0_0".
+// there is one wrapper per distinct shape: "gemv_q4_960_576_64_4_8_3_1_0_0_0_0_1".
 static void spell_name(char *name, const char *tmpl, const char *targs) {
     StrBuf b = {0};
     sb_append(&b, tmpl);
@@ -119,6 +119,18 @@ static GemvShape gemv_shape(int64_t N, int64_t K, int G, bool split) {
 
 static const char *tf(bool b) { return b ? "true" : "false"; }
 
+// The graph's cuda_gemv_stages (awqc compile --gemv-stages): 1 when absent;
+// 0 (after node_fail) when it is not 1 or 2.
+#define GEMV_STAGES_META "cuda_gemv_stages"
+static int gemv_stages(const Graph *g, int i, AwqcError *err) {
+    const Meta *m = ir_get_meta(g, GEMV_STAGES_META);
+    if (!m) return 1;
+    if (m->value.kind != ATTR_INT || (m->value.i != 1 && m->value.i != 2))
+        return node_fail(err, g, i, "graph attribute " GEMV_STAGES_META " must be 1 or 2 (the q4 GEMV's copy "
+                         "stages)"), 0;
+    return (int)m->value.i;
+}
+
 
 // Whether node i is a silu_mul of a merged gate|up that the q4 GEMV of node
 // i + 1 computes in its loads of x (T < CUDA_MMA_MIN_T: one launch fewer per
@@ -168,9 +180,11 @@ static bool plan_linear(const Graph *g, int i, int T, bool norm, bool res, NodeP
     GemvShape s = gemv_shape(N, K, G, T < CUDA_MMA_MIN_T);
     bool silu = n->in[0].kind == OPND_NODE && silu_folds(g, n->in[0].index, T);
     bool f16 = ir_node_attr_int(n, "act_f16", 0) != 0; // quantize-acts: f16x2 arithmetic
+    int stages = gemv_stages(g, i, err);
+    if (!stages) return false;
     add_launch(p, "gemv_q4", s.col_blocks * s.splits, CUDA_GRID_T, 32 / s.vw, 8 * s.vw,
-               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s, %s, %s", (long long)N, (long long)K, G, s.vw, s.rows,
-               s.splits, tf(norm), tf(res), tf(bias), tf(silu), tf(f16));
+               "%lld, %lld, %d, %d, %d, %d, %s, %s, %s, %s, %s, %d", (long long)N, (long long)K, G, s.vw, s.rows,
+               s.splits, tf(norm), tf(res), tf(bias), tf(silu), tf(f16), stages);
     p->out->l[p->out->n - 1].x_through_producer = silu;
     if (s.splits > 1) p->out->part_per_token = (int64_t)s.splits * s.col_blocks * 256, p->out->done_per_token = s.col_blocks;
     return true;

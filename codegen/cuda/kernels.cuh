@@ -66,9 +66,12 @@ __device__ __forceinline__ float warp_max(float v) {
 __device__ __forceinline__ int flat_tid() { return threadIdx.x + threadIdx.y * blockDim.x; }
 __device__ __forceinline__ int flat_threads() { return blockDim.x * blockDim.y; }
 
+// (Functions that are not templates are inline: bench/gpu_kernels.py links
+// several translation units that include this file.)
+
 // Sum over the block (a multiple of 32 threads); every thread gets it. The
 // warps' partials are added in a fixed order so runs repeat exactly.
-__device__ double block_sum_d(double v, double *red) {
+__device__ inline double block_sum_d(double v, double *red) {
     v = warp_sum_d(v);
     __syncthreads(); // red may still be read by a previous call
     if ((flat_tid() & 31) == 0) red[flat_tid() >> 5] = v;
@@ -78,7 +81,7 @@ __device__ double block_sum_d(double v, double *red) {
     return s;
 }
 
-__device__ float block_max_f(float v, float *red) {
+__device__ inline float block_max_f(float v, float *red) {
     v = warp_max(v);
     __syncthreads();
     if ((flat_tid() & 31) == 0) red[flat_tid() >> 5] = v;
@@ -92,7 +95,7 @@ __device__ float block_max_f(float v, float *red) {
 // once it has written its partial; true in the last of `blocks` blocks to
 // arrive at *count, which then resets it for the next launch (the others
 // have all arrived). Only that block reads the partials, in a fixed order.
-__device__ bool last_to_arrive(u32 *count, u32 blocks) {
+__device__ inline bool last_to_arrive(u32 *count, u32 blocks) {
     __shared__ int last;
     __threadfence(); // the partial is visible to every block before the count says so
     __syncthreads();
@@ -182,6 +185,8 @@ __device__ void layer_norm(const KArgs &a) {
 // in f16x2 arithmetic, about half the instructions per weight (gemv_unit_f16).
 // Only the GEMV has it: from CUDA_MMA_MIN_T tokens the tensor-core GEMM runs,
 // which rounds x to f16 anyway.
+// STAGES (the graph's cuda_gemv_stages, awqc compile --gemv-stages): 1 copies
+// a batch of rows and computes it in turn, 2 double-buffers (rows_at).
 
 __device__ __forceinline__ int gemm_order(int i) { return (i & 3) * 2 + (i >> 2); }
 
@@ -199,18 +204,24 @@ __device__ __forceinline__ void load_words(const u32 *p, u32 *w) {
     }
 }
 
-// cp.async of VW words (4, 8 or 16 bytes) from global to shared memory, and
-// the wait for this thread's copies (sm_80 and later).
+// cp.async of VW words (4, 8 or 16 bytes) from global to shared memory; a
+// commit closes the copies issued since the last one into a group, and
+// wait_group<N> returns once at most N of the thread's groups are still in
+// flight (sm_80 and later). The "memory" clobbers keep the compiler from
+// moving shared-memory reads across them.
 #ifndef AWQC_EMU
 template <int VW>
 __device__ __forceinline__ void copy_async(u32 *dst, const u32 *src) {
     u32 d = (u32)__cvta_generic_to_shared(dst);
-    if (VW == 4) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src));
-    else if (VW == 2) asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src));
-    else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src));
+    if (VW == 4) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+    else if (VW == 2) asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src) : "memory");
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
 }
 
-__device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+
+template <int N>
+__device__ __forceinline__ void copy_async_wait_group() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 #endif
 
 // 2^23 + nibble i of w * 16^p (p = i, or i - 3 for i >= 5), as a float.
@@ -221,15 +232,56 @@ __device__ __forceinline__ float nibble_f(u32 w, int i) {
 
 __device__ __forceinline__ int nibble_pos(int i) { return i < 5 ? i : i - 3; }
 
-// Rows of a unit go in batches of B, copied to shared memory asynchronously:
-// all B loads are in flight at once (a compiler schedules register loads
-// next to their use). Each thread reads back only its own copies.
-__device__ constexpr int unit_batch(int R) { return R % 8 == 0 ? 8 : R % 4 == 0 ? 4 : R % 2 == 0 ? 2 : 1; }
+// Rows of a unit go through shared memory in batches of B, copied
+// asynchronously: all of a batch's loads are in flight at once (a compiler
+// schedules register loads next to their use). Each thread reads back only
+// its own copies: row kk of a slot at kk * 256 * VW words from its first.
+// STAGES 1: batches of up to 8 rows, each copied, waited for and computed in
+// turn, so a warp's loads and its arithmetic alternate (and, with every
+// warp of a launch doing the same, so do the whole GPU's). STAGES 2 (double
+// buffering): batches of up to 4 rows in two slots, batch b + 1 in flight
+// while batch b is computed. Either way a thread's rows take at most 8 of
+// gemv_q4's buffer rows.
+__device__ constexpr int unit_batch(int R, int STAGES) {
+    return R % 8 == 0 && STAGES == 1 ? 8 : R % 4 == 0 ? 4 : R % 2 == 0 ? 2 : 1;
+}
 
 template <int NW, int VW, int B>
-__device__ __forceinline__ void stage_rows(u32 *mine, const u32 *qw, int k, int c) {
-    for (int kk = 0; kk < B; kk++) copy_async<VW>(mine + kk * 256 * VW, qw + (size_t)(k + kk) * NW + c);
-    copy_async_wait();
+__device__ __forceinline__ void issue_rows(u32 *slot, const u32 *qw, int k, int c) {
+    for (int kk = 0; kk < B; kk++) copy_async<VW>(slot + kk * 256 * VW, qw + (size_t)(k + kk) * NW + c);
+    copy_async_commit();
+}
+
+// A unit's rows k0 .. k0+R-1 of the thread's VW words, batch by batch in
+// order: start_rows before the first, then rows_at(b) for b = 0, B, 2B, ...
+// returns where batch b has landed. With STAGES 2 rows_at issues the copy of
+// batch b + 1 into the other slot before it waits for batch b: that slot was
+// last read by this thread's loads of batch b - 1, which come before the
+// cp.async in program order (the "memory" clobbers keep the compiler from
+// moving them past it); no other thread touches the slot.
+template <int NW, int VW, int R, int STAGES>
+__device__ __forceinline__ void start_rows(const u32 *qw, int c, int k0, u32 *mine) {
+    static_assert(STAGES == 1 || STAGES == 2, "one or two stages");
+    if constexpr (STAGES == 2) issue_rows<NW, VW, unit_batch(R, STAGES)>(mine, qw, k0, c);
+}
+
+template <int NW, int VW, int R, int STAGES>
+__device__ __forceinline__ const u32 *rows_at(const u32 *qw, int c, int k0, int b, u32 *mine) {
+    constexpr int B = unit_batch(R, STAGES), SLOT = B * 256 * VW;
+    if constexpr (STAGES == 1) {
+        issue_rows<NW, VW, B>(mine, qw, k0 + b, c);
+        copy_async_wait_group<0>();
+        return mine;
+    } else {
+        int i = b / B;
+        if (b + B < R) {
+            issue_rows<NW, VW, B>(mine + ((i + 1) & 1) * SLOT, qw, k0 + b + B, c);
+            copy_async_wait_group<1>();
+        } else {
+            copy_async_wait_group<0>();
+        }
+        return mine + (i & 1) * SLOT;
+    }
 }
 
 // x[k] as the GEMV reads it: silu(gate) * up when SILU, times the gain when NORM.
@@ -249,10 +301,10 @@ __device__ __forceinline__ void load_scales(const u16 *sc, int grp, int c, u32 *
 
 // One unit: rows k0 .. k0+R-1 (one group) of the thread's VW words, scaled
 // and added to acc[8 * VW] (word j, nibble i at 8j + i).
-template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
+template <int N, int K, int G, int VW, int R, int STAGES, bool NORM, bool SILU>
 __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const u32 *qw, const u32 *qz,
                                           const u16 *sc, int c, int k0, u32 *buf, float *acc) {
-    constexpr int NW = N / 8, B = unit_batch(R);
+    constexpr int NW = N / 8, B = unit_batch(R, STAGES);
     int grp = k0 / G;
     u32 z[VW], sw[4 * VW];
     float zf[8 * VW], part[8 * VW];
@@ -260,8 +312,9 @@ __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const 
     for (int j = 0; j < VW; j++)
         for (int i = 0; i < 8; i++) zf[8 * j + i] = nibble_f(z[j], i), part[8 * j + i] = 0.0f;
     u32 *mine = buf + flat_tid() * VW;
+    start_rows<NW, VW, R, STAGES>(qw, c, k0, mine);
     for (int b = 0; b < R; b += B) {
-        stage_rows<NW, VW, B>(mine, qw, k0 + b, c);
+        const u32 *slot = rows_at<NW, VW, R, STAGES>(qw, c, k0, b, mine);
 #pragma unroll
         for (int kk = 0; kk < B; kk++) {
             int k = k0 + b + kk;
@@ -269,7 +322,7 @@ __device__ __forceinline__ void gemv_unit(const float *x, const float *g, const 
             xs[0] = unit_x<K, NORM, SILU>(x, g, k);
             for (int p = 1; p < 5; p++) xs[p] = xs[p - 1] * 0.0625f; // exact: a power of two
             u32 w[VW];
-            for (int j = 0; j < VW; j++) w[j] = mine[kk * 256 * VW + j];
+            for (int j = 0; j < VW; j++) w[j] = slot[kk * 256 * VW + j];
             for (int j = 0; j < VW; j++)
                 for (int i = 0; i < 8; i++)
                     part[8 * j + i] = fmaf(nibble_f(w[j], i) - zf[8 * j + i], xs[nibble_pos(i)], part[8 * j + i]);
@@ -316,27 +369,31 @@ __device__ __forceinline__ u32 nibble_pair(u32 w, int q) {
 // F rows (at most 16) of |q - z| <= 15 stay below 65504 while |x| < 69000,
 // beyond f16's own range (for NORM x is the row times the gain, before 1/rms);
 // every F rows the f16 sums, times the scales, go into the f32 acc.
-template <int N, int K, int G, int VW, int R, bool NORM, bool SILU>
+// Rows an f16 sum covers: the largest power of two up to 16 dividing R, so a
+// multiple of either stage count's batch, and the same sums with both.
+__device__ constexpr int f16_rows(int R) { return R % 16 == 0 ? 16 : R % 8 == 0 ? 8 : R % 4 == 0 ? 4 : R % 2 == 0 ? 2 : 1; }
+
+template <int N, int K, int G, int VW, int R, int STAGES, bool NORM, bool SILU>
 __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, const u32 *qw, const u32 *qz,
                                               const u16 *sc, int c, int k0, u32 *buf, float *acc) {
-    constexpr int NW = N / 8, B = unit_batch(R), F = R % 16 == 0 ? 16 : B;
+    constexpr int NW = N / 8, B = unit_batch(R, STAGES), F = f16_rows(R);
     constexpr u32 MAGIC = 0x64006400u, ONE = 0x3c003c00u, SIXTEENTH = 0x2c002c00u;
     int grp = k0 / G;
-    u32 z[VW], nz[4 * VW], sw[4 * VW];
+    u32 z[VW], nz[4 * VW], hs[4 * VW];
     load_words<VW>(qz + (size_t)grp * NW + c, z);
     for (int j = 0; j < VW; j++)
         for (int q = 0; q < 4; q++) nz[4 * j + q] = nibble_pair(z[j], q) | (q & 1 ? 0xd400d400u : 0xe400e400u);
     u32 *mine = buf + flat_tid() * VW;
+    start_rows<NW, VW, R, STAGES>(qw, c, k0, mine);
     for (int f = 0; f < R; f += F) {
-        u32 hs[4 * VW];
         for (int e = 0; e < 4 * VW; e++) hs[e] = 0; // +0, +0
         for (int b = f; b < f + F; b += B) {
-            stage_rows<NW, VW, B>(mine, qw, k0 + b, c);
+            const u32 *slot = rows_at<NW, VW, R, STAGES>(qw, c, k0, b, mine);
 #pragma unroll
             for (int kk = 0; kk < B; kk++) {
                 u32 xh = h2_splat(unit_x<K, NORM, SILU>(x, g, k0 + b + kk) * 0.00390625f);
                 for (int j = 0; j < VW; j++) {
-                    u32 w = mine[kk * 256 * VW + j];
+                    u32 w = slot[kk * 256 * VW + j];
                     for (int q = 0; q < 4; q++) {
                         u32 d = h2_fma(nibble_pair(w, q) | MAGIC, q & 1 ? SIXTEENTH : ONE, nz[4 * j + q]);
                         hs[4 * j + q] = h2_fma(d, xh, hs[4 * j + q]);
@@ -344,7 +401,8 @@ __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, co
                 }
             }
         }
-        load_scales<N, VW>(sc, grp, c, sw); // here, not live through the rows: rows 2q, 2q + 1 at sw[4j + q]
+        u32 sw[4 * VW]; // loaded here, not live through the rows: rows 2q, 2q + 1 at sw[4j + q]
+        load_scales<N, VW>(sc, grp, c, sw);
         for (int j = 0; j < VW; j++)
             for (int q = 0; q < 4; q++) {
                 u32 s = sw[4 * j + q], h = hs[4 * j + q];
@@ -354,7 +412,7 @@ __device__ __forceinline__ void gemv_unit_f16(const float *x, const float *g, co
     }
 }
 
-template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS, bool SILU, bool F16>
+template <int N, int K, int G, int VW, int R, int S, bool NORM, bool RES, bool BIAS, bool SILU, bool F16, int STAGES>
 __device__ void gemv_q4(const KArgs &a) {
     constexpr int NW = N / 8, NG = K / G, TX = 32 / VW, TY = 8 * VW, CB = (NW + 31) / 32;
     constexpr int UNITS = K / R, UPT = (UNITS + S * TY - 1) / (S * TY); // units per thread
@@ -373,8 +431,8 @@ __device__ void gemv_q4(const KArgs &a) {
     for (int j = 0; j < UPT; j++) {
         int u = (j * S + s) * TY + threadIdx.y;
         if (c >= NW || u >= UNITS) continue;
-        if (F16) gemv_unit_f16<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
-        else gemv_unit<N, K, G, VW, R, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
+        if (F16) gemv_unit_f16<N, K, G, VW, R, STAGES, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
+        else gemv_unit<N, K, G, VW, R, STAGES, NORM, SILU>(x, g, qw, qz, sc, c, u * R, smem, acc);
     }
     if (F16)
         for (int e = 0; e < 8 * VW; e++) acc[e] *= 256.0f; // x was read times 2^-8 (exact)
@@ -585,7 +643,7 @@ __device__ void qkv_store(const KArgs &a) {
 // Scores sc[0..n) (their max mx) become probabilities as the reference
 // computes them: exp(s - mx) in f32, the sum in f64, each divided in f64 and
 // rounded once. Every thread sees them on return.
-__device__ void softmax_scores(float *sc, int n, float mx, double *red) {
+__device__ inline void softmax_scores(float *sc, int n, float mx, double *red) {
     double sum = 0;
     for (int j = threadIdx.x; j < n; j += blockDim.x) sum += sc[j] = expf(sc[j] - mx);
     sum = block_sum_d(sum, red);

@@ -257,8 +257,9 @@ static KernelFn *kernel(CudaEngine *e, const char *name, AwqcError *err) {
     for (size_t i = 0; i < e->n_fns; i++)
         if (strcmp(e->fns[i].name, name) == 0) return &e->fns[i];
     CUfunction f;
-    char what[160];
-    snprintf(what, sizeof what, "cuModuleGetFunction(%s)", name);
+    char what[320]; // (said only on failure; kernel names spell their template arguments, which change)
+    snprintf(what, sizeof what, "cuModuleGetFunction(%s) (a kernel the module lacks: an artifact from another "
+             "awqc version must be compiled again)", name);
     if (!cuda_check(&e->d, e->d.ModuleGetFunction(&f, e->module, name), what, err)) return NULL;
     GROW(e->fns, e->cap_fns, e->n_fns + 1);
     KernelFn *k = &e->fns[e->n_fns++];

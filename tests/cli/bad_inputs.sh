@@ -258,6 +258,11 @@ expect cli-target-unknown 1 "compile: --target: pack-weights: unknown target 'ri
 expect cli-act-f16-cpu 1 "compile: --act f16 is the CUDA GEMV's arithmetic; target x86-64 takes q8 or f32" \
   awqc compile -m awq -t 1 --target x86-64 --act f16 -o act_f16.awqx
 expect cli-act-f16-cpu-no-output 1 '' sh -c 'ls act_f16.awqx* 2>/dev/null | grep -q .'
+# the GEMV's copy stages likewise: CUDA targets only, and 1 or 2
+expect cli-gemv-stages-cpu 1 "compile: --gemv-stages shapes the CUDA GEMV; target x86-64 has none" \
+  awqc compile -m awq -t 1 --target x86-64 --gemv-stages 2 -o stages.awqx
+expect cli-gemv-stages-range 1 "--gemv-stages: expected an integer in \[1, 2\], got .3." awqc compile -m awq -t 1 --target cuda:sm_90 --gemv-stages 3 -o stages.awqx
+expect cli-gemv-stages-no-output 1 '' sh -c 'ls stages.awqx* 2>/dev/null | grep -q .'
 
 model=${AWQC_MODEL:-${AWQC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/awqc}/SmolLM2-135M-Instruct.Q4_1.gguf}
 if [ -f "$model" ]; then

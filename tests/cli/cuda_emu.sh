@@ -8,9 +8,9 @@
 #     compiled for CUDA makes the same 64 greedy tokens as the reference
 #     interpreter, logits within 5e-2 (the figure is printed);
 #   - `awqc run --engine cuda` of the orin artifact (its sm_87 cubin, on a
-#     mock sm_87), compiled with --act f16 (the q4 GEMVs in f16x2; the greedy
-#     test covers the default f32 ones), writes the text the reference
-#     interpreter writes.
+#     mock sm_87), compiled with --act f16 --gemv-stages 2 (the q4 GEMVs in
+#     f16x2, double-buffered; the greedy test covers the default f32 ones,
+#     copied in one stage), writes the text the reference interpreter writes.
 # What the emulator cannot show: speed, and anything the GPU's memory model or
 # its own f16 and math functions do differently (see cuda_emu.hpp).
 set -uo pipefail
@@ -39,15 +39,19 @@ expect greedy-mock-clean 0 "$clean" echo "$out"
 grep -E 'logits:' <<<"$out"
 
 prompt="The capital of France is"
-if "$AWQC" compile -m "$awq" --target orin --act f16 -c 128 -o "$tmp/orin.awqx" >"$tmp/log" 2>&1; then
+if "$AWQC" compile -m "$awq" --target orin --act f16 --gemv-stages 2 -c 128 -o "$tmp/orin.awqx" >"$tmp/log" 2>&1; then
   expect orin-act-f16-marked 0 'quantize-acts: 120 nodes marked act_f16' cat "$tmp/log"
+  # every q4 GEMV's last template arguments: f16 true, 2 stages
+  gemvs=$(grep -ao 'gemv_q4_[0-9_]*[0-9]' "$tmp/orin.awqx" | sort -u)
+  expect orin-has-gemvs 0 'gemv_q4_' echo "$gemvs"
+  same orin-gemvs-f16-2-stages "" "$(grep -v '_1_2$' <<<"$gemvs")"
   cpu=$("$AWQC" run -m "$tmp/orin.awqx" --engine interp -n 6 -p "$prompt" 2>/dev/null)
   gpu=$(on_emu env AWQC_MOCK_CUDA_SM=87 "$AWQC" run -m "$tmp/orin.awqx" --engine cuda -n 6 -p "$prompt" 2>"$tmp/err")
   same orin-f16-cuda-text-is-interp-text "$cpu" "$gpu"
   expect orin-cubin 0 'GPU: awqc mock GPU \(kernels emulated on the CPU\) \(sm_87\), module from .*sm_87\.cubin' cat "$tmp/err"
   expect orin-mock-clean 0 "$clean" cat "$tmp/err"
-  echo "orin (--act f16) on the emulated sm_87: $gpu"
+  echo "orin (--act f16 --gemv-stages 2) on the emulated sm_87: $gpu"
 else
-  checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: compile --target orin --act f16:"; tail -20 "$tmp/log"
+  checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: compile --target orin --act f16 --gemv-stages 2:"; tail -20 "$tmp/log"
 fi
 report

@@ -21,8 +21,8 @@
 // them computes different results in the two kinds of block (and fails its
 // comparison with the reference) instead of passing by luck of the order.
 // Likewise about half the launches run their blocks in reverse order. A
-// cp.async lands only at its thread's wait (until then its destination reads
-// as all-ones bits). Loads and copies check their addresses' alignment.
+// cp.async lands only when its thread waits for its commit group (until then
+// its destination reads as all-ones bits). Loads and copies check their addresses' alignment.
 // Shuffles and mma exchange values through a per-warp
 // buffer, two of them used in turn, so a lane's next warp operation cannot
 // overwrite what a slower lane has still to read.
@@ -59,6 +59,7 @@ struct PendingCopy { // a cp.async not yet waited for
     void *dst;
     const void *src;
     unsigned bytes;
+    unsigned long long group; // the commit group it joins: the thread's commits before it
 };
 
 struct Fiber {
@@ -70,6 +71,7 @@ struct Fiber {
     unsigned long long warp_ops; // parity picks the exchange buffer
     PendingCopy pending[MAX_PENDING];
     int n_pending;
+    unsigned long long commits; // cp.async.commit_group so far
 };
 
 inline Fiber fibers[MAX_THREADS];
@@ -180,6 +182,7 @@ inline bool run_block(bool backwards) {
         f.wait = RUNNABLE;
         f.warp_ops = 0;
         f.n_pending = 0;
+        f.commits = 0;
     }
     for (;;) {
         for (int k = 0; k < n_fibers; k++) {
@@ -237,23 +240,32 @@ struct alignas(16) float4 {
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 
-// cp.async: the copy is held back until the thread's wait, and until then
-// its destination holds all-ones bits (NaN as a float, nibbles of 15), so a
-// kernel that reads a copy before waiting for it computes garbage instead
-// of passing because the copy happened to be done.
+// cp.async: the copy is held back until the thread waits for its group, and
+// until then its destination holds all-ones bits (NaN as a float, nibbles
+// of 15), so a kernel that reads a copy before waiting for it, or issues a
+// copy into a buffer it is still reading, computes garbage instead of
+// passing because the copy happened to be done.
 template <int VW> inline void copy_async(unsigned *dst, const unsigned *src) {
     using namespace awqc_emu;
     Fiber &f = fibers[current];
     if (f.n_pending == MAX_PENDING) return fail("thread %d: more than %d cp.async in flight", current, MAX_PENDING);
     check_aligned(dst, 4 * VW, "cp.async to shared memory");
     check_aligned(src, 4 * VW, "cp.async from global memory");
-    f.pending[f.n_pending++] = {dst, src, 4 * VW};
+    f.pending[f.n_pending++] = {dst, src, 4 * VW, f.commits};
     memset(dst, 0xff, 4 * VW);
 }
-inline void copy_async_wait() {
+inline void copy_async_commit() { awqc_emu::fibers[awqc_emu::current].commits++; }
+// Lands the copies of every committed group but the newest N (copies not yet
+// committed are not waited for, as on the GPU).
+template <int N> inline void copy_async_wait_group() {
     awqc_emu::Fiber &f = awqc_emu::fibers[awqc_emu::current];
-    for (int i = 0; i < f.n_pending; i++) memcpy(f.pending[i].dst, f.pending[i].src, f.pending[i].bytes);
-    f.n_pending = 0;
+    int kept = 0;
+    for (int i = 0; i < f.n_pending; i++) {
+        awqc_emu::PendingCopy &p = f.pending[i];
+        if (p.group + N < f.commits) memcpy(p.dst, p.src, p.bytes);
+        else f.pending[kept++] = p;
+    }
+    f.n_pending = kept;
 }
 
 // Blocks run one after another on one host thread: every write is seen by

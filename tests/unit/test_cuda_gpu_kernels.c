@@ -134,22 +134,70 @@ static void mark_f16_acts(Graph *g, int n, const char *what) {
     CHECK_MSG(marked == n, "%s: %d nodes marked act_f16, expected %d", what, marked, n);
 }
 
-static void run_narrow_plan(bool f16) {
+// The q4 GEMVs' copy stages, as awqc compile --gemv-stages sets them.
+static void set_gemv_stages(Graph *g, int stages) { ir_set_meta(g, "cuda_gemv_stages", ir_attr_int("", stages)); }
+
+// The f16 and stages template arguments a q4 GEMV's name ends with ("_1_2").
+static void check_gemv_variant(const char *name, bool f16, int stages, const char *what) {
+    size_t len = strlen(name);
+    CHECK_MSG(len > 4 && name[len - 3] == (f16 ? '1' : '0') && name[len - 1] == '0' + stages, "%s: %s", what, name);
+}
+
+// The logits of a 2-token prompt (GEMVs: below CUDA_MMA_MIN_T) of g, bound,
+// with its q4 GEMVs in `stages` stages; NULL after a failed check.
+static float *gemv_logits(Graph *g, int stages, size_t *n, const char *what) {
     AwqcError err;
-    const char *what = f16 ? "narrow plan, act_f16" : "narrow plan";
+    set_gemv_stages(g, stages);
+    Model m = {.path = "random plan", .graph = g};
+    CudaEngine *e = cuda_engine_new(&m, 16, &err);
+    CHECK_MSG(e, "%s: %s", what, err.msg);
+    if (!e) return NULL;
+    int32_t ids[2] = {7, 300};
+    const float *out = cuda_engine_forward(e, ids, 2, true, &err);
+    CHECK_MSG(out, "%s: %s", what, err.msg);
+    float *copy = NULL;
+    if (out) {
+        *n = 2 * (size_t)cuda_engine_vocab(e);
+        copy = xmalloc(*n * sizeof *copy);
+        memcpy(copy, out, *n * sizeof *copy);
+    }
+    cuda_engine_free(e);
+    return copy;
+}
+
+// Double buffering changes when rows are copied, not what is summed: the
+// same bits with 1 and 2 stages (f16 sums flushed at the same rows).
+static void check_stages_same_sums(Graph *g, const char *what) {
+    size_t n1 = 0, n2 = 0;
+    float *one = gemv_logits(g, 1, &n1, what), *two = gemv_logits(g, 2, &n2, what);
+    if (one && two) {
+        size_t differ = 0;
+        for (size_t i = 0; i < n1; i++) differ += memcmp(&one[i], &two[i], sizeof *one) != 0;
+        CHECK_MSG(n1 == n2 && differ == 0, "%s: %zu of %zu logits differ between 1 and 2 GEMV stages", what, differ, n1);
+        printf("%s: 1 and 2 GEMV stages give the same %zu logits bit for bit\n", what, n1);
+    }
+    free(one);
+    free(two);
+}
+
+static void run_narrow_plan(bool f16, int stages) {
+    AwqcError err;
+    char what[64];
+    snprintf(what, sizeof what, "narrow plan%s, %d stage%s", f16 ? ", act_f16" : "", stages, stages > 1 ? "s" : "");
     Graph *g = parse_or_fail(narrow_plan, what);
     if (!g) return;
     bool changed;
     PassContext ctx = {.target = "cuda:sm_90", .ctx = CTX};
     CHECK_MSG(pass_plan_memory(g, &ctx, &changed, &err), "%s", err.msg);
     if (f16) mark_f16_acts(g, 3, what);
+    set_gemv_stages(g, stages);
     CudaNodeLaunches silu, down;
     CHECK(cuda_node_launches(g, 3, 1, &silu, &err) && silu.n == 0); // folded at decode
     CHECK(cuda_node_launches(g, 4, 1, &down, &err) && down.n == 1 && down.l[0].x_through_producer);
-    size_t len = strlen(down.l[0].name);
-    CHECK_MSG(len > 2 && down.l[0].name[len - 1] == (f16 ? '1' : '0'), "%s: %s", what, down.l[0].name);
+    check_gemv_variant(down.l[0].name, f16, stages, what);
     bind_plan(g);
     run_plan(g, what, f16 ? f16_acts : usual);
+    if (stages == 2) check_stages_same_sums(g, what); // units of 8 rows: batches of 8, or 2 of 4
     ir_graph_free(g);
 }
 
@@ -169,6 +217,7 @@ static const char deep_plan[] =
     "  %3 = linear %2, @head : f32[T, 301]\n"
     "  output %3\n}\n";
 
+// With 2 stages the 16 rows go in 4 batches of 4, two slots in turn.
 static void run_deep_plan(void) {
     AwqcError err;
     Graph *g = parse_or_fail(deep_plan, "deep plan");
@@ -180,7 +229,15 @@ static void run_deep_plan(void) {
               nl.l[0].name);
     bind_plan(g);
     scale_weight(g, "emb", 262144.0f); // 2^18
-    run_plan(g, "deep plan, act_f16", (RunShape){.ctx = 16, .prompt = 2, .decode = 3, .decode_tol = 8e-3});
+    for (int stages = 1; stages <= 2; stages++) {
+        char what[48];
+        snprintf(what, sizeof what, "deep plan, act_f16, %d stage%s", stages, stages > 1 ? "s" : "");
+        set_gemv_stages(g, stages);
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1);
+        check_gemv_variant(nl.l[0].name, true, stages, what);
+        run_plan(g, what, (RunShape){.ctx = 16, .prompt = 2, .decode = 3, .decode_tol = 8e-3});
+    }
+    check_stages_same_sums(g, "deep plan, act_f16");
     ir_graph_free(g);
 }
 
@@ -214,19 +271,24 @@ static void run_long_plan(void) {
 
 int main(void) {
     skip_without_gpu();
-    run_narrow_plan(false);
-    run_narrow_plan(true);
+    for (int stages = 1; stages <= 2; stages++) {
+        run_narrow_plan(false, stages);
+        run_narrow_plan(true, stages);
+    }
     run_long_plan();
-    // rounds 4 and 5: act_f16 (the random plans have 4 q4 linears)
+    // rounds 4 and 5: act_f16 (the random plans have 4 q4 linears); odd rounds: 2 GEMV stages
     for (int round = 0; round < 6; round++) {
         Shape s = random_shape();
         bool f16 = round >= 4;
+        int stages = round % 2 ? 2 : 1;
         char *text = plan_text(&s), what[160];
-        snprintf(what, sizeof what, "plan dim %d heads %d/%d hd %d ffn %d g%d vocab %d%s", s.dim, s.heads, s.kv_heads,
-                 s.head_dim, s.ffn, s.group, s.vocab, f16 ? ", act_f16" : "");
+        snprintf(what, sizeof what, "plan dim %d heads %d/%d hd %d ffn %d g%d vocab %d%s, %d GEMV stage%s", s.dim,
+                 s.heads, s.kv_heads, s.head_dim, s.ffn, s.group, s.vocab, f16 ? ", act_f16" : "", stages,
+                 stages > 1 ? "s" : "");
         Graph *g = parse_or_fail(text, what);
         if (g) {
             if (f16) mark_f16_acts(g, 4, what);
+            set_gemv_stages(g, stages);
             bind_plan(g);
             run_plan(g, what, f16 ? f16_acts : usual);
         }

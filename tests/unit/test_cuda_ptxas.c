@@ -47,7 +47,7 @@ static void test_smollm2_plan(void) {
         // The plan launches the fused kernels at its shapes: norm+qkv GEMV, attention, the tied f32 head.
         CudaNodeLaunches nl;
         AwqcError err;
-        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_0") == 0 &&
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && nl.n == 1 && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_0_1") == 0 &&
               nl.part_per_token == 3 * 4 * 256 && nl.done_per_token == 4);
         CHECK(cuda_node_launches(g, 2, 100, &nl, &err) && nl.n == 2 && strncmp(nl.l[1].name, "gemm_q4_mma_960_576_64", 22) == 0 &&
               nl.part_per_token == 0);
@@ -66,8 +66,14 @@ static void test_smollm2_plan(void) {
         bool changed;
         PassContext ctx = {.target = "cuda:sm_87"};
         CHECK_MSG(pass_quantize_acts(g, &ctx, &changed, &err) && changed, "%s", err.msg);
-        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_1") == 0);
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_1_1") == 0);
         check_kernels_assemble(g, "SmolLM2 plan, act_f16");
+        // --gemv-stages 2: double-buffered copies (the last template argument)
+        ir_set_meta(g, "cuda_gemv_stages", ir_attr_int("", 2));
+        CHECK(cuda_node_launches(g, 2, 1, &nl, &err) && strcmp(nl.l[0].name, "gemv_q4_960_576_64_4_8_3_1_0_0_0_1_2") == 0);
+        check_kernels_assemble(g, "SmolLM2 plan, act_f16, 2 stages");
+        ir_set_meta(g, "cuda_gemv_stages", ir_attr_int("", 3));
+        CHECK(!cuda_node_launches(g, 2, 1, &nl, &err) && strstr(err.msg, "cuda_gemv_stages must be 1 or 2"));
     }
     ir_graph_free(g);
     free(text);
