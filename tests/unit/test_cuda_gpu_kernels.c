@@ -93,8 +93,9 @@ static void run_plan(Graph *g, const char *what, RunShape rs) {
 
 // A fixed plan of what the random plans never have: q4 rows an odd number of
 // words (72 rows: 9 words, the GEMV's one-word loads; K = 256 in g32 splits
-// over 4 blocks), f16 matrices with an odd K (69) and an even K that is not a
-// multiple of 8 (70), and a silu_mul with one reader, which the down GEMV
+// over 4 blocks), f16 matrices with an odd K (69, behind a fused norm) and an
+// even K that is not a multiple of 8 (70): gemv_h16's unstaged path with and
+// without the norm; and a silu_mul with one reader, which the down GEMV
 // computes itself at decode. Its memory is planned for a GPU target, so
 // values share buffers as in a compiled model.
 static const char narrow_plan[] =
@@ -103,7 +104,7 @@ static const char narrow_plan[] =
     "  weight @gu : q4g32[512, 256] {layout = \"awq-gemm\"}\n"
     "  weight @down : q4g32[256, 256] {layout = \"awq-gemm\"}\n"
     "  weight @w : q4g32[72, 256] {layout = \"awq-gemm\"}\n"
-    "  weight @odd : f32[70, 69]\n  weight @head : f32[301, 70]\n"
+    "  weight @g69 : f32[69]\n  weight @odd : f32[70, 69]\n  weight @head : f32[301, 70]\n"
     "  %0 = input {name = \"tokens\"} : i32[T]\n"
     "  %1 = embedding @emb, %0 : f32[T, 256]\n"
     "  %2 = rms_norm_linear %1, @g, @gu {eps = 1e-05} : f32[T, 512]\n"
@@ -111,7 +112,7 @@ static const char narrow_plan[] =
     "  %4 = linear_add %3, @down, %1 : f32[T, 256]\n"
     "  %5 = rms_norm_linear %4, @g, @w {eps = 1e-05} : f32[T, 72]\n"
     "  %6 = slice %5 {offset = 1, size = 69} : f32[T, 69]\n"
-    "  %7 = linear %6, @odd : f32[T, 70]\n"
+    "  %7 = rms_norm_linear %6, @g69, @odd {eps = 1e-05} : f32[T, 70]\n"
     "  %8 = linear %7, @head : f32[T, 301]\n"
     "  output %8\n}\n";
 
