@@ -49,9 +49,10 @@ for v in $GEMVS; do
        ! "$awqc" bench -m "$work/model-$name.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$name.csv" \
             2>"$work/awqc-$name.log"; then
         echo "gpu_decode_vs_hf: --act $act --gemv-stages $stages failed" >&2; cat "$work/awqc-$name.log" >&2 || true
-        status=1; continue
+        rm -f "$work/model-$name.awqx"; status=1; continue
     fi
     grep -E 'device:|decode tg' "$work/awqc-$name.log" || true
+    rm -f "$work/model-$name.awqx" # 3.6 GB each
     ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
           "$work/awqc-$name.csv")
     if [ -z "$ours" ]; then
@@ -59,7 +60,6 @@ for v in $GEMVS; do
     fi
     bw=$(awk '/copy bandwidth/ {for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' "$work/awqc-$name.log")
     gbtok=$(awk '/GB\/token/ {for (i = 1; i <= NF; i++) if ($i == "GB/token") {print $(i - 1); exit}}' "$work/awqc-$name.log")
-    rm -f "$work/model-$name.awqx" # 3.6 GB each
     results+=("$act $stages ${ours:-0} ${bw:-0} ${gbtok:-0}")
 done
 hf=$(python3 "$root/bench/gpu_hf_decode.py" --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV" \

@@ -417,7 +417,8 @@ __device__ void gemv_q4(const KArgs &a) {
     constexpr int NW = N / 8, NG = K / G, TX = 32 / VW, TY = 8 * VW, CB = (NW + 31) / 32;
     constexpr int UNITS = K / R, UPT = (UNITS + S * TY - 1) / (S * TY); // units per thread
     constexpr int BUF = 8 * 256 * VW, RED = 256 * (8 * VW + 1);
-    __shared__ u32 smem[BUF > RED ? BUF : RED]; // gemv_unit's rows, then the threads' sums
+    // gemv_unit's rows (16-byte cp.async destinations), then the threads' sums
+    __shared__ __align__(16) u32 smem[BUF > RED ? BUF : RED];
     __shared__ double nred[32];
     int t = blockIdx.y, cb = blockIdx.x % CB, s = blockIdx.x / CB, wi = NORM ? 2 : 1, tid = flat_tid();
     const float *x = (const float *)a.in[0] + (size_t)t * (SILU ? 2 * K : K);
