@@ -207,6 +207,8 @@ def write_sources(out, kernels, variants, parts):
     """The harness and main() in main.cu; the kernels, and a function running
     them in order, in part_P.cu for P < parts (contiguous runs of variants,
     so the output keeps its order). Returns the paths."""
+    if not variants:
+        sys.exit("gpu_kernels: no variant left to build (see --only and --limit)")
     per = (len(variants) + parts - 1) // parts
     chunks = [list(range(i, min(i + per, len(variants)))) for i in range(0, len(variants), per)]
     head = f'#include "{kernels}"\n#define GROUP {GROUP}\n' + VARIANT
@@ -253,6 +255,9 @@ def build(sources, exe, arch, jobs):
             running.append((src, subprocess.Popen(["nvcc", "-O3", "-std=c++17", f"-arch={arch}", "-c", "-o", obj, src])))
         src, proc = running.pop(0)
         if proc.wait() != 0:
+            for _, other in running:  # no nvcc left behind the exit
+                other.kill()
+                other.wait()
             sys.exit(f"gpu_kernels: nvcc failed on {src}")
     subprocess.run(["nvcc", f"-arch={arch}", "-o", exe] + objs, check=True)
 
