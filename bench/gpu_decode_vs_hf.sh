@@ -44,15 +44,17 @@ for v in $GEMVS; do
     act=${v%:*} stages=${v#*:} name=$act-$stages
     echo "--act $act --gemv-stages $stages:"
     rm -f "$work/awqc-$name.log" "$work/awqc-$name.csv"
-    if ! "$awqc" compile -m "$model" --target "$target" --act "$act" --gemv-stages "$stages" -c 512 \
-            -o "$work/model-$name.awqx" ||
-       ! "$awqc" bench -m "$work/model-$name.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$name.csv" \
-            2>"$work/awqc-$name.log"; then
-        echo "gpu_decode_vs_hf: --act $act --gemv-stages $stages failed" >&2; cat "$work/awqc-$name.log" >&2 || true
-        rm -f "$work/model-$name.awqx"; status=1; continue
+    ok=1
+    "$awqc" compile -m "$model" --target "$target" --act "$act" --gemv-stages "$stages" -c 512 \
+            -o "$work/model-$name.awqx" &&
+       "$awqc" bench -m "$work/model-$name.awqx" --engine cuda -p 16 -n "$TOKENS" -o csv >"$work/awqc-$name.csv" \
+            2>"$work/awqc-$name.log" || ok=0
+    rm -f "$work/model-$name.awqx" # 3.6 GB each, whether or not the bench ran
+    if [ "$ok" = 0 ]; then
+        echo "gpu_decode_vs_hf: --act $act --gemv-stages $stages failed" >&2; cat "$work/awqc-$name.log" >&2 2>/dev/null || true
+        status=1; continue
     fi
     grep -E 'device:|decode tg' "$work/awqc-$name.log" || true
-    rm -f "$work/model-$name.awqx" # 3.6 GB each
     ours=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next} $col["test"] ~ /^tg/ {print $col["tps_median"]}' \
           "$work/awqc-$name.csv")
     if [ -z "$ours" ]; then

@@ -150,7 +150,7 @@ static const char *emu_flags(void) {
 
 // Compiles src into lib (through a temporary name, so parallel tests that
 // build the same batch do not see half a file).
-static bool compile(const char *src, const char *lib, char *why, size_t why_size) {
+static bool compile(const char *src, const char *flags, const char *lib, char *why, size_t why_size) {
     const char *cxx = getenv("CXX") && *getenv("CXX") ? getenv("CXX") : "c++";
     char cpp[4200], tmp[4200], log[4200], cmd[16384];
     snprintf(cpp, sizeof cpp, "%s.%d.cpp", lib, (int)getpid());
@@ -159,7 +159,7 @@ static bool compile(const char *src, const char *lib, char *why, size_t why_size
     if (!write_file(cpp, src)) return snprintf(why, why_size, "cannot write %s", cpp), false;
     snprintf(cmd, sizeof cmd,
              "'%s' %s -fPIC -shared -fno-gnu-unique -U_FORTIFY_SOURCE -DAWQC_EMU -include '%s' -o '%s' '%s' >'%s' 2>&1",
-             cxx, emu_flags(), EMU_HPP, tmp, cpp, log);
+             cxx, flags, EMU_HPP, tmp, cpp, log);
     int rc = system(cmd);
     if (rc != 0) {
         snprintf(why, why_size, "compiling the emulated kernels failed (exit %d): see %s", rc, log);
@@ -176,12 +176,13 @@ static bool build_pending(char *why, size_t why_size) {
     for (size_t i = 0; i < emu.n; i++) pending = pending || !emu.k[i].fn;
     if (!pending) return true;
     char *src = batch_source();
+    const char *flags = emu_flags();
     uint64_t h = fnv1a(1469598103934665603ull, src, strlen(src));
-    h = fnv1a(h, emu_flags(), strlen(emu_flags()));
+    h = fnv1a(h, flags, strlen(flags));
     char lib[4096];
     bool ok = hash_file(&h, KERNELS_CUH, why, why_size) && hash_file(&h, EMU_HPP, why, why_size);
     snprintf(lib, sizeof lib, "%s/emu-%016llx.so", getenv("AWQC_MOCK_CUDA_EMU"), (unsigned long long)h);
-    ok = ok && (access(lib, R_OK) == 0 || compile(src, lib, why, why_size));
+    ok = ok && (access(lib, R_OK) == 0 || compile(src, flags, lib, why, why_size));
     free(src);
     if (!ok) return false;
     void *so = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
